@@ -1,0 +1,222 @@
+"""Typer commands: thin wrappers over the modules, one per stage. The manifests call these."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.config import Settings, get_settings
+
+app = typer.Typer(help="sentiops: tweet sentiment from fine-tuning to production.", no_args_is_help=True)
+data_app = typer.Typer(help="Prepare data.", no_args_is_help=True)
+models_app = typer.Typer(help="Inspect and move registry versions.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+
+
+def _settings() -> Settings:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return get_settings()
+
+
+def _registry(settings: Settings):
+    from sentiops.registry import Registry
+
+    return Registry(settings.registry)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    input: Annotated[list[Path], typer.Option("--input", "-i", help="File, folder or glob; repeatable.")],
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: $SENTIOPS_HOME/data).")] = None,
+    seed: int = 42,
+    day_rows: Annotated[int, typer.Option(help="Rows per daily incoming batch.")] = 1000,
+    validation_rows: int = 2000,
+    holdout_rows: int = 2000,
+) -> None:
+    """Read, clean, de-duplicate and split tweets; write Parquet pools and a manifest."""
+    from sentiops.data.prepare import SplitPlan, prepare
+    from sentiops.data.readers import InputError
+
+    settings = _settings()
+    plan = SplitPlan(seed=seed, day_rows=day_rows, validation_rows=validation_rows, holdout_rows=holdout_rows)
+    try:
+        manifest = prepare(input, output or settings.data, plan)
+    except (InputError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    splits = manifest["splits"]
+    typer.echo(
+        f"usable {manifest['rows_usable']} rows; dropped {manifest['dropped']}; "
+        + "; ".join(f"{k}={v['rows']}" for k, v in splits.items())
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Prepared data folder.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Local HF model folder or hub id.")] = None,
+    max_examples: int = 8000,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_length: int = 64,
+    seed: int = 42,
+    promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
+) -> None:
+    """Fine-tune, evaluate, export and register a new version (production if it is the first)."""
+    from sentiops.training.finetune import TrainOptions
+    from sentiops.training.run import train as run_train
+
+    settings = _settings()
+    options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, max_length, seed)
+    try:
+        version, metrics = run_train(_registry(settings), data or settings.data, options)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    if promote:
+        _registry(settings).set_alias("production", version, reason="manual promote (train --promote)")
+    parity = metrics["parity"]
+    typer.echo(
+        f"registered version {version}: validation accuracy {metrics['validation']['accuracy']:.4f}, "
+        f"holdout accuracy {metrics['holdout']['accuracy']:.4f}, "
+        f"int8/fp32 agreement {parity['int8_fp32_agreement']:.4f}"
+    )
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled file in any supported format.")],
+    version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    variant: str = "int8",
+) -> None:
+    """Evaluate a registered version on any labelled file."""
+    import numpy as np
+
+    from sentiops.data.prepare import read_labelled
+    from sentiops.data.readers import InputError, expand_inputs
+    from sentiops.inference import Predictor
+    from sentiops.registry import RegistryError
+    from sentiops.training.metrics import classification_report
+
+    settings = _settings()
+    try:
+        predictor = Predictor.load(_registry(settings), version, variant=variant)
+        rows, rejects, dropped = read_labelled(expand_inputs(data))
+    except (RegistryError, InputError) as exc:
+        _fail(str(exc))
+    if not rows:
+        _fail(f"no labelled negative/positive rows in {data}")
+    probs, _, _ = predictor.probabilities([r[1] for r in rows])
+    report = classification_report(np.array([r[2] for r in rows]), probs, predictor.labels)
+    report.update(version=predictor.version, variant=variant, dropped=dict(dropped))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(
+            f"version {predictor.version} ({variant}) on {report['n']} rows: accuracy {report['accuracy']:.4f}, "
+            f"macro-F1 {report['macro_f1']:.4f}, ROC-AUC {report['roc_auc']:.4f}, ECE {report['ece']:.4f}"
+        )
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="One or more tweets.")],
+    version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
+) -> None:
+    """Print predictions from the command line, without a server."""
+    from sentiops.inference import Predictor
+    from sentiops.registry import RegistryError
+
+    settings = _settings()
+    try:
+        predictor = Predictor.load(_registry(settings), version, variant=settings.onnx_variant)
+    except RegistryError as exc:
+        _fail(str(exc))
+    for text, result in zip(texts, predictor.predict(texts), strict=True):
+        typer.echo(json.dumps({"text": text, **result.as_dict(), "model_version": predictor.version}))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Versions with their validation accuracy and aliases."""
+    registry = _registry(_settings())
+    aliases = registry.aliases()
+    for version in registry.versions():
+        tags = [name for name, target in aliases.items() if target == version]
+        metrics = registry.read_json(version, "metrics.json")
+        accuracy = metrics.get("holdout", {}).get("accuracy")
+        parent = registry.read_json(version, "training.json").get("parent_version")
+        typer.echo(
+            f"{version:>4}  holdout_acc={accuracy if accuracy is None else round(accuracy, 4)}  "
+            f"parent={parent}  {' '.join(tags)}"
+        )
+
+
+@models_app.command("show")
+def models_show(version: Annotated[str, typer.Argument()] = "production") -> None:
+    """Training record, metrics and checksum status of one version."""
+    from sentiops.registry import RegistryError
+
+    registry = _registry(_settings())
+    try:
+        number = registry.resolve(version)
+        try:
+            registry.verify(number)
+            verified = "ok"
+        except RegistryError as exc:
+            verified = f"FAILED: {exc}"
+        info = {
+            "version": number,
+            "checksums": verified,
+            "training": registry.read_json(number, "training.json"),
+            "metrics": registry.read_json(number, "metrics.json"),
+        }
+    except RegistryError as exc:
+        _fail(str(exc))
+    info["training"].pop("loss_history", None)
+    typer.echo(json.dumps(info, indent=2))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: str,
+    alias: Annotated[str, typer.Option(help="production or staging")] = "production",
+) -> None:
+    """Point an alias at a version (after verifying its checksums)."""
+    from sentiops.registry import RegistryError
+
+    registry = _registry(_settings())
+    try:
+        registry.verify(version)
+        previous = registry.set_alias(alias, version, reason="manual promote")
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{alias}: {previous} -> {version}")
+
+
+@models_app.command("rollback")
+def models_rollback(alias: Annotated[str, typer.Option()] = "production") -> None:
+    """Restore the version the alias had before its latest change, in one step."""
+    from sentiops.registry import RegistryError
+
+    registry = _registry(_settings())
+    try:
+        current = registry.aliases().get(alias)
+        target = registry.rollback(alias)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{alias}: {current} -> {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,100 @@
+"""One settings object for every command, read from the environment (prefix ``SENTIOPS_``).
+
+All state lives under one root, ``SENTIOPS_HOME`` (default ``./var``); on Kubernetes that
+root is the mounted volume. ``data``, ``registry`` and ``results`` sit beneath it and can
+each be moved on their own.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTIOPS_", extra="ignore")
+
+    home: Path = Path("var")
+    data_dir: Path | None = None
+    registry_dir: Path | None = None
+    results_dir: Path | None = None
+
+    # Inference
+    onnx_variant: str = Field("int8", pattern="^(int8|fp32)$")
+    intra_op_threads: int = 0  # 0 lets ONNX Runtime pick (one per physical core)
+    inference_batch_size: int = 64
+    max_length: int = 64
+
+    # Serving
+    max_text_chars: int = 1000
+    max_batch_texts: int = 256
+    max_body_bytes: int = 1_000_000
+    microbatch_max_size: int = 32
+    microbatch_max_wait_ms: float = 2.0
+    reload_poll_seconds: float = 10.0
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    log_texts: bool = False
+
+    # Batch scoring
+    batch_chunk_rows: int = 4096
+    batch_max_reject_share: float = 0.05
+    batch_max_text_chars: int = 1000
+
+    # Alerts (URL from env or a mounted secret file; never logged)
+    slack_webhook_url: SecretStr | None = None
+    slack_webhook_url_file: Path | None = None
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_url_file: Path | None = None
+    alert_repeat_hours: float = 24.0
+    alert_timeout_seconds: float = 5.0
+    alert_retries: int = 3
+
+    # Retraining
+    retrain_replay_share: float = 0.5
+    retrain_holdout_margin: float = 0.01
+    keep_versions: int = 5
+
+    @model_validator(mode="after")
+    def _derive_dirs(self) -> Settings:
+        if self.data_dir is None:
+            self.data_dir = self.home / "data"
+        if self.registry_dir is None:
+            self.registry_dir = self.home / "registry"
+        if self.results_dir is None:
+            self.results_dir = self.home / "results"
+        return self
+
+    # Typed accessors so callers need not re-check for None.
+    @property
+    def data(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
+    def registry(self) -> Path:
+        assert self.registry_dir is not None
+        return self.registry_dir
+
+    @property
+    def results(self) -> Path:
+        assert self.results_dir is not None
+        return self.results_dir
+
+
+def read_secret(value: SecretStr | None, file: Path | None) -> str | None:
+    """A secret from its env value or, failing that, from a mounted file (Kubernetes Secret)."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    if file is not None and file.is_file():
+        text = file.read_text(encoding="utf-8").strip()
+        return text or None
+    return None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Reading tweets in every supported format, label mapping and the prepare step."""

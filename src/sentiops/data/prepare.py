@@ -1,0 +1,183 @@
+"""`sentiops data prepare`: read, clean, de-duplicate and split tweets into the volume's pools.
+
+Layout written under the output folder:
+
+    manifest.json            counts per split and class, input sha256, seed, drop counts
+    train.parquet            the training rows
+    validation.parquet       fixed validation set (model selection, reference profile)
+    holdout.parquet          fixed holdout set (promotion gate; never trained on)
+    incoming/day-0001.parquet ...  unlabelled daily batches for the batch job
+    incoming/labels/day-0001.parquet  their labels, for drift performance checks
+    feedback/part-0001.parquet ... labelled pool that retraining draws on
+    rejects.parquet          rows that could not be used, with the reason and the raw value
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, map_label
+from sentiops.data.readers import Reject, expand_inputs, iter_chunks
+from sentiops.text import clean_text
+
+REJECT_SCHEMA = pa.schema([("row_id", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    seed: int = 42
+    train_share: float = 0.6
+    validation_rows: int = 2000
+    holdout_rows: int = 2000
+    day_rows: int = 1000
+    feedback_part_rows: int = 5000
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_labelled(inputs: list[Path]) -> tuple[list[tuple[str, str, int]], list[Reject], Counter]:
+    """Rows (id, text, label id) with binary labels; rejects; and counts of what was dropped."""
+    rows: list[tuple[str, str, int]] = []
+    rejects: list[Reject] = []
+    dropped: Counter = Counter()
+    seen: set[tuple[str, int]] = set()
+    for path in inputs:
+        for records, bad in iter_chunks(path):
+            rejects.extend(bad)
+            for rec in records:
+                label = map_label(rec.label)
+                if label is None:
+                    rejects.append(Reject(rec.row_id, f"unknown label {rec.label!r}", rec.text))
+                elif label == NEUTRAL:
+                    dropped["neutral"] += 1
+                elif not clean_text(rec.text):
+                    dropped["empty_after_cleaning"] += 1
+                elif (rec.text, LABEL2ID[label]) in seen:
+                    dropped["duplicate"] += 1
+                else:
+                    seen.add((rec.text, LABEL2ID[label]))
+                    rows.append((rec.row_id, rec.text, LABEL2ID[label]))
+    dropped["rejected"] = len(rejects)
+    return rows, rejects, dropped
+
+
+def _table(rows: list[tuple[str, str, int]], labelled: bool = True) -> pa.Table:
+    columns = {"id": [r[0] for r in rows], "text": [r[1] for r in rows]}
+    if labelled:
+        columns["label"] = [r[2] for r in rows]
+    schema = [("id", pa.string()), ("text", pa.string())]
+    if labelled:
+        schema.append(("label", pa.int8()))
+    return pa.table(columns, schema=pa.schema(schema))
+
+
+def _class_counts(rows: list[tuple[str, str, int]]) -> dict[str, int]:
+    counts = Counter(r[2] for r in rows)
+    return {name: counts.get(i, 0) for i, name in enumerate(LABELS)}
+
+
+def _cut(rows: list, size: int) -> list[list]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def prepare(inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan()) -> dict:
+    """Run the whole prepare step; the output folder is replaced only once it is complete."""
+    files = [f for spec in inputs for f in expand_inputs(spec)]
+    rows, rejects, dropped = read_labelled(files)
+    if len(rows) < 10:
+        raise ValueError(f"only {len(rows)} usable labelled rows in {', '.join(map(str, files))}")
+    order = np.random.default_rng(plan.seed).permutation(len(rows))
+    shuffled = [rows[i] for i in order]
+
+    n_pool = int(round(len(shuffled) * plan.train_share))
+    pool, rest = shuffled[:n_pool], shuffled[n_pool:]
+    n_val = min(plan.validation_rows, max(1, len(pool) // 10))
+    n_hold = min(plan.holdout_rows, max(1, len(pool) // 10))
+    validation, holdout, train = pool[:n_val], pool[n_val : n_val + n_hold], pool[n_val + n_hold :]
+    incoming, feedback = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+    days = _cut(incoming, plan.day_rows)
+    parts = _cut(feedback, plan.feedback_part_rows)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        for name, split in (("train", train), ("validation", validation), ("holdout", holdout)):
+            pq.write_table(_table(split), staging / f"{name}.parquet")
+        (staging / "incoming" / "labels").mkdir(parents=True)
+        for i, day in enumerate(days, start=1):
+            pq.write_table(_table(day, labelled=False), staging / "incoming" / f"day-{i:04d}.parquet")
+            pq.write_table(_table(day), staging / "incoming" / "labels" / f"day-{i:04d}.parquet")
+        (staging / "feedback").mkdir()
+        for i, part in enumerate(parts, start=1):
+            pq.write_table(_table(part), staging / "feedback" / f"part-{i:04d}.parquet")
+        reject_table = pa.table(
+            {
+                "row_id": [r.row_id for r in rejects],
+                "reason": [r.reason for r in rejects],
+                "raw": [r.raw for r in rejects],
+            },
+            schema=REJECT_SCHEMA,
+        )
+        pq.write_table(reject_table, staging / "rejects.parquet")
+        manifest = {
+            "inputs": [{"path": str(f), "sha256": sha256_file(f)} for f in files],
+            "seed": plan.seed,
+            "plan": plan.__dict__,
+            "labels": list(LABELS),
+            "rows_usable": len(rows),
+            "dropped": dict(dropped),
+            "reject_reasons": dict(Counter(r.reason.split(":")[0] for r in rejects)),
+            "splits": {
+                "train": {"rows": len(train), "classes": _class_counts(train)},
+                "validation": {"rows": len(validation), "classes": _class_counts(validation)},
+                "holdout": {"rows": len(holdout), "classes": _class_counts(holdout)},
+                "incoming": {"rows": len(incoming), "days": len(days), "classes": _class_counts(incoming)},
+                "feedback": {"rows": len(feedback), "parts": len(parts), "classes": _class_counts(feedback)},
+            },
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        _replace_dir(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap a complete folder into place; the previous one is removed only after the swap."""
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(new, target)
+
+
+def manifest_hash(data_dir: Path) -> str | None:
+    path = data_dir / "manifest.json"
+    return sha256_file(path) if path.is_file() else None
+
+
+def read_split(data_dir: Path, name: str) -> pa.Table:
+    path = data_dir / f"{name}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `sentiops data prepare` first")
+    return pq.read_table(path)

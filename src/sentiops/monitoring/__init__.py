@@ -1,0 +1,1 @@
+"""Reference profiles, drift statistics, reports and alerts."""

@@ -1,0 +1,257 @@
+"""A versioned model registry in a folder (the shared volume).
+
+registry/
+  versions/1/ ... CHECKSUMS     immutable; written under a temp name, then renamed
+  aliases.json                  {"production": "2", "staging": "3"}, replaced atomically
+  alias_log.jsonl               every alias change, so rollback knows what came before
+  decisions.jsonl               one line per promotion decision, with its numbers
+  .lock                         file lock for version numbering and alias changes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+CHECKSUMS = "CHECKSUMS"
+ALIASES = ("production", "staging")
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done (unknown version, bad checksum, ...)."""
+
+
+class ChecksumError(RegistryError):
+    pass
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class PendingVersion:
+    """A version being written: fill ``path``; ``number`` is set once it is published."""
+
+    path: Path
+    number: str = ""
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.aliases_path = self.root / "aliases.json"
+        self.alias_log = self.root / "alias_log.jsonl"
+        self.decisions_path = self.root / "decisions.jsonl"
+
+    # -- locking ---------------------------------------------------------------------------
+    def lock(self, timeout: float = 60) -> FileLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / ".lock"), timeout=timeout)
+
+    # -- versions --------------------------------------------------------------------------
+    def versions(self) -> list[str]:
+        if not self.versions_dir.is_dir():
+            return []
+        return sorted((p.name for p in self.versions_dir.iterdir() if p.name.isdigit()), key=int)
+
+    def path(self, version: str) -> Path:
+        path = self.versions_dir / str(version)
+        if not str(version).isdigit() or not path.is_dir():
+            raise RegistryError(f"model version {version!r} not found in {self.root}")
+        return path
+
+    @contextmanager
+    def new_version(self) -> Iterator[PendingVersion]:
+        """A temp folder to fill; on success it is checksummed and renamed to the next number.
+
+        Readers never see a half-written version: an exception (or a kill) leaves only a
+        dot-folder behind, which `cleanup_temp` removes and `versions()` never lists.
+        """
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        pending = PendingVersion(Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir)))
+        try:
+            yield pending
+            write_checksums(pending.path)
+            pending.path.chmod(0o755)  # mkdtemp makes it private; serving pods must read it
+            with self.lock():
+                versions = self.versions()
+                pending.number = str(int(versions[-1]) + 1 if versions else 1)
+                os.rename(pending.path, self.versions_dir / pending.number)
+        except BaseException:
+            shutil.rmtree(pending.path, ignore_errors=True)
+            raise
+
+    def cleanup_temp(self, older_than_s: float = 3600) -> int:
+        """Remove temp folders left by killed writers (older than an hour by default)."""
+        removed = 0
+        if self.versions_dir.is_dir():
+            for path in self.versions_dir.glob(".tmp-*"):
+                if time.time() - path.stat().st_mtime > older_than_s:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed += 1
+        return removed
+
+    def verify(self, version: str) -> Path:
+        """The version folder, after checking every file against CHECKSUMS."""
+        path = self.path(version)
+        verify_checksums(path)
+        return path
+
+    def read_json(self, version: str, name: str) -> dict:
+        file = self.path(version) / name
+        return json.loads(file.read_text()) if file.is_file() else {}
+
+    def delete(self, version: str) -> None:
+        with self.lock():
+            protected = self.protected()
+            if str(version) in protected:
+                raise RegistryError(f"version {version} is protected ({', '.join(sorted(protected))})")
+            path = self.path(version)
+            trash = self.versions_dir / f".tmp-delete-{version}"
+            os.rename(path, trash)  # disappears atomically, then is removed
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def protected(self) -> set[str]:
+        """Versions retention must keep: aliased ones and the production version's parent."""
+        keep = {v for v in self.aliases().values() if v}
+        production = self.aliases().get("production")
+        if production:
+            parent = self.read_json(production, "training.json").get("parent_version")
+            if parent:
+                keep.add(str(parent))
+        return keep
+
+    def prune(self, keep_last: int) -> list[str]:
+        """Delete all but the newest ``keep_last`` versions, never a protected one."""
+        removed = []
+        for version in self.versions()[:-keep_last] if keep_last > 0 else []:
+            if version not in self.protected():
+                self.delete(version)
+                removed.append(version)
+        return removed
+
+    # -- aliases ---------------------------------------------------------------------------
+    def aliases(self) -> dict[str, str]:
+        if not self.aliases_path.is_file():
+            return {}
+        return json.loads(self.aliases_path.read_text())
+
+    def resolve(self, ref: str | None = None) -> str:
+        """A version number for a number, an alias name, or None (meaning production)."""
+        ref = ref or "production"
+        if str(ref).isdigit():
+            self.path(ref)
+            return str(ref)
+        version = self.aliases().get(ref)
+        if version is None:
+            raise RegistryError(f"no {ref!r} version in {self.root}: train a model first (`sentiops train`)")
+        return version
+
+    def set_alias(self, alias: str, version: str, reason: str = "promote") -> str | None:
+        """Point an alias at a version under the lock; returns the previous target."""
+        if alias not in ALIASES:
+            raise RegistryError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}")
+        with self.lock():
+            self.path(version)
+            aliases = self.aliases()
+            previous = aliases.get(alias)
+            aliases[alias] = str(version)
+            write_json_atomic(self.aliases_path, aliases)
+            self._log_alias(alias, previous, str(version), reason)
+        return previous
+
+    def rollback(self, alias: str = "production") -> str:
+        """Point the alias back to the version it had before its latest promotion."""
+        with self.lock():
+            stack = self._alias_stack(alias)
+            if len(stack) < 2:
+                raise RegistryError(f"nothing to roll back to: {alias} has had only {stack or 'no'} version")
+            current, target = stack[-1], stack[-2]
+            self.path(target)
+            aliases = self.aliases()
+            aliases[alias] = target
+            write_json_atomic(self.aliases_path, aliases)
+            self._log_alias(alias, current, target, "rollback")
+        return target
+
+    def _alias_stack(self, alias: str) -> list[str]:
+        stack: list[str] = []
+        if self.alias_log.is_file():
+            for line in self.alias_log.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["alias"] != alias:
+                    continue
+                if entry["reason"] == "rollback":
+                    stack.pop()
+                else:
+                    stack.append(entry["to"])
+        return stack
+
+    def _log_alias(self, alias: str, old: str | None, new: str, reason: str) -> None:
+        entry = {"time": time.time(), "alias": alias, "from": old, "to": new, "reason": reason}
+        with open(self.alias_log, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    def log_decision(self, decision: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.lock(), open(self.decisions_path, "a") as handle:
+            handle.write(json.dumps({"time": time.time(), **decision}) + "\n")
+
+    def decisions(self) -> list[dict]:
+        if not self.decisions_path.is_file():
+            return []
+        return [json.loads(line) for line in self.decisions_path.read_text().splitlines() if line]
+
+
+def write_checksums(folder: Path) -> None:
+    lines = []
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
+        lines.append(f"{_sha256(file)}  {file.relative_to(folder).as_posix()}")
+    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
+
+
+def verify_checksums(folder: Path) -> None:
+    listing = folder / CHECKSUMS
+    if not listing.is_file():
+        raise ChecksumError(f"{folder}: no {CHECKSUMS} file; refusing to load an unverifiable model")
+    expected = {}
+    for line in listing.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {CHECKSUMS}
+    missing = sorted(set(expected) - present)
+    if missing:
+        raise ChecksumError(f"{folder}: missing files {missing}")
+    for name, digest in expected.items():
+        if _sha256(folder / name) != digest:
+            raise ChecksumError(f"{folder}: checksum mismatch for {name}; the file was changed or corrupted")

@@ -1,0 +1,53 @@
+"""`sentiops train`: prepared data in, a registered (and, if first, promoted) version out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sentiops.data.prepare import manifest_hash, read_split, sha256_file
+from sentiops.registry import Registry
+from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune, package_version
+
+log = logging.getLogger(__name__)
+
+
+def texts_labels(table: pa.Table) -> tuple[list[str], np.ndarray]:
+    return table.column("text").to_pylist(), np.asarray(table.column("label").to_pylist(), dtype=int)
+
+
+def eval_sets(data_dir: Path) -> dict[str, tuple[list[str], np.ndarray]]:
+    return {name: texts_labels(read_split(data_dir, name)) for name in ("validation", "holdout")}
+
+
+def train(registry: Registry, data_dir: Path, options: TrainOptions) -> tuple[str, dict]:
+    """Fine-tune on the prepared training split and register the result.
+
+    The new version becomes `production` only when there is no production version yet;
+    replacing a production model is the retraining gate's job.
+    """
+    base = options.base_model or default_base_model()
+    options.base_model = base
+    table = read_split(data_dir, "train")
+    if options.max_examples and table.num_rows > options.max_examples:
+        table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
+    texts, labels = texts_labels(table)
+    tuned = fine_tune(texts, labels.tolist(), base, options)
+    lineage = {
+        "base_model": base,
+        "init_from": "base",
+        "parent_version": None,
+        "data": {
+            "manifest_sha256": manifest_hash(data_dir),
+            "train_file_sha256": sha256_file(data_dir / "train.parquet"),
+            "train_rows": table.num_rows,
+            "feedback_files": [],
+        },
+    }
+    version, metrics = package_version(registry, tuned, options, eval_sets(data_dir), lineage)
+    if "production" not in registry.aliases():
+        registry.set_alias("production", version, reason="first model")
+    return version, metrics

@@ -1,0 +1,110 @@
+"""Shared fixtures: a tiny random BERT, a small prepared volume and a registry holding it.
+
+The tiny model (2 layers, hidden 32) trains in seconds, so the whole pipeline runs in unit
+tests; a few tests marked `slow` use the real packaged base model instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample" / "sentiment140_30k.csv.gz"
+
+
+def sample_rows(n: int | None = None) -> list[tuple[str, str]]:
+    """(target, text) rows from the bundled extract, negatives and positives interleaved."""
+    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
+        rows = [(r[0], r[1]) for r in list(csv.reader(handle))[1:]]
+    neg = [r for r in rows if r[0] == "0"]
+    pos = [r for r in rows if r[0] == "4"]
+    mixed = [r for pair in zip(neg, pos, strict=False) for r in pair]
+    return mixed[:n] if n else mixed
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, ...] = ("target", "text")) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with a WordPiece vocabulary built from the sample."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = Counter()
+    for _, text in sample_rows(6000):
+        words.update(re.findall(r"[a-z]+|[^\sa-z0-9]", text.lower()))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = specials + [w for w, _ in words.most_common(3000) if w not in specials]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory) -> Path:
+    """`data prepare` output for 3,000 sample tweets (small daily batches of 200)."""
+    from sentiops.data.prepare import SplitPlan, prepare
+
+    root = tmp_path_factory.mktemp("volume")
+    source = write_csv(root / "tweets.csv", sample_rows(3000))
+    plan = SplitPlan(seed=7, validation_rows=300, holdout_rows=300, day_rows=200, feedback_part_rows=300)
+    prepare([source], root / "data", plan)
+    return root / "data"
+
+
+@pytest.fixture(scope="session")
+def _trained_registry(tmp_path_factory, tiny_base_model, prepared_data) -> Path:
+    from sentiops.registry import Registry
+    from sentiops.training.finetune import TrainOptions
+    from sentiops.training.run import train
+
+    root = tmp_path_factory.mktemp("registry-template")
+    options = TrainOptions(
+        base_model=str(tiny_base_model),
+        max_examples=1200,
+        epochs=2,
+        batch_size=32,
+        learning_rate=1e-3,
+        max_length=48,
+        seed=1,
+    )
+    train(Registry(root), prepared_data, options)
+    return root
+
+
+@pytest.fixture
+def registry_dir(tmp_path, _trained_registry) -> Path:
+    """A private copy of a registry whose version 1 (production) is the trained tiny model."""
+    target = tmp_path / "registry"
+    shutil.copytree(_trained_registry, target)
+    return target
+
+
+@pytest.fixture
+def registry(registry_dir):
+    from sentiops.registry import Registry
+
+    return Registry(registry_dir)

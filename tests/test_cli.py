@@ -1,0 +1,57 @@
+"""The Typer commands, run in-process against a real registry and real files."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sentiops.cli import app
+from sentiops.config import get_settings
+from tests.conftest import sample_rows, write_csv
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, registry_dir):
+    monkeypatch.setenv("SENTIOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(registry_dir))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_data_prepare_reports_counts(cli_env):
+    source = write_csv(cli_env / "in.csv", sample_rows(300) + [("9", "bad label")])
+    result = run("data", "prepare", "--input", str(source))
+    assert result.exit_code == 0, result.output
+    assert "usable 300 rows" in result.output and "'rejected': 1" in result.output
+    assert (cli_env / "home" / "data" / "manifest.json").is_file()
+
+
+def test_data_prepare_missing_input_is_a_clear_error(cli_env):
+    result = run("data", "prepare", "--input", str(cli_env / "nope.csv"))
+    assert result.exit_code == 1
+    assert "no readable input" in result.output
+
+
+def test_predict_evaluate_and_models(cli_env):
+    result = run("predict", "what a lovely day", "so sad today")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [line["model_version"] for line in lines] == ["1", "1"]
+
+    labelled = write_csv(cli_env / "eval.csv", sample_rows(100), header=("label", "text"))
+    result = run("evaluate", "--data", str(labelled), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["n"] == 100 and report["version"] == "1"
+
+    result = run("models", "list")
+    assert "production" in result.output
+    result = run("models", "show", "1")
+    assert json.loads(result.output[result.output.index("{") :])["checksums"] == "ok"
+    assert run("models", "rollback").exit_code == 1  # only one production so far
+    assert run("models", "promote", "7").exit_code == 1
