@@ -40,7 +40,7 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, ...] =
 @pytest.fixture(scope="session")
 def tiny_base_model(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT with a WordPiece vocabulary built from the sample."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     words = Counter()
@@ -48,8 +48,7 @@ def tiny_base_model(tmp_path_factory) -> Path:
         words.update(re.findall(r"[a-z]+|[^\sa-z0-9]", text.lower()))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = specials + [w for w, _ in words.most_common(3000) if w not in specials]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -70,7 +69,7 @@ def prepared_data(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("volume")
     source = write_csv(root / "tweets.csv", sample_rows(3000))
-    plan = SplitPlan(seed=7, validation_rows=300, holdout_rows=300, day_rows=200, feedback_part_rows=300)
+    plan = SplitPlan(seed=7, validation_rows=150, holdout_rows=150, day_rows=200, feedback_part_rows=300)
     prepare([source], root / "data", plan)
     return root / "data"
 
@@ -87,7 +86,7 @@ def _trained_registry(tmp_path_factory, tiny_base_model, prepared_data) -> Path:
         max_examples=1200,
         epochs=2,
         batch_size=32,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         max_length=48,
         seed=1,
     )

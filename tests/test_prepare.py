@@ -23,7 +23,7 @@ def test_prepare_counts_drops_and_splits(tmp_path):
     assert pq.read_table(out / "incoming" / "day-0001.parquet").column_names == ["id", "text"]
     assert pq.read_table(out / "feedback" / "part-0001.parquet").column_names == ["id", "text", "label"]
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    assert rejects == [{"row_id": "in.csv:1013", "reason": "unknown label '7'", "raw": "odd label"}]
+    assert rejects == [{"row_id": "in.csv:1012", "reason": "unknown label '7'", "raw": "odd label"}]
     assert json.loads((out / "manifest.json").read_text())["inputs"][0]["sha256"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -18,9 +17,12 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
 
-def _settings() -> Settings:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return get_settings()
+def _settings(json_logs: bool | None = None) -> Settings:
+    from sentiops import logs
+
+    settings = get_settings()
+    logs.configure(json_logs=settings.log_json if json_logs is None else json_logs)
+    return settings
 
 
 def _registry(settings: Settings):
@@ -216,6 +218,20 @@ def models_rollback(alias: Annotated[str, typer.Option()] = "production") -> Non
     except RegistryError as exc:
         _fail(str(exc))
     typer.echo(f"{alias}: {current} -> {target}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
+    port: int = 8000,
+) -> None:
+    """Run the prediction API (FastAPI + uvicorn) on the production model, with hot reload."""
+    import uvicorn
+
+    from sentiops.serving.app import create_app
+
+    settings = _settings(json_logs=True)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     log_texts: bool = False
+    log_json: bool = False  # `sentiops serve` always logs JSON; other commands when this is set
 
     # Batch scoring
     batch_chunk_rows: int = 4096

@@ -39,12 +39,18 @@ def export_onnx(model: torch.nn.Module, tokenizer, path: Path) -> None:
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul weights, per channel.
+    """Dynamic int8 quantisation of the MatMul weights (activations quantised at run time).
 
-    Per-channel weights keep agreement with fp32 high on this small model; activations are
-    quantised at run time, which suits variable-length text on CPU.
+    Measured on the default recipe's 2,000 validation tweets (int8 vs fp32 agreement):
+    per-channel alone 0.980; plus reduce_range 0.984; plus the FFN output projections kept in
+    fp32 0.990 (accuracy +0.4 points). Those projections read the GELU output, whose outliers
+    int8 clips, so they are the sensitive nodes left out.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    sensitive = [n.name for n in graph.node if n.op_type == "MatMul" and _is_ffn_output(n.name)]
 
     root = logging.getLogger()
     level = root.level
@@ -55,10 +61,17 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
             str(int8_path),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=True,
             op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=sensitive,
         )
     finally:
         root.setLevel(level)
+
+
+def _is_ffn_output(name: str) -> bool:
+    """BERT's feed-forward output projection: `.../layer.N/output/dense/MatMul`."""
+    return "/output/dense/" in name and "/attention/" not in name
 
 
 def torch_logits(

@@ -1,0 +1,87 @@
+"""Which model serves: loads, verifies, warms and atomically swaps registry versions.
+
+A reload (poll or admin call) loads the new version on a side thread while the old one keeps
+serving; the swap is a single reference assignment. A version that fails to load or verify
+is logged and counted, and the old model stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from sentiops.config import Settings
+from sentiops.inference import Predictor
+from sentiops.registry import Registry, RegistryError
+from sentiops.serving.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ReloadError(RuntimeError):
+    pass
+
+
+class ModelManager:
+    def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.registry = Registry(settings.registry)
+        self.predictor: Predictor | None = None
+        self.failed: dict[str, str] = {}  # version -> error, so polling does not retry in a loop
+        self._load_lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+    def current(self) -> Predictor | None:
+        return self.predictor
+
+    def reload(self, force: bool = False) -> dict:
+        """Load whatever `production` names if it differs from what serves (blocking)."""
+        with self._load_lock:
+            try:
+                target = self.registry.resolve("production")
+            except RegistryError as exc:
+                raise ReloadError(str(exc)) from exc
+            serving = self.predictor.version if self.predictor else None
+            if target == serving and not force:
+                return {"changed": False, "version": serving}
+            if target in self.failed and not force:
+                raise ReloadError(f"version {target} failed before: {self.failed[target]}")
+            started = time.perf_counter()
+            try:
+                predictor = Predictor.load(
+                    self.registry,
+                    target,
+                    variant=self.settings.onnx_variant,
+                    threads=self.settings.intra_op_threads,
+                    batch_size=self.settings.inference_batch_size,
+                )
+                predictor.warm_up()
+            except Exception as exc:
+                self.failed[target] = str(exc)
+                self.metrics.reloads.labels("failure").inc()
+                log.error("model load failed", extra={"version": target, "error": str(exc), "serving": serving})
+                raise ReloadError(f"version {target} could not be loaded: {exc}; still serving {serving}") from exc
+            self.predictor = predictor  # the atomic swap
+            self.failed.pop(target, None)
+            self.metrics.reloads.labels("success").inc()
+            self.metrics.model.info({"version": target, "variant": predictor.variant})
+            log.info(
+                "model loaded",
+                extra={"version": target, "previous": serving, "seconds": round(time.perf_counter() - started, 3)},
+            )
+            return {"changed": True, "version": target, "previous": serving}
+
+    async def poll_forever(self) -> None:
+        """Check the production alias every `reload_poll_seconds`; load the first model too."""
+        while True:
+            try:
+                await asyncio.to_thread(self.reload)
+            except ReloadError as exc:
+                log.debug("no reload: %s", exc)
+            await asyncio.sleep(self.settings.reload_poll_seconds)

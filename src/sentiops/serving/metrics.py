@@ -1,0 +1,46 @@
+"""Prometheus metrics for the API, in a registry of the app's own (tests build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "sentiops_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "sentiops_http_request_duration_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "sentiops_microbatch_size",
+            "Texts per inference call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.predictions = Counter("sentiops_predictions", "Predictions by label", ["label"], registry=r)
+        self.confidence = Histogram(
+            "sentiops_prediction_confidence",
+            "Confidence of the predicted class",
+            buckets=(0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0),
+            registry=r,
+        )
+        self.model = Info("sentiops_model", "The model version being served", registry=r)
+        self.reloads = Counter("sentiops_model_reloads", "Model loads by result", ["result"], registry=r)
+
+    def observe_predictions(self, predictions: list) -> None:
+        for p in predictions:
+            self.predictions.labels(p.label).inc()
+            self.confidence.observe(p.confidence)

@@ -1,0 +1,69 @@
+"""Helpers for API tests: settings for a registry, a real uvicorn server, version clones."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from sentiops.config import Settings
+from sentiops.registry import CHECKSUMS, Registry
+
+
+def make_settings(registry_dir: Path, **overrides) -> Settings:
+    values = {"home": registry_dir.parent / "home", "registry_dir": registry_dir, "reload_poll_seconds": 0.2}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def clone_version(registry: Registry, source: str) -> str:
+    """Publish a byte-for-byte copy of a version under the next number (a 'new' model)."""
+    with registry.new_version() as pending:
+        for file in registry.path(source).rglob("*"):
+            if file.is_file() and file.name != CHECKSUMS:
+                target = pending.path / file.relative_to(registry.path(source))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(file, target)
+    return pending.number
+
+
+def wait_ready(client, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("service never became ready")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(app) -> Iterator[str]:
+    """Run the app under a real uvicorn server on a loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=base) as client:
+            wait_ready(client)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,193 @@
+"""The prediction API: contract, bad input, readiness, metrics, auth, hot reload."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from sentiops.inference import Predictor
+from sentiops.serving.app import create_app
+from tests.serving_helpers import clone_version, live_server, make_settings, wait_ready
+
+TWEETS = ["i love this so much", "worst day ever :(", "@bob http://x.co meh", "ok " * 100]
+
+
+@pytest.fixture
+def client(registry_dir):
+    with TestClient(create_app(make_settings(registry_dir))) as client:
+        wait_ready(client)
+        yield client
+
+
+def test_predict_contract_matches_predictor(client, registry):
+    # Dynamic int8 quantisation scales activations per batch, so compare like with like:
+    # a lone request is a batch of one.
+    predictor = Predictor.load(registry)
+    expected = [predictor.predict([text])[0] for text in TWEETS]
+    for text, want in zip(TWEETS, expected, strict=True):
+        response = client.post("/predict", json={"text": text})
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"label", "confidence", "scores", "model_version"}
+        assert body["model_version"] == "1"
+        assert body["label"] == want.label
+        assert body["confidence"] == pytest.approx(want.confidence, abs=1e-6)
+        assert body["scores"] == pytest.approx(want.scores, abs=1e-6)
+        assert response.headers["x-request-id"]
+
+
+def test_batch_keeps_order_and_matches_predictor(client, registry):
+    expected = Predictor.load(registry).predict(TWEETS)
+    response = client.post("/predict/batch", json={"texts": TWEETS})
+    assert response.status_code == 200
+    got = response.json()["predictions"]
+    assert [p["label"] for p in got] == [p.label for p in expected]
+    assert [p["confidence"] for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("route", "payload", "status", "fragment"),
+    [
+        ("/predict", {"text": ""}, 422, "text is empty"),
+        ("/predict", {"text": "   \n "}, 422, "text is empty"),
+        ("/predict", {"text": 123}, 422, "valid string"),
+        ("/predict", {"text": None}, 422, "valid string"),
+        ("/predict", {}, 422, "Field required"),
+        ("/predict", {"text": "hi", "extra": 1}, 422, "Extra inputs"),
+        ("/predict", {"text": "x" * 1001}, 422, "1001 characters; the limit is 1000"),
+        ("/predict/batch", {"texts": []}, 422, "texts is empty"),
+        ("/predict/batch", {"texts": ["ok"] * 257}, 422, "257 texts; the limit is 256"),
+        ("/predict/batch", {"texts": ["ok", " "]}, 422, "texts[1] is empty"),
+        ("/predict/batch", {"texts": "not a list"}, 422, "valid list"),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(client, route, payload, status, fragment):
+    response = client.post(route, json=payload)
+    assert response.status_code == status
+    assert fragment in response.text
+    assert "Traceback" not in response.text
+
+
+def test_malformed_json_and_oversized_body(client):
+    response = client.post("/predict", content=b'{"text": "unclosed', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "JSON" in response.text
+    response = client.post("/predict", content=b'{"text": "' + b"a" * 1_000_001 + b'"}')
+    assert response.status_code == 413
+    assert "over 1000000 bytes" in response.json()["detail"]
+
+
+def test_not_ready_without_a_model(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path / "empty-registry"))) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+        response = client.post("/predict", json={"text": "hello"})
+        assert response.status_code == 503
+        assert "no model" in response.json()["detail"]
+
+
+def test_ready_once_production_appears(tmp_path, registry):
+    settings = make_settings(registry.root)
+    aliases = registry.aliases_path.read_text()
+    registry.aliases_path.unlink()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 503
+        registry.aliases_path.write_text(aliases)
+        wait_ready(client, timeout=10)
+        assert client.get("/model").json()["version"] == "1"
+
+
+def test_metrics_count(client):
+    client.post("/predict", json={"text": "love it"})
+    client.post("/predict/batch", json={"texts": ["a", "b", "c"]})
+    client.post("/predict", json={"text": ""})
+    text = client.get("/metrics").text
+    assert 'sentiops_http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    assert 'sentiops_http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
+    assert 'sentiops_http_request_duration_seconds_count{route="/predict/batch"} 1.0' in text
+    assert "sentiops_microbatch_size_count 2.0" in text
+    labels = [line for line in text.splitlines() if line.startswith("sentiops_predictions_total")]
+    assert sum(float(line.split()[-1]) for line in labels) == 4
+    assert "sentiops_prediction_confidence_bucket" in text
+    assert 'sentiops_model_info{variant="int8",version="1"} 1.0' in text
+    assert 'sentiops_model_reloads_total{result="success"} 1.0' in text
+
+
+def test_model_info(client):
+    body = client.get("/model").json()
+    assert body["version"] == "1" and body["variant"] == "int8"
+    assert 0 <= body["metrics"]["holdout"]["accuracy"] <= 1
+
+
+def test_auth_on(registry_dir, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-token\n")
+    with TestClient(create_app(make_settings(registry_dir, api_token_file=secret))) as client:
+        wait_ready(client)
+        assert client.post("/predict", json={"text": "hi"}).status_code == 401
+        bad = {"Authorization": "Bearer nope"}
+        assert client.post("/predict", json={"text": "hi"}, headers=bad).status_code == 401
+        good = {"Authorization": "Bearer s3cret-token"}
+        assert client.post("/predict", json={"text": "hi"}, headers=good).status_code == 200
+        assert client.post("/admin/reload").status_code == 401
+        response = client.post("/admin/reload", headers=good)
+        assert response.json() == {"changed": False, "version": "1"}
+        assert client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_auth_off_keeps_admin_closed(client):
+    assert client.post("/predict", json={"text": "hi"}).status_code == 200
+    response = client.post("/admin/reload")
+    assert response.status_code == 403
+    assert "no API token" in response.json()["detail"]
+
+
+def test_corrupt_new_version_is_refused_and_old_keeps_serving(registry):
+    new = clone_version(registry, "1")
+    target = registry.path(new) / "model.int8.onnx"
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    settings = make_settings(registry.root, api_token="t", reload_poll_seconds=3600)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        registry.set_alias("production", new)
+        auth = {"Authorization": "Bearer t"}
+        response = client.post("/admin/reload", headers=auth)
+        assert response.status_code == 409
+        assert "checksum mismatch" in response.json()["detail"]
+        assert "still serving 1" in response.json()["detail"]
+        assert client.post("/predict", json={"text": "still here"}, headers=auth).json()["model_version"] == "1"
+        assert 'sentiops_model_reloads_total{result="failure"} 1.0' in client.get("/metrics").text
+
+
+def test_hot_reload_under_concurrent_requests(registry):
+    app = create_app(make_settings(registry.root, reload_poll_seconds=0.1))
+    new = clone_version(registry, "1")
+    with live_server(app) as base:
+        statuses: list[int] = []
+        versions: set[str] = set()
+        stop = time.time() + 60
+
+        def hammer() -> None:
+            with httpx.Client(base_url=base, timeout=10) as http:
+                while time.time() < stop:
+                    response = http.post("/predict", json={"text": "hot reload test tweet"})
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        versions.add(response.json()["model_version"])
+                        if response.json()["model_version"] == new and len(statuses) > 200:
+                            return
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(hammer) for _ in range(8)]
+            time.sleep(0.5)
+            registry.set_alias("production", new)
+            for future in futures:
+                future.result()
+    assert statuses and set(statuses) == {200}
+    assert versions == {"1", new}
