@@ -1,0 +1,151 @@
+"""Serving benchmark: sentiops (ONNX int8, micro-batching) against the seed-style reference.
+
+Both servers get the same closed-loop load of real tweets from the sample at 1, 8 and 32
+concurrent clients, from a separate load-generator process. Prints a table and writes JSON
+and Markdown to benchmarks/results/.
+
+    python benchmarks/serve_bench.py --registry var/bench/registry [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from sentiops.registry import Registry
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
+LEVELS = (1, 8, 32)
+
+
+def wait_ready(url: str, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def rss_mb(pid: int) -> float:
+    process = psutil.Process(pid)
+    return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
+
+
+def measure(name: str, command: list[str], env: dict, port: int, tweets_file: str, seconds: float) -> dict:
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        rows = []
+        for clients in LEVELS:
+            out = subprocess.run(
+                [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", tweets_file, str(clients), str(seconds)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            row = json.loads(out.stdout)
+            row["rss_mb"] = rss_mb(server.pid)
+            rows.append(row)
+            print(
+                f"{name:>9} clients={clients:>2} rps={row['rps']:>7} p50={row['p50_ms']:>7}ms "
+                f"p95={row['p95_ms']:>7}ms p99={row['p99_ms']:>7}ms errors={row['errors']} rss={row['rss_mb']}MB",
+                flush=True,
+            )
+        return {"name": name, "levels": rows}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--registry", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+
+    registry = Registry(args.registry)
+    version = registry.resolve("production")
+    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
+        tweets = [row[1] for row in list(csv.reader(handle))[1:]][:5000]
+    tweets_path = Path(tempfile.mkdtemp()) / "tweets.json"
+    tweets_path.write_text(json.dumps(tweets))
+
+    env = {**os.environ, "SENTIOPS_REGISTRY_DIR": str(args.registry), "SENTIOPS_HOME": str(args.registry.parent)}
+    ours = measure(
+        "sentiops",
+        [sys.executable, "-m", "sentiops.cli", "serve", "--host", "127.0.0.1", "--port", "8711"],
+        env,
+        8711,
+        str(tweets_path),
+        args.seconds,
+    )
+    reference = measure(
+        "reference",
+        [sys.executable, str(HERE / "reference_server.py"), str(registry.path(version) / "hf"), "8712"],
+        env,
+        8712,
+        str(tweets_path),
+        args.seconds,
+    )
+    tweets_path.unlink()
+
+    ratios = []
+    for a, b in zip(ours["levels"], reference["levels"], strict=True):
+        ratios.append(
+            {
+                "clients": a["clients"],
+                "rps_ratio": round(a["rps"] / max(b["rps"], 1e-9), 2),
+                "p99_ratio": round(a["p99_ms"] / max(b["p99_ms"], 1e-9), 3),
+            }
+        )
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hardware": f"{psutil.cpu_count(logical=True)} CPU cores ({platform.processor() or platform.machine()}), "
+        f"{round(psutil.virtual_memory().total / 2**30)} GiB",
+        "model_version": version,
+        "seconds_per_level": args.seconds,
+        "servers": [ours, reference],
+        "ratios": ratios,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "serve.json").write_text(json.dumps(result, indent=2))
+    lines = [
+        "| server | clients | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for server in (ours, reference):
+        for row in server["levels"]:
+            lines.append(
+                f"| {server['name']} | {row['clients']} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | "
+                f"{row['p99_ms']} | {row['errors']} | {row['rss_mb']} |"
+            )
+    lines.append("")
+    lines.append(
+        "ratios (sentiops / reference): "
+        + ", ".join(f"{r['clients']} clients: {r['rps_ratio']}x req/s, p99 x{r['p99_ratio']}" for r in ratios)
+    )
+    (args.out / "serve.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""`sentiops batch run`: score a day's tweets into date-partitioned Parquet on the volume.
+
+Streaming (bounded memory), idempotent (a finished date+shard is not redone), resumable
+(a killed run keeps its finished chunks), shardable (`--shard I/N` or an Indexed Job).
+
+    results/
+      scores/date=D/part-0000I-of-0000N.parquet     one row per scored input row
+      rejects/date=D/part-0000I-of-0000N.parquet    rows that could not be scored, with reasons
+      runs/date=D/part-0000I-of-0000N.json          run manifest; written last = success marker
+      .work/date=D/part-0000I-of-0000N/             finished chunks of a run in progress
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from sentiops.config import Settings
+from sentiops.data.prepare import REJECT_SCHEMA, sha256_file
+from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
+from sentiops.inference import Predictor
+from sentiops.registry import Registry, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_TOO_MANY_REJECTS = 3
+EXIT_ALERT_FAILED = 4
+
+SCORE_SCHEMA = pa.schema(
+    [
+        ("row_id", pa.string()),
+        ("source_file", pa.string()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("confidence", pa.float32()),
+        ("score_negative", pa.float32()),
+        ("score_positive", pa.float32()),
+        ("tokens", pa.int16()),
+        ("unknown_tokens", pa.int16()),
+        ("model_version", pa.string()),
+        ("scored_at", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+BATCH_REJECT_SCHEMA = REJECT_SCHEMA.append(pa.field("source_file", pa.string()))
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Shard:
+        """`I/N`; else the Indexed Job's JOB_COMPLETION_INDEX with SENTIOPS_SHARD_COUNT; else 0/1."""
+        if spec is None and "JOB_COMPLETION_INDEX" in os.environ:
+            spec = f"{os.environ['JOB_COMPLETION_INDEX']}/{os.environ.get('SENTIOPS_SHARD_COUNT', '1')}"
+        if spec is None:
+            return cls()
+        try:
+            index, count = (int(part) for part in spec.split("/"))
+        except ValueError as exc:
+            raise ValueError(f"shard must look like I/N (for example 0/4), got {spec!r}") from exc
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard {spec!r} out of range: need 0 <= I < N")
+        return cls(index, count)
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.index:05d}-of-{self.count:05d}"
+
+
+@dataclass
+class RunResult:
+    date: str
+    shard: Shard
+    status: str  # "scored", "skipped"
+    manifest: dict = field(default_factory=dict)
+    exit_code: int = EXIT_OK
+
+
+@dataclass
+class BatchPaths:
+    results: Path
+    date: str
+    shard: Shard
+
+    def _p(self, kind: str, suffix: str = ".parquet") -> Path:
+        return self.results / kind / f"date={self.date}" / f"{self.shard.name}{suffix}"
+
+    @property
+    def scores(self) -> Path:
+        return self._p("scores")
+
+    @property
+    def rejects(self) -> Path:
+        return self._p("rejects")
+
+    @property
+    def manifest(self) -> Path:
+        return self._p("runs", ".json")
+
+    @property
+    def work(self) -> Path:
+        return self.results / ".work" / f"date={self.date}" / self.shard.name
+
+
+def run_batch(
+    settings: Settings,
+    inputs: list[Path],
+    date: str | None = None,
+    shard: Shard = Shard(),
+    force: bool = False,
+    max_reject_share: float | None = None,
+    after_success: Callable[[RunResult], None] | None = None,
+) -> RunResult:
+    date = date or dt.date.today().isoformat()
+    dt.date.fromisoformat(date)  # raises ValueError on a bad date
+    paths = BatchPaths(settings.results, date, shard)
+    if paths.manifest.is_file() and not force:
+        log.info("already scored: %s %s (use --force to redo)", date, shard.name)
+        return RunResult(date, shard, "skipped", json.loads(paths.manifest.read_text()))
+    files = [f for spec in inputs for f in expand_inputs(spec)]
+    paths.work.mkdir(parents=True, exist_ok=True)
+    state = _load_or_start_state(paths, settings, files, force)
+    predictor = Predictor.load(
+        Registry(settings.registry),
+        state["model_version"],
+        variant=settings.onnx_variant,
+        threads=settings.intra_op_threads,
+        batch_size=settings.inference_batch_size,
+    )
+
+    started = time.perf_counter()
+    counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
+    chunk_no = -1
+    for file_no, path in enumerate(files):
+        for records, rejects in iter_chunks(path, settings.batch_chunk_rows):
+            chunk_no += 1
+            if chunk_no % shard.count != shard.index:
+                continue  # another shard's chunk
+            chunk_file = paths.work / f"chunk-{file_no:04d}-{chunk_no:07d}.parquet"
+            counts["chunks"] += 1
+            if chunk_file.is_file():
+                counts["chunks_resumed"] += 1
+                meta = pq.read_metadata(chunk_file)
+                rejected = pq.read_metadata(_reject_twin(chunk_file)).num_rows
+                counts["rows_scored"] += meta.num_rows
+                counts["rows_rejected"] += rejected
+                counts["rows_read"] += meta.num_rows + rejected
+                continue
+            scored, bad = _score_chunk(predictor, path.name, records, rejects, settings.batch_max_text_chars)
+            _write_atomic(bad, _reject_twin(chunk_file))
+            _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
+            counts["rows_read"] += len(records) + len(rejects)
+            counts["rows_scored"] += scored.num_rows
+            counts["rows_rejected"] += bad.num_rows
+            elapsed = time.perf_counter() - started
+            log.info(
+                "chunk %d done: %d rows scored so far, %.0f rows/s",
+                chunk_no,
+                counts["rows_scored"],
+                counts["rows_scored"] / max(elapsed, 1e-9),
+            )
+
+    _publish(paths)
+    seconds = time.perf_counter() - started
+    share = counts["rows_rejected"] / max(1, counts["rows_read"])
+    limit = settings.batch_max_reject_share if max_reject_share is None else max_reject_share
+    manifest = {
+        "date": date,
+        "shard": {"index": shard.index, "count": shard.count},
+        "inputs": state["inputs"],
+        "model_version": state["model_version"],
+        **counts,
+        "reject_share": round(share, 6),
+        "max_reject_share": limit,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(counts["rows_scored"] / max(seconds, 1e-9), 1),
+        "started_at": state["started_at"],
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "outputs": {"scores": str(paths.scores), "rejects": str(paths.rejects)},
+    }
+    paths.manifest.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(paths.manifest, manifest)  # the success marker: written last
+    shutil.rmtree(paths.work, ignore_errors=True)
+    result = RunResult(date, shard, "scored", manifest)
+    if share > limit:
+        result.exit_code = EXIT_TOO_MANY_REJECTS
+    if after_success is not None:
+        after_success(result)
+    return result
+
+
+def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict:
+    """Pin the model version and inputs at the start, so a resumed run scores like the first."""
+    state_file = paths.work / "state.json"
+    inputs = [{"path": str(f), "sha256": sha256_file(f)} for f in files]
+    if state_file.is_file() and not force:
+        state = json.loads(state_file.read_text())
+        if state["inputs"] == inputs:
+            log.info("resuming %s %s on model %s", paths.date, paths.shard.name, state["model_version"])
+            return state
+        log.warning("inputs changed since the interrupted run; starting over")
+    for stale in paths.work.glob("chunk-*"):
+        stale.unlink()
+    state = {
+        "inputs": inputs,
+        "model_version": Registry(settings.registry).resolve("production"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    write_json_atomic(state_file, state)
+    return state
+
+
+def _score_chunk(
+    predictor: Predictor, source: str, records: list[Record], rejects: list[Reject], max_chars: int
+) -> tuple[pa.Table, pa.Table]:
+    bad = list(rejects)
+    good: list[Record] = []
+    for record in records:
+        if len(record.text) > max_chars:
+            bad.append(
+                Reject(
+                    record.row_id, f"text too long ({len(record.text)} > {max_chars} characters)", record.text[:2000]
+                )
+            )
+        else:
+            good.append(record)
+    predictions = predictor.predict([r.text for r in good])
+    now = dt.datetime.now(dt.UTC)
+    scored = pa.table(
+        {
+            "row_id": [r.row_id for r in good],
+            "source_file": [source] * len(good),
+            "text": [r.text for r in good],
+            "label": [p.label for p in predictions],
+            "confidence": [p.confidence for p in predictions],
+            "score_negative": [p.scores["negative"] for p in predictions],
+            "score_positive": [p.scores["positive"] for p in predictions],
+            "tokens": [p.tokens for p in predictions],
+            "unknown_tokens": [p.unknown for p in predictions],
+            "model_version": [predictor.version] * len(good),
+            "scored_at": [now] * len(good),
+        },
+        schema=SCORE_SCHEMA,
+    )
+    rejected = pa.table(
+        {
+            "row_id": [r.row_id for r in bad],
+            "reason": [r.reason for r in bad],
+            "raw": [r.raw for r in bad],
+            "source_file": [source] * len(bad),
+        },
+        schema=BATCH_REJECT_SCHEMA,
+    )
+    return scored, rejected
+
+
+def _reject_twin(chunk_file: Path) -> Path:
+    return chunk_file.with_name(chunk_file.name.replace("chunk-", "rejects-"))
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _concat(parts: list[Path], schema: pa.Schema, target: Path) -> None:
+    """Stream the chunk files into one Parquet file (a row group each), then rename it in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part, schema=schema))
+    os.replace(tmp, target)
+
+
+def _publish(paths: BatchPaths) -> None:
+    chunks = sorted(paths.work.glob("chunk-*.parquet"))
+    _concat(chunks, SCORE_SCHEMA, paths.scores)
+    _concat([_reject_twin(c) for c in chunks], BATCH_REJECT_SCHEMA, paths.rejects)
+
+
+# -- simulation: walk through the incoming pool one day at a time --------------------------
+
+
+def next_simulated_day(settings: Settings, date: str) -> Path:
+    """The incoming day file for `date`: the one already assigned to it, else the next unused."""
+    ledger = settings.results / "simulated_days.json"
+    settings.results.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.results / ".simulate.lock")):
+        assigned = json.loads(ledger.read_text()) if ledger.is_file() else {}
+        if date in assigned:
+            return Path(assigned[date])
+        days = sorted((settings.data / "incoming").glob("day-*.parquet"))
+        used = set(assigned.values())
+        remaining = [d for d in days if str(d) not in used]
+        if not remaining:
+            raise FileNotFoundError(
+                f"no unscored day left in {settings.data / 'incoming'}: run `sentiops data prepare` again"
+            )
+        assigned[date] = str(remaining[0])
+        write_json_atomic(ledger, assigned)
+        return remaining[0]
+
+
+def all_shards_done(settings: Settings, date: str, count: int) -> bool:
+    return all(BatchPaths(settings.results, date, Shard(i, count)).manifest.is_file() for i in range(count))
