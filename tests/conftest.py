@@ -64,11 +64,11 @@ def tiny_base_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_data(tmp_path_factory) -> Path:
-    """`data prepare` output for 3,000 sample tweets (small daily batches of 200)."""
+    """`data prepare` output for 5,000 sample tweets (small daily batches of 200)."""
     from sentiops.data.prepare import SplitPlan, prepare
 
     root = tmp_path_factory.mktemp("volume")
-    source = write_csv(root / "tweets.csv", sample_rows(3000))
+    source = write_csv(root / "tweets.csv", sample_rows(5000))
     plan = SplitPlan(seed=7, validation_rows=150, holdout_rows=150, day_rows=200, feedback_part_rows=300)
     prepare([source], root / "data", plan)
     return root / "data"
@@ -83,7 +83,7 @@ def _trained_registry(tmp_path_factory, tiny_base_model, prepared_data) -> Path:
     root = tmp_path_factory.mktemp("registry-template")
     options = TrainOptions(
         base_model=str(tiny_base_model),
-        max_examples=1200,
+        max_examples=2400,
         epochs=2,
         batch_size=32,
         learning_rate=3e-3,

@@ -29,7 +29,7 @@ def test_real_base_model_fine_tunes_exports_registers_and_predicts(tmp_path):
     labels = [0 if y == "0" else 1 for y, _ in rows]
     train_t, train_y, eval_t, eval_y = texts[:200], labels[:200], texts[200:], np.array(labels[200:])
     base = default_base_model()
-    options = TrainOptions(base_model=base, epochs=2, batch_size=16, learning_rate=5e-5, max_length=48, seed=3)
+    options = TrainOptions(base_model=base, epochs=3, batch_size=16, learning_rate=1e-4, max_length=48, seed=3)
 
     transformers.set_seed(options.seed)  # the same fresh head fine_tune starts from
     tokenizer = AutoTokenizer.from_pretrained(base)

@@ -44,8 +44,8 @@ def test_metrics_and_parity(registry):
         assert report["n"] == 150
         assert set(report) >= {"accuracy", "macro_f1", "roc_auc", "ece", "per_class", "confusion_matrix"}
         assert np.sum(report["confusion_matrix"]) == 150
-    # the tiny model does learn something from 1,200 tweets
-    assert metrics["validation"]["accuracy"] > 0.55
+    # the tiny model does learn something from 2,400 tweets
+    assert metrics["validation"]["accuracy"] > 0.6
     parity = metrics["parity"]
     assert parity["max_abs_logit_diff_fp32_onnx_vs_torch"] < 1e-3
     assert parity["int8_fp32_agreement"] >= 0.9

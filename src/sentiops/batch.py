@@ -38,7 +38,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_TOO_MANY_REJECTS = 3
-EXIT_ALERT_FAILED = 4
+EXIT_MONITORING_FAILED = 4  # drift check or alert delivery failed; scored results are kept
 
 SCORE_SCHEMA = pa.schema(
     [

@@ -238,7 +238,8 @@ def batch_run(
     drift: Annotated[bool, typer.Option(help="Run the drift check when all shards of the date are done.")] = True,
 ) -> None:
     """Score tweets into date-partitioned Parquet. Exit codes: 0 ok (or already done), 1 unexpected
-    error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 alert failed."""
+    error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 drift check or alert
+    failed (results kept)."""
     import datetime as dt
 
     from sentiops import batch
@@ -251,13 +252,16 @@ def batch_run(
     day = date or dt.datetime.now(dt.UTC).date().isoformat()
     try:
         parsed = batch.Shard.parse(shard)
+        labels_file = None
         if simulate:
             inputs = [batch.next_simulated_day(settings, day)]
+            candidate = inputs[0].parent / "labels" / inputs[0].name
+            labels_file = candidate if candidate.is_file() else None
         elif input:
             inputs = [Path(i) for i in input]
         else:
             _fail("give --input PATH or --simulate", batch.EXIT_USAGE)
-        hook = _drift_hook(settings) if drift else None
+        hook = _drift_hook(settings, labels_file) if drift else None
         result = batch.run_batch(settings, inputs, day, parsed, force, max_reject_share, after_success=hook)
     except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc), batch.EXIT_USAGE)
@@ -275,9 +279,78 @@ def batch_run(
     raise typer.Exit(result.exit_code)
 
 
-def _drift_hook(settings: Settings):
-    """Runs after a successful shard: the drift check, once all shards of the date are done."""
-    return None
+def _drift_hook(settings: Settings, labels_file: Path | None):
+    """Runs after a successful shard: the drift check, once all shards of the date are done.
+
+    With N shards the last one to finish runs it (under a lock, so it runs once). A failing
+    check or alert never touches the scored results; it shows in the exit status (4).
+    """
+    import logging
+
+    from filelock import FileLock
+
+    from sentiops import batch
+    from sentiops.monitoring.check import run_drift_check
+
+    def hook(result) -> None:
+        if not batch.all_shards_done(settings, result.date, result.shard.count):
+            return
+        (settings.results / "drift").mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(settings.results / "drift" / ".lock")):
+                outcome = run_drift_check(settings, result.date, labels_file)
+        except Exception as exc:
+            logging.getLogger("sentiops.batch").error("drift check failed: %s", exc)
+            result.exit_code = result.exit_code or batch.EXIT_MONITORING_FAILED
+            return
+        typer.echo(f"drift {result.date}: {outcome.report.status} (report: {outcome.paths['report']})")
+        if outcome.alert_failed:
+            result.exit_code = result.exit_code or batch.EXIT_MONITORING_FAILED
+
+    return hook
+
+
+drift_app = typer.Typer(help="Drift checks and reports.", no_args_is_help=True)
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("check")
+def drift_check(
+    results: Annotated[str, typer.Option(help="A scored date (YYYY-MM-DD) or a folder of scored Parquet.")],
+    labels: Annotated[Path | None, typer.Option(help="Labelled file (row ids + labels) for performance.")] = None,
+    notify: Annotated[bool, typer.Option(help="Send alerts for warnings and drift.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Compare a scored batch with the model's reference profile; exit 0 ok, 4 alert failed."""
+    from sentiops.monitoring.check import run_drift_check
+
+    settings = _settings()
+    try:
+        outcome = run_drift_check(settings, results, labels, notify=notify)
+    except FileNotFoundError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(outcome.report.as_dict(), indent=2))
+    for check in outcome.report.checks:
+        typer.echo(f"{check.name:<18} {check.status:<8} {check.message}")
+    typer.echo(f"overall: {outcome.report.status}; report: {outcome.paths['report']}")
+    if outcome.alert_skipped:
+        typer.echo(f"alert not sent: {outcome.alert_skipped}")
+    if outcome.alert_failed:
+        raise typer.Exit(4)
+
+
+@drift_app.command("report")
+def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.")]) -> None:
+    """Rebuild the HTML report (and drift.json) of a date, without alerting."""
+    from sentiops.monitoring.check import run_drift_check
+
+    settings = _settings()
+    try:
+        outcome = run_drift_check(settings, date, notify=False)
+    except FileNotFoundError as exc:
+        _fail(str(exc), 2)
+    typer.echo(outcome.paths["report"])
 
 
 @app.command()

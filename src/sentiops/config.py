@@ -13,9 +13,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentiops.monitoring.thresholds import Thresholds
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENTIOPS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SENTIOPS_", env_nested_delimiter="__", extra="ignore")
 
     home: Path = Path("var")
     data_dir: Path | None = None
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     alert_repeat_hours: float = 24.0
     alert_timeout_seconds: float = 5.0
     alert_retries: int = 3
+
+    # Drift thresholds, e.g. SENTIOPS_DRIFT__P_VALUE=0.001 (defaults and reasons in monitoring/drift.py)
+    drift: Thresholds = Field(default_factory=Thresholds)
 
     # Retraining
     retrain_replay_share: float = 0.5

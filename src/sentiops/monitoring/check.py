@@ -1,0 +1,193 @@
+"""`sentiops drift check`: profile a scored date, compare, report, record history, alert.
+
+results/drift/date=D/drift.json    the checks with their numbers
+results/drift/date=D/report.html   self-contained report
+results/drift/history.parquet      one row per checked date (a rerun replaces its row)
+results/alerts/state.json          de-duplication state; alerts/log.jsonl delivery log
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sentiops.config import Settings
+from sentiops.data.labels import LABEL2ID, map_label
+from sentiops.data.readers import expand_inputs, iter_chunks
+from sentiops.monitoring import report as html_report
+from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
+from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch
+from sentiops.monitoring.profile import build_profile
+from sentiops.registry import Registry, write_json_atomic
+
+log = logging.getLogger(__name__)
+COLUMNS = ["row_id", "text", "label", "score_negative", "score_positive", "tokens", "unknown_tokens", "model_version"]
+
+
+@dataclass
+class DriftOutcome:
+    date: str
+    model_version: str
+    report: DriftReport
+    paths: dict
+    deliveries: list[Delivery] = field(default_factory=list)
+    alert_skipped: str | None = None
+
+    @property
+    def alert_failed(self) -> bool:
+        return any(not d.delivered for d in self.deliveries)
+
+
+def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
+    """(date, folder) for a date (YYYY-MM-DD) or a folder of scored Parquet."""
+    path = Path(results)
+    if path.is_dir():
+        name = path.name
+        return (name.split("=", 1)[1] if name.startswith("date=") else name), path
+    folder = settings.results / "scores" / f"date={results}"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no scored results for {results} in {settings.results / 'scores'}")
+    return results, folder
+
+
+def _performance(scored: pa.Table, labels_file: Path, label_names: list[str]) -> dict | None:
+    from sentiops.training.metrics import classification_report
+
+    truth: dict[str, int] = {}
+    for path in expand_inputs(labels_file):
+        for records, _ in iter_chunks(path):
+            for r in records:
+                name = map_label(r.label)
+                if name in LABEL2ID:
+                    truth[r.row_id] = LABEL2ID[name]
+    ids = scored.column("row_id").to_pylist()
+    keep = [i for i, row_id in enumerate(ids) if row_id in truth]
+    if not keep:
+        return None
+    probs = np.stack([scored.column("score_negative").to_numpy(), scored.column("score_positive").to_numpy()], 1)
+    y = np.array([truth[ids[i]] for i in keep])
+    return classification_report(y, probs[keep], label_names)
+
+
+def run_drift_check(
+    settings: Settings,
+    results: str,
+    labels_file: Path | None = None,
+    notify: bool = True,
+    notifier: Notifier | None = None,
+) -> DriftOutcome:
+    date, folder = scores_dir(settings, results)
+    scored = pq.read_table(folder, columns=COLUMNS)
+    versions = collections.Counter(scored.column("model_version").to_pylist())
+    version = versions.most_common(1)[0][0] if versions else ""
+    registry = Registry(settings.registry)
+    reference = registry.read_json(version, "reference.json")
+    if not reference:
+        raise FileNotFoundError(f"model version {version} has no reference profile (reference.json)")
+    labels = reference["labels"]
+    probs = np.stack([scored.column("score_negative").to_numpy(), scored.column("score_positive").to_numpy()], 1)
+    batch = build_profile(
+        scored.column("text").to_pylist(),
+        probs,
+        scored.column("tokens").to_numpy(),
+        scored.column("unknown_tokens").to_numpy(),
+        labels,
+        seed=1,
+    )
+    performance = _performance(scored, labels_file, labels) if labels_file else None
+    report = check_batch(reference, batch, settings.drift, performance)
+
+    out = settings.results / "drift" / f"date={date}"
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "date": date,
+        "model_version": version,
+        "checked_at": time.time(),
+        **report.as_dict(),
+        "labels_file": str(labels_file) if labels_file else None,
+    }
+    write_json_atomic(out / "drift.json", record)
+    history = _append_history(settings, date, version, report, batch)
+    (out / "report.html").write_text(html_report.render(date, version, report, reference, batch, history))
+    outcome = DriftOutcome(date, version, report, {"json": str(out / "drift.json"), "report": str(out / "report.html")})
+    if notify and report.status != "ok":
+        _alert(settings, outcome, notifier or Notifier(settings))
+    log.info("drift check %s: %s (%s)", date, report.status, ", ".join(f"{c.name}={c.status}" for c in report.checks))
+    return outcome
+
+
+def _history_row(date: str, version: str, report: DriftReport, batch: dict) -> dict:
+    numbers = {c.name: c.numbers for c in report.checks}
+    get = lambda check, key: float(numbers.get(check, {}).get(key, float("nan")))  # noqa: E731
+    return {
+        "date": date,
+        "model_version": version,
+        "status": report.status,
+        "n": report.n,
+        "positive_share": float(batch["class_shares"].get("positive", float("nan"))),
+        "prediction_psi": get("prediction_drift", "psi"),
+        "js_distance": get("prediction_drift", "js_distance"),
+        "mean_confidence": float(batch["mean_confidence"]),
+        "confidence_ks": get("confidence_drift", "ks_statistic"),
+        "token_length_psi": get("input_drift", "token_length_psi"),
+        "unknown_token_share": float(batch["unknown_token_share"]),
+        "accuracy": get("performance", "accuracy"),
+    }
+
+
+def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: dict) -> pa.Table:
+    path = settings.results / "drift" / "history.parquet"
+    row = pa.Table.from_pylist([_history_row(date, version, report, batch)])
+    if path.is_file():
+        old = pq.read_table(path)
+        old = old.filter(pc.not_equal(old.column("date"), date))
+        table = pa.concat_tables([old, row.cast(old.schema)]).sort_by("date")
+    else:
+        table = row
+    tmp = path.with_name(".history.parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return table
+
+
+def _alert(settings: Settings, outcome: DriftOutcome, notifier: Notifier) -> None:
+    report = outcome.report
+    if not notifier.configured:
+        outcome.alert_skipped = "no alert channel configured"
+        return
+    fired = report.fired()
+    key = "drift:" + ",".join(sorted(c.name for c in fired))
+    severity = float(sum(LEVELS[c.status] for c in fired))
+    state = settings.results / "alerts" / "state.json"
+    if not should_alert(state, key, severity, settings.alert_repeat_hours):
+        outcome.alert_skipped = "duplicate of a recent alert (not worse)"
+        return
+    title = f"sentiops drift {report.status.upper()}: batch {outcome.date}, model version {outcome.model_version}"
+    lines = [f"- {c.name}: {c.status} — {c.message}" for c in fired]
+    lines.append(f"Report: {outcome.paths['report']}")
+    payload = {
+        "kind": "drift",
+        "date": outcome.date,
+        "model_version": outcome.model_version,
+        **report.as_dict(),
+        "report": outcome.paths["report"],
+    }
+    outcome.deliveries = notifier.send(title, lines, payload)
+    if outcome.deliveries and all(d.delivered for d in outcome.deliveries):
+        remember_alert(state, key, severity)
+    log_file = settings.results / "alerts" / "log.jsonl"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a") as handle:
+        handle.write(
+            json.dumps({"time": time.time(), "key": key, "deliveries": [asdict(d) for d in outcome.deliveries]}) + "\n"
+        )
