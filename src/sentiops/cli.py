@@ -354,6 +354,37 @@ def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.
 
 
 @app.command()
+def retrain(
+    max_examples: Annotated[int, typer.Option(help="Training rows (new feedback plus replay).")] = 4000,
+    epochs: float = 1.0,
+    start_from: Annotated[str, typer.Option("--from", help="production or base")] = "production",
+    policy: Annotated[str, typer.Option(help="auto: promote if the gate passes; staging: set staging only")] = "auto",
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    seed: int = 42,
+) -> None:
+    """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
+    Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
+    from sentiops.registry import RegistryError
+    from sentiops.retraining import RetrainError, RetrainOptions, decision_lines, notify
+    from sentiops.retraining import retrain as run_retrain
+
+    if start_from not in ("production", "base") or policy not in ("auto", "staging"):
+        _fail("--from must be production or base; --policy must be auto or staging", 2)
+    settings = _settings()
+    options = RetrainOptions(max_examples, epochs, start_from, policy, batch_size, learning_rate, seed)
+    try:
+        decision = run_retrain(settings, options)
+    except (RetrainError, RegistryError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    for line in decision_lines(decision):
+        typer.echo(line)
+    deliveries = notify(settings, decision)
+    if any(not d.delivered for d in deliveries):
+        typer.secho("decision notification failed (see logs)", err=True)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
     port: int = 8000,

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
     drift: Thresholds = Field(default_factory=Thresholds)
 
     # Retraining
-    retrain_replay_share: float = 0.5
-    retrain_holdout_margin: float = 0.01
+    retrain_replay_share: float = 0.5  # share of original training rows mixed in (against forgetting)
+    retrain_holdout_margin: float = 0.01  # challenger may trail the champion on holdout by this much
+    retrain_newest_min_gain: float = 0.0  # and must beat it on the newest labelled data by more
+    retrain_min_functionality: float = 0.9  # share of unmistakable tweets it must get right
+    retrain_min_agreement: float = 0.8  # agreement with the champion on holdout (lower = suspicious)
     keep_versions: int = 5
 
     @model_validator(mode="after")
