@@ -22,8 +22,23 @@ install: $(STAMP)
 demo: install
 	$(BIN)/sentiops data prepare --input $(DEMO_TWEETS)
 	$(BIN)/sentiops train --max-examples $(DEMO_EXAMPLES) --promote
+	$(BIN)/sentiops batch run --simulate --force
+	$(BIN)/sentiops retrain --max-examples 2000
 	$(BIN)/sentiops models list
 	$(BIN)/sentiops predict "I love this so much, best day ever!" "This is awful. I hate everything about today."
+
+# Benchmarks (not tests): a fresh model under var/bench, then the harnesses; results go to
+# benchmarks/results/ and are summarised in the README.
+BENCH_HOME := var/bench
+$(BENCH_HOME)/registry/aliases.json: $(STAMP)
+	SENTIOPS_HOME=$(BENCH_HOME) $(BIN)/sentiops data prepare --input $(DEMO_TWEETS)
+	SENTIOPS_HOME=$(BENCH_HOME) $(BIN)/sentiops train --max-examples 1000 --promote
+
+bench-serve: $(BENCH_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/serve_bench.py --registry $(BENCH_HOME)/registry
+
+bench-batch: $(BENCH_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
