@@ -35,6 +35,7 @@ $(BENCH_HOME)/registry/aliases.json: $(STAMP)
 	SENTIOPS_HOME=$(BENCH_HOME) $(BIN)/sentiops train --max-examples 1000 --promote
 
 bench-serve: $(BENCH_HOME)/registry/aliases.json
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/serve_bench.py --registry $(BENCH_HOME)/registry
 
 bench-batch: $(BENCH_HOME)/registry/aliases.json

@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--sentiops-only", action="store_true", help="for tuning: skip the reference")
     args = parser.parse_args()
 
     registry = Registry(args.registry)
@@ -98,6 +99,8 @@ def main() -> None:
         str(tweets_path),
         args.seconds,
     )
+    if args.sentiops_only:
+        return
     reference = measure(
         "reference",
         [sys.executable, str(HERE / "reference_server.py"), str(registry.path(version) / "hf"), "8712"],

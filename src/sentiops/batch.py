@@ -27,10 +27,11 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from sentiops.config import Settings
-from sentiops.data.prepare import REJECT_SCHEMA, sha256_file
+from sentiops.data.prepare import REJECT_SCHEMA
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
+from sentiops.files import sha256_file, write_json_atomic
 from sentiops.inference import Predictor
-from sentiops.registry import Registry, write_json_atomic
+from sentiops.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ registry/
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from sentiops.files import sha256_file, write_json_atomic
+
 CHECKSUMS = "CHECKSUMS"
 ALIASES = ("production", "staging")
 
@@ -33,28 +34,6 @@ class RegistryError(RuntimeError):
 
 class ChecksumError(RegistryError):
     pass
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -236,7 +215,7 @@ class Registry:
 def write_checksums(folder: Path) -> None:
     lines = []
     for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
-        lines.append(f"{_sha256(file)}  {file.relative_to(folder).as_posix()}")
+        lines.append(f"{sha256_file(file)}  {file.relative_to(folder).as_posix()}")
     (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
 
 
@@ -253,5 +232,5 @@ def verify_checksums(folder: Path) -> None:
     if missing:
         raise ChecksumError(f"{folder}: missing files {missing}")
     for name, digest in expected.items():
-        if _sha256(folder / name) != digest:
+        if sha256_file(folder / name) != digest:
             raise ChecksumError(f"{folder}: checksum mismatch for {name}; the file was changed or corrupted")

@@ -17,7 +17,8 @@ from filelock import FileLock, Timeout
 
 from sentiops import behaviour
 from sentiops.config import Settings
-from sentiops.data.prepare import manifest_hash, read_split, sha256_file
+from sentiops.data.prepare import manifest_hash, read_split
+from sentiops.files import sha256_file
 from sentiops.inference import Predictor
 from sentiops.registry import Registry
 from sentiops.training.metrics import classification_report

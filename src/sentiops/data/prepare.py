@@ -14,7 +14,6 @@ Layout written under the output folder:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 
 from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, map_label
 from sentiops.data.readers import Reject, expand_inputs, iter_chunks
+from sentiops.files import sha256_file
 from sentiops.text import clean_text
 
 REJECT_SCHEMA = pa.schema([("row_id", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
@@ -42,14 +42,6 @@ class SplitPlan:
     holdout_rows: int = 2000
     day_rows: int = 1000
     feedback_part_rows: int = 5000
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_labelled(inputs: list[Path]) -> tuple[list[tuple[str, str, int]], list[Reject], Counter]:

@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.webhook import WebhookClient
 
 from sentiops.config import Settings, read_secret
-from sentiops.registry import write_json_atomic
+from sentiops.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 

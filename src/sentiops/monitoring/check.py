@@ -24,11 +24,12 @@ import pyarrow.parquet as pq
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, map_label
 from sentiops.data.readers import expand_inputs, iter_chunks
+from sentiops.files import write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch
 from sentiops.monitoring.profile import build_profile
-from sentiops.registry import Registry, write_json_atomic
+from sentiops.registry import Registry
 
 log = logging.getLogger(__name__)
 COLUMNS = ["row_id", "text", "label", "score_negative", "score_positive", "tokens", "unknown_tokens", "model_version"]
