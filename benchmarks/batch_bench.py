@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--reference-rows", type=int, default=5000)
+    parser.add_argument("--reference-rows", type=int, default=3000)
     parser.add_argument("--work", type=Path, default=Path("var/bench/batch"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
