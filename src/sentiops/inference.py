@@ -99,7 +99,7 @@ class Predictor:
     def probabilities(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(probabilities [n, classes], token counts [n], unknown-token counts [n]), in input order."""
         logits, lengths, unknown = self.logits(texts)
-        return _softmax(logits), lengths, unknown
+        return softmax(logits), lengths, unknown
 
     def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logits [n, classes], token counts [n], unknown-token counts [n]), in input order.
@@ -175,7 +175,7 @@ def _buckets(order: np.ndarray, lengths: np.ndarray, max_size: int, max_padding:
     return batches
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     if len(logits) == 0:
         return logits
     shifted = logits - logits.max(axis=1, keepdims=True)

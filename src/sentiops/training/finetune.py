@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from sentiops.data.labels import LABEL2ID, LABELS
-from sentiops.inference import Predictor
+from sentiops.inference import Predictor, softmax
 from sentiops.monitoring.profile import build_profile
 from sentiops.registry import Registry
 from sentiops.text import clean_text
@@ -176,7 +176,7 @@ def package_version(
         reference_logits = torch_logits(
             export_model, tuned.tokenizer, [clean_text(t) for t in val_texts], options.max_length
         )
-        fp32_report = classification_report(val_labels, _softmax(fp32_logits), int8.labels)
+        fp32_report = classification_report(val_labels, softmax(fp32_logits), int8.labels)
         metrics["parity"] = {
             "max_abs_logit_diff_fp32_onnx_vs_torch": float(np.abs(fp32_logits - reference_logits).max()),
             "int8_fp32_agreement": float((fp32_logits.argmax(1) == int8_probs.argmax(1)).mean()),
@@ -193,11 +193,6 @@ def package_version(
 
 def _summary(report: dict) -> dict:
     return {k: report[k] for k in ("n", "accuracy", "macro_f1", "roc_auc", "ece")}
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def _training_record(tuned: FineTuned, options: TrainOptions, lineage: dict) -> dict:
