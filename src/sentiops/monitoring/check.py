@@ -61,7 +61,7 @@ def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
     return results, folder
 
 
-def _performance(scored: pa.Table, labels_file: Path, label_names: list[str]) -> dict | None:
+def _performance(scored: pa.Table, probs: np.ndarray, labels_file: Path, label_names: list[str]) -> dict | None:
     from sentiops.training.metrics import classification_report
 
     truth: dict[str, int] = {}
@@ -75,7 +75,6 @@ def _performance(scored: pa.Table, labels_file: Path, label_names: list[str]) ->
     keep = [i for i, row_id in enumerate(ids) if row_id in truth]
     if not keep:
         return None
-    probs = np.stack([scored.column("score_negative").to_numpy(), scored.column("score_positive").to_numpy()], 1)
     y = np.array([truth[ids[i]] for i in keep])
     return classification_report(y, probs[keep], label_names)
 
@@ -105,7 +104,7 @@ def run_drift_check(
         labels,
         seed=1,
     )
-    performance = _performance(scored, labels_file, labels) if labels_file else None
+    performance = _performance(scored, probs, labels_file, labels) if labels_file else None
     report = check_batch(reference, batch, settings.drift, performance)
 
     out = settings.results / "drift" / f"date={date}"

@@ -134,11 +134,6 @@ def fine_tune(texts: list[str], labels: list[int], init_from: str, options: Trai
     return FineTuned(model.to("cpu").eval(), tokenizer, seconds, len(dataset), losses, device)
 
 
-def evaluate_predictor(predictor: Predictor, texts: list[str], labels: np.ndarray) -> tuple[dict, np.ndarray]:
-    probs, _, _ = predictor.probabilities(texts)
-    return classification_report(labels, probs, predictor.labels), probs
-
-
 def package_version(
     registry: Registry,
     tuned: FineTuned,
@@ -168,11 +163,13 @@ def package_version(
         fp32 = Predictor.from_folder(folder, variant="fp32", verify=False)
         metrics: dict = {}
         val_texts, val_labels = eval_sets["validation"]
+        outputs = {}
         for name, (texts, labels) in eval_sets.items():
-            metrics[name], probs = evaluate_predictor(int8, texts, labels)
-            save_plots(labels, probs, int8.labels, folder, name)
+            outputs[name] = int8.probabilities(texts)
+            metrics[name] = classification_report(labels, outputs[name][0], int8.labels)
+            save_plots(labels, outputs[name][0], int8.labels, folder, name)
         fp32_logits, _, _ = fp32.logits(val_texts)
-        int8_probs, tokens, unknown = int8.probabilities(val_texts)
+        int8_probs, tokens, unknown = outputs["validation"]  # also the reference profile's input
         reference_logits = torch_logits(
             export_model, tuned.tokenizer, [clean_text(t) for t in val_texts], options.max_length
         )
