@@ -78,7 +78,7 @@ def prepared_data(tmp_path_factory) -> Path:
 def _trained_registry(tmp_path_factory, tiny_base_model, prepared_data) -> Path:
     from sentiops.registry import Registry
     from sentiops.training.finetune import TrainOptions
-    from sentiops.training.run import train
+    from sentiops.training.train import train
 
     root = tmp_path_factory.mktemp("registry-template")
     options = TrainOptions(

@@ -11,10 +11,11 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from sentiops import batch
 from sentiops.config import Settings
+from sentiops.exit_codes import ExitCode
 from sentiops.monitoring.alerts import Notifier, remember_alert, should_alert
 from sentiops.monitoring.check import run_drift_check
+from sentiops.scoring import job
 from tests.conftest import REPO, write_csv
 from tests.webhook_server import webhook_server
 
@@ -29,7 +30,7 @@ def _settings(tmp_path, registry_dir, **extra) -> Settings:
 
 def _score(settings: Settings, tmp_path, date: str = "2026-07-01") -> str:
     source = write_csv(tmp_path / "foreign.csv", FOREIGN)
-    batch.run_batch(settings, [source], date)
+    job.run_batch(settings, [source], date)
     return date
 
 
@@ -133,7 +134,7 @@ def test_batch_keeps_results_when_webhook_is_down(tmp_path, registry_dir, failur
             text=True,
             timeout=120,
         )
-    assert done.returncode == batch.EXIT_MONITORING_FAILED, done.stdout + done.stderr
+    assert done.returncode == ExitCode.MONITORING_FAILED, done.stdout + done.stderr
     scores = pq.read_table(tmp_path / "home" / "results" / "scores" / "date=2026-08-01")
     assert scores.num_rows == len(FOREIGN)
     assert (tmp_path / "home" / "results" / "runs" / "date=2026-08-01" / "part-00000-of-00001.json").is_file()

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sentiops import batch
 from sentiops.config import Settings
+from sentiops.exit_codes import ExitCode
+from sentiops.scoring import job, runs
 from tests.conftest import REPO, sample_rows, write_csv
 
 
@@ -32,7 +33,7 @@ def scores(settings: Settings, date: str) -> pa.Table:
 def test_headed_csv_scores_every_row(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(300))
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=64)
-    result = batch.run_batch(settings, [source], "2026-11-27")
+    result = job.run_batch(settings, [source], "2026-11-27")
     assert result.status == "scored" and result.exit_code == 0
     table = pq.read_table(settings.results / "scores" / "date=2026-11-27" / "part-00000-of-00001.parquet")
     assert table.num_rows == 300
@@ -55,7 +56,7 @@ def test_official_layout_jsonl_and_parquet(tmp_path, registry_dir):
         handle.write(json.dumps({"id": "j1", "text": "hello there"}) + "\n{broken\n")
     pq.write_table(pa.table({"tweet_id": ["p1"], "text": ["parquet tweet"]}), folder / "c.parquet")
     settings = settings_for(tmp_path, registry_dir)
-    result = batch.run_batch(settings, [folder], "2026-01-02")
+    result = job.run_batch(settings, [folder], "2026-01-02")
     table = scores(settings, "2026-01-02")
     assert sorted(table.column("row_id").to_pylist()) == ["101", "102", "j1", "p1"]
     assert "café is great" in table.column("text").to_pylist()
@@ -67,12 +68,12 @@ def test_official_layout_jsonl_and_parquet(tmp_path, registry_dir):
 def test_rerun_is_a_noop_and_force_replaces(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(50))
     settings = settings_for(tmp_path, registry_dir)
-    batch.run_batch(settings, [source], "2026-02-01")
+    job.run_batch(settings, [source], "2026-02-01")
     part = settings.results / "scores" / "date=2026-02-01" / "part-00000-of-00001.parquet"
     before = part.stat().st_mtime_ns
-    assert batch.run_batch(settings, [source], "2026-02-01").status == "skipped"
+    assert job.run_batch(settings, [source], "2026-02-01").status == "skipped"
     assert part.stat().st_mtime_ns == before
-    forced = batch.run_batch(settings, [source], "2026-02-01", force=True)
+    forced = job.run_batch(settings, [source], "2026-02-01", force=True)
     assert forced.status == "scored" and part.stat().st_mtime_ns != before
     assert pq.read_table(part).num_rows == 50
 
@@ -80,11 +81,11 @@ def test_rerun_is_a_noop_and_force_replaces(tmp_path, registry_dir):
 def test_shards_score_every_row_exactly_once(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(700))
     single = settings_for(tmp_path / "single", registry_dir, batch_chunk_rows=50)
-    batch.run_batch(single, [source], "2026-03-01")
+    job.run_batch(single, [source], "2026-03-01")
     sharded = settings_for(tmp_path / "sharded", registry_dir, batch_chunk_rows=50)
     for i in range(3):
-        batch.run_batch(sharded, [source], "2026-03-01", batch.Shard(i, 3))
-    assert batch.all_shards_done(sharded, "2026-03-01", 3)
+        job.run_batch(sharded, [source], "2026-03-01", runs.Shard(i, 3))
+    assert runs.all_shards_done(sharded, "2026-03-01", 3)
     one = scores(single, "2026-03-01").sort_by("row_id")
     many = scores(sharded, "2026-03-01").sort_by("row_id")
     ids = many.column("row_id").to_pylist()
@@ -96,32 +97,32 @@ def test_shards_score_every_row_exactly_once(tmp_path, registry_dir):
 def test_shard_from_indexed_job_env(monkeypatch):
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "2")
     monkeypatch.setenv("SENTIOPS_SHARD_COUNT", "4")
-    assert batch.Shard.parse(None) == batch.Shard(2, 4)
-    assert batch.Shard.parse("1/3") == batch.Shard(1, 3)
+    assert runs.Shard.parse(None) == runs.Shard(2, 4)
+    assert runs.Shard.parse("1/3") == runs.Shard(1, 3)
     for bad in ("3/3", "x", "1/0"):
         with pytest.raises(ValueError):
-            batch.Shard.parse(bad)
+            runs.Shard.parse(bad)
 
 
 def test_rejects_and_threshold(tmp_path, registry_dir):
     rows = [("0", "fine tweet")] * 8 + [("0", " "), ("4", "x" * 1001)]
     source = write_csv(tmp_path / "day.csv", rows)
     settings = settings_for(tmp_path, registry_dir)
-    result = batch.run_batch(settings, [source], "2026-04-01", max_reject_share=0.1)
-    assert result.exit_code == batch.EXIT_TOO_MANY_REJECTS
+    result = job.run_batch(settings, [source], "2026-04-01", max_reject_share=0.1)
+    assert result.exit_code == ExitCode.TOO_MANY_REJECTS
     assert scores(settings, "2026-04-01").num_rows == 8  # results kept
     reasons = sorted(r["reason"] for r in pq.read_table(settings.results / "rejects").to_pylist())
     assert reasons == ["empty text", "text too long (1001 > 1000 characters)"]
-    ok = batch.run_batch(settings, [source], "2026-04-02", max_reject_share=0.25)
-    assert ok.exit_code == batch.EXIT_OK
+    ok = job.run_batch(settings, [source], "2026-04-02", max_reject_share=0.25)
+    assert ok.exit_code == ExitCode.OK
 
 
 def test_simulate_walks_the_incoming_pool(tmp_path, prepared_data):
     settings = Settings(home=tmp_path, data_dir=prepared_data, results_dir=tmp_path / "results")
-    first = batch.next_simulated_day(settings, "2026-05-01")
-    second = batch.next_simulated_day(settings, "2026-05-02")
+    first = runs.next_simulated_day(settings, "2026-05-01")
+    second = runs.next_simulated_day(settings, "2026-05-02")
     assert first.name == "day-0001.parquet" and second.name == "day-0002.parquet"
-    assert batch.next_simulated_day(settings, "2026-05-01") == first
+    assert runs.next_simulated_day(settings, "2026-05-01") == first
 
 
 def _cli(env: dict, *args: str) -> subprocess.Popen:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sentiops.config import Thresholds
 from sentiops.inference import Predictor
 from sentiops.monitoring.drift import check_batch
 from sentiops.monitoring.profile import build_profile
-from sentiops.monitoring.thresholds import Thresholds
 from tests.conftest import sample_rows
 
 FORMAL = (

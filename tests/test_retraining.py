@@ -19,8 +19,8 @@ from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.registry import Registry
-from sentiops.retraining import RetrainError, RetrainOptions, retrain
 from sentiops.serving.app import create_app
+from sentiops.training.retrain import RetrainError, RetrainOptions, retrain
 from tests.conftest import REPO
 from tests.serving_helpers import live_server
 

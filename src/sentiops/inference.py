@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from sentiops.config import Settings
 from sentiops.registry import Registry, verify_checksums
 from sentiops.text import clean_text
 
@@ -57,6 +58,17 @@ class Predictor:
         """Load a registry version (default: production) after verifying its checksums."""
         version = registry.resolve(ref)
         return cls.from_folder(registry.path(version), version, variant, threads, batch_size)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, ref: str | None = None, variant: str | None = None) -> Predictor:
+        """The one way commands and the API load a version: engine options come from Settings."""
+        return cls.load(
+            Registry(settings.registry),
+            ref,
+            variant=variant or settings.onnx_variant,
+            threads=settings.intra_op_threads,
+            batch_size=settings.inference_batch_size,
+        )
 
     @classmethod
     def from_folder(

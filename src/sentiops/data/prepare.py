@@ -28,10 +28,9 @@ import pyarrow.parquet as pq
 
 from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, map_label
 from sentiops.data.readers import Reject, expand_inputs, iter_chunks
+from sentiops.data.store import REJECT_SCHEMA
 from sentiops.files import sha256_file
 from sentiops.text import clean_text
-
-REJECT_SCHEMA = pa.schema([("row_id", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -161,15 +160,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(new, target)
-
-
-def manifest_hash(data_dir: Path) -> str | None:
-    path = data_dir / "manifest.json"
-    return sha256_file(path) if path.is_file() else None
-
-
-def read_split(data_dir: Path, name: str) -> pa.Table:
-    path = data_dir / f"{name}.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `sentiops data prepare` first")
-    return pq.read_table(path)

@@ -62,7 +62,7 @@ def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
 
 
 def _performance(scored: pa.Table, probs: np.ndarray, labels_file: Path, label_names: list[str]) -> dict | None:
-    from sentiops.training.metrics import classification_report
+    from sentiops.evaluation.metrics import classification_report
 
     truth: dict[str, int] = {}
     for path in expand_inputs(labels_file):

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from sentiops.config import Thresholds
 from sentiops.monitoring import stats
-from sentiops.monitoring.thresholds import Thresholds
 
 LEVELS = {"ok": 0, "warning": 1, "drift": 2}
 

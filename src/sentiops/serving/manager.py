@@ -54,13 +54,7 @@ class ModelManager:
                 raise ReloadError(f"version {target} failed before: {self.failed[target]}")
             started = time.perf_counter()
             try:
-                predictor = Predictor.load(
-                    self.registry,
-                    target,
-                    variant=self.settings.onnx_variant,
-                    threads=self.settings.intra_op_threads,
-                    batch_size=self.settings.inference_batch_size,
-                )
+                predictor = Predictor.from_settings(self.settings, target)
                 predictor.warm_up()
             except Exception as exc:
                 self.failed[target] = str(exc)

@@ -27,12 +27,13 @@ from transformers import (
 )
 
 from sentiops.data.labels import LABEL2ID, LABELS
+from sentiops.evaluation.metrics import classification_report
+from sentiops.evaluation.plots import save_plots
 from sentiops.inference import Predictor, softmax
 from sentiops.monitoring.profile import build_profile
 from sentiops.registry import Registry
 from sentiops.text import clean_text
 from sentiops.training.export import export_onnx, quantize_int8, torch_logits
-from sentiops.training.metrics import classification_report, save_plots
 
 log = logging.getLogger(__name__)
 

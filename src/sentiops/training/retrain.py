@@ -8,20 +8,19 @@ margin), better on the newest labelled data, and that passes the behavioural che
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
-from sentiops import behaviour
 from sentiops.config import Settings
-from sentiops.data.prepare import manifest_hash, read_split
+from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
-from sentiops.inference import Predictor
 from sentiops.registry import Registry
-from sentiops.training.metrics import classification_report
+from sentiops.training.gate import Decision, Policy, decision_lines, gate
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +29,19 @@ class RetrainError(RuntimeError):
     """The retrain cannot start or must stop before training (nothing was changed)."""
 
 
+StartFrom = Literal["production", "base"]
+
+
 @dataclass
 class RetrainOptions:
     max_examples: int = 4000
     epochs: float = 1.0
-    start_from: str = "production"  # or "base"
-    policy: str = "auto"  # or "staging"
+    start_from: StartFrom = "production"
+    policy: Policy = "auto"
     batch_size: int = 32
     learning_rate: float = 5e-5
     seed: int = 42
     base_model: str | None = None
-
-
-@dataclass
-class Decision:
-    challenger: str
-    champion: str
-    action: str  # "promoted", "staged", "rejected"
-    reasons: list[str] = field(default_factory=list)
-    numbers: dict = field(default_factory=dict)
 
 
 def lineage_feedback(registry: Registry, version: str) -> set[str]:
@@ -166,76 +159,13 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         },
     }
     challenger, metrics = package_version(registry, tuned, train_opts, eval_sets, lineage)
-    decision = _gate(settings, registry, champion, challenger, metrics, holdout, newest, options.policy)
+    decision = gate(settings, registry, champion, challenger, metrics, holdout, newest, options.policy)
     decision.numbers["data"] = data["rows"]
     registry.log_decision(asdict(decision))
     removed = registry.prune(settings.keep_versions)
     if removed:
         log.info("retention: removed versions %s", removed)
     return decision
-
-
-def _gate(
-    settings: Settings,
-    registry: Registry,
-    champion: str,
-    challenger: str,
-    metrics: dict,
-    holdout: tuple,
-    newest: tuple,
-    policy: str,
-) -> Decision:
-    old = Predictor.load(registry, champion, variant=settings.onnx_variant)
-    new = Predictor.load(registry, challenger, variant=settings.onnx_variant)
-    numbers: dict = {"challenger": {}, "champion": {}}
-    for name, (texts, y) in (("holdout", holdout), ("newest", newest)):
-        numbers["challenger"][name] = {k: metrics[name][k] for k in ("accuracy", "macro_f1")}
-        probs, _, _ = old.probabilities(texts)
-        report = classification_report(y, probs, old.labels)
-        numbers["champion"][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
-    mft = behaviour.minimum_functionality(new)
-    inv = behaviour.invariance(new, holdout[0])
-    agree = behaviour.agreement(new, old, holdout[0])
-    numbers["behaviour"] = {"minimum_functionality": mft, "invariance": inv, "champion_agreement": agree}
-
-    reasons = []
-    holdout_change = numbers["challenger"]["holdout"]["accuracy"] - numbers["champion"]["holdout"]["accuracy"]
-    newest_gain = numbers["challenger"]["newest"]["accuracy"] - numbers["champion"]["newest"]["accuracy"]
-    if holdout_change < -settings.retrain_holdout_margin:
-        reasons.append(f"holdout accuracy fell by {-holdout_change:.4f} (margin {settings.retrain_holdout_margin})")
-    if newest_gain <= settings.retrain_newest_min_gain:
-        reasons.append(f"newest-data accuracy gain {newest_gain:+.4f} is not above {settings.retrain_newest_min_gain}")
-    if mft["pass_rate"] < settings.retrain_min_functionality:
-        reasons.append(f"minimum functionality {mft['pass_rate']:.2f} < {settings.retrain_min_functionality}")
-    if inv["invariant_rate"] < 1.0:
-        reasons.append(f"mention/URL invariance {inv['invariant_rate']:.4f} < 1.0")
-    if agree < settings.retrain_min_agreement:
-        reasons.append(f"agreement with champion {agree:.4f} < {settings.retrain_min_agreement}")
-    numbers.update(holdout_change=holdout_change, newest_gain=newest_gain)
-
-    if policy == "staging":
-        registry.set_alias("staging", challenger, reason="retrain (staging policy)")
-        action = "staged"
-    elif reasons:
-        action = "rejected"
-    else:
-        registry.set_alias("production", challenger, reason="retrain gate passed")
-        action = "promoted"
-    return Decision(challenger, champion, action, reasons or ["all gate checks passed"], numbers)
-
-
-def decision_lines(decision: Decision) -> list[str]:
-    n = decision.numbers
-    new, old = n["challenger"], n["champion"]
-    lines = [
-        f"- challenger {decision.challenger} vs champion {decision.champion}: {decision.action}",
-        f"- holdout accuracy {new['holdout']['accuracy']:.4f} vs {old['holdout']['accuracy']:.4f}",
-        f"- newest-data accuracy {new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
-        f"- minimum functionality {n['behaviour']['minimum_functionality']['pass_rate']:.2f}, "
-        f"invariance {n['behaviour']['invariance']['invariant_rate']:.4f}, "
-        f"agreement {n['behaviour']['champion_agreement']:.4f}",
-    ]
-    return lines + [f"- {reason}" for reason in decision.reasons]
 
 
 def notify(settings: Settings, decision: Decision) -> list:

@@ -2,12 +2,7 @@
 
 Streaming (bounded memory), idempotent (a finished date+shard is not redone), resumable
 (a killed run keeps its finished chunks), shardable (`--shard I/N` or an Indexed Job).
-
-    results/
-      scores/date=D/part-0000I-of-0000N.parquet     one row per scored input row
-      rejects/date=D/part-0000I-of-0000N.parquet    rows that could not be scored, with reasons
-      runs/date=D/part-0000I-of-0000N.json          run manifest; written last = success marker
-      .work/date=D/part-0000I-of-0000N/             finished chunks of a run in progress
+Where each file goes: scoring/runs.py.
 """
 
 from __future__ import annotations
@@ -19,27 +14,21 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock
 
 from sentiops.config import Settings
-from sentiops.data.prepare import REJECT_SCHEMA
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
+from sentiops.data.store import REJECT_SCHEMA
+from sentiops.exit_codes import ExitCode
 from sentiops.files import sha256_file, write_json_atomic
 from sentiops.inference import Predictor
 from sentiops.registry import Registry
+from sentiops.scoring.runs import BatchPaths, RunResult, Shard
 
-log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_TOO_MANY_REJECTS = 3
-EXIT_MONITORING_FAILED = 4  # drift check or alert delivery failed; scored results are kept
+log = logging.getLogger("sentiops.batch")
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -59,75 +48,16 @@ SCORE_SCHEMA = pa.schema(
 BATCH_REJECT_SCHEMA = REJECT_SCHEMA.append(pa.field("source_file", pa.string()))
 
 
-@dataclass(frozen=True)
-class Shard:
-    index: int = 0
-    count: int = 1
-
-    @classmethod
-    def parse(cls, spec: str | None) -> Shard:
-        """`I/N`; else the Indexed Job's JOB_COMPLETION_INDEX with SENTIOPS_SHARD_COUNT; else 0/1."""
-        if spec is None and "JOB_COMPLETION_INDEX" in os.environ:
-            spec = f"{os.environ['JOB_COMPLETION_INDEX']}/{os.environ.get('SENTIOPS_SHARD_COUNT', '1')}"
-        if spec is None:
-            return cls()
-        try:
-            index, count = (int(part) for part in spec.split("/"))
-        except ValueError as exc:
-            raise ValueError(f"shard must look like I/N (for example 0/4), got {spec!r}") from exc
-        if count < 1 or not 0 <= index < count:
-            raise ValueError(f"shard {spec!r} out of range: need 0 <= I < N")
-        return cls(index, count)
-
-    @property
-    def name(self) -> str:
-        return f"part-{self.index:05d}-of-{self.count:05d}"
-
-
-@dataclass
-class RunResult:
-    date: str
-    shard: Shard
-    status: str  # "scored", "skipped"
-    manifest: dict = field(default_factory=dict)
-    exit_code: int = EXIT_OK
-
-
-@dataclass
-class BatchPaths:
-    results: Path
-    date: str
-    shard: Shard
-
-    def _p(self, kind: str, suffix: str = ".parquet") -> Path:
-        return self.results / kind / f"date={self.date}" / f"{self.shard.name}{suffix}"
-
-    @property
-    def scores(self) -> Path:
-        return self._p("scores")
-
-    @property
-    def rejects(self) -> Path:
-        return self._p("rejects")
-
-    @property
-    def manifest(self) -> Path:
-        return self._p("runs", ".json")
-
-    @property
-    def work(self) -> Path:
-        return self.results / ".work" / f"date={self.date}" / self.shard.name
-
-
 def run_batch(
     settings: Settings,
     inputs: list[Path],
     date: str | None = None,
-    shard: Shard = Shard(),
+    shard: Shard | None = None,
     force: bool = False,
     max_reject_share: float | None = None,
     after_success: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
+    shard = shard or Shard()
     date = date or dt.date.today().isoformat()
     dt.date.fromisoformat(date)  # raises ValueError on a bad date
     paths = BatchPaths(settings.results, date, shard)
@@ -137,13 +67,7 @@ def run_batch(
     files = [f for spec in inputs for f in expand_inputs(spec)]
     paths.work.mkdir(parents=True, exist_ok=True)
     state = _load_or_start_state(paths, settings, files, force)
-    predictor = Predictor.load(
-        Registry(settings.registry),
-        state["model_version"],
-        variant=settings.onnx_variant,
-        threads=settings.intra_op_threads,
-        batch_size=settings.inference_batch_size,
-    )
+    predictor = Predictor.from_settings(settings, state["model_version"])
 
     started = time.perf_counter()
     counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
@@ -200,7 +124,7 @@ def run_batch(
     shutil.rmtree(paths.work, ignore_errors=True)
     result = RunResult(date, shard, "scored", manifest)
     if share > limit:
-        result.exit_code = EXIT_TOO_MANY_REJECTS
+        result.exit_code = ExitCode.TOO_MANY_REJECTS
     if after_success is not None:
         after_success(result)
     return result
@@ -297,30 +221,3 @@ def _publish(paths: BatchPaths) -> None:
     chunks = sorted(paths.work.glob("chunk-*.parquet"))
     _concat(chunks, SCORE_SCHEMA, paths.scores)
     _concat([_reject_twin(c) for c in chunks], BATCH_REJECT_SCHEMA, paths.rejects)
-
-
-# -- simulation: walk through the incoming pool one day at a time --------------------------
-
-
-def next_simulated_day(settings: Settings, date: str) -> Path:
-    """The incoming day file for `date`: the one already assigned to it, else the next unused."""
-    ledger = settings.results / "simulated_days.json"
-    settings.results.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(settings.results / ".simulate.lock")):
-        assigned = json.loads(ledger.read_text()) if ledger.is_file() else {}
-        if date in assigned:
-            return Path(assigned[date])
-        days = sorted((settings.data / "incoming").glob("day-*.parquet"))
-        used = set(assigned.values())
-        remaining = [d for d in days if str(d) not in used]
-        if not remaining:
-            raise FileNotFoundError(
-                f"no unscored day left in {settings.data / 'incoming'}: run `sentiops data prepare` again"
-            )
-        assigned[date] = str(remaining[0])
-        write_json_atomic(ledger, assigned)
-        return remaining[0]
-
-
-def all_shards_done(settings: Settings, date: str, count: int) -> bool:
-    return all(BatchPaths(settings.results, date, Shard(i, count)).manifest.is_file() for i in range(count))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sentiops.data.prepare import manifest_hash, read_split
+from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
 from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune, package_version

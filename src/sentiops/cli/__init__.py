@@ -1,0 +1,31 @@
+"""Typer commands: thin wrappers over the modules, one module per sub-app. The manifests call these.
+
+Where each command lives: data prepare -> cli/data.py; train, evaluate, predict -> cli/train.py;
+models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
+retrain -> cli/retrain.py; serve -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sentiops.cli.batch import batch_app
+from sentiops.cli.data import data_app
+from sentiops.cli.drift import drift_app
+from sentiops.cli.models import models_app
+from sentiops.cli.retrain import retrain
+from sentiops.cli.serve import serve
+from sentiops.cli.train import evaluate, predict, train
+
+app = typer.Typer(help="sentiops: tweet sentiment from fine-tuning to production.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.command()(train)
+app.command()(evaluate)
+app.command()(predict)
+app.add_typer(models_app, name="models")
+app.add_typer(batch_app, name="batch")
+app.add_typer(drift_app, name="drift")
+app.command()(retrain)
+app.command()(serve)
+
+__all__ = ["app"]

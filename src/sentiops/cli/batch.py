@@ -1,0 +1,70 @@
+"""`sentiops batch run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings
+from sentiops.exit_codes import ExitCode
+
+batch_app = typer.Typer(help="Score batches of tweets.", no_args_is_help=True)
+
+
+@batch_app.command("run")
+def batch_run(
+    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="File, folder or glob; repeatable.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Results folder (default: $SENTIOPS_HOME/results).")] = None,
+    date: Annotated[str | None, typer.Option(help="Partition date YYYY-MM-DD (default: today, UTC).")] = None,
+    shard: Annotated[
+        str | None, typer.Option(help="I/N: score shard I of N (default: Indexed Job env or 0/1).")
+    ] = None,
+    simulate: Annotated[bool, typer.Option(help="Score the next unscored day of the incoming pool.")] = False,
+    force: Annotated[bool, typer.Option(help="Redo a date+shard that already succeeded.")] = False,
+    max_reject_share: Annotated[float | None, typer.Option(help="Exit 3 above this reject share.")] = None,
+    drift: Annotated[bool, typer.Option(help="Run the drift check when all shards of the date are done.")] = True,
+) -> None:
+    """Score tweets into date-partitioned Parquet. Exit codes: 0 ok (or already done), 1 unexpected
+    error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 drift check or alert
+    failed (results kept); see sentiops/exit_codes.py."""
+    import datetime as dt
+
+    from sentiops.data.readers import InputError
+    from sentiops.registry import RegistryError
+    from sentiops.scoring.drift_hook import drift_hook
+    from sentiops.scoring.job import run_batch
+    from sentiops.scoring.runs import Shard, next_simulated_day
+
+    settings = load_settings()
+    if output is not None:
+        settings = settings.model_copy(update={"results_dir": output})
+    day = date or dt.datetime.now(dt.UTC).date().isoformat()
+    try:
+        parsed = Shard.parse(shard)
+        labels_file = None
+        if simulate:
+            inputs = [next_simulated_day(settings, day)]
+            candidate = inputs[0].parent / "labels" / inputs[0].name
+            labels_file = candidate if candidate.is_file() else None
+        elif input:
+            inputs = [Path(i) for i in input]
+        else:
+            fail("give --input PATH or --simulate", ExitCode.USAGE)
+        hook = drift_hook(settings, labels_file, echo=typer.echo) if drift else None
+        result = run_batch(settings, inputs, day, parsed, force, max_reject_share, after_success=hook)
+    except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc), ExitCode.USAGE)
+    m = result.manifest
+    if result.status == "skipped":
+        typer.echo(f"{day} {parsed.name}: already scored ({m.get('rows_scored')} rows); nothing to do")
+    else:
+        typer.echo(
+            f"{day} {parsed.name}: read {m['rows_read']}, scored {m['rows_scored']}, rejected {m['rows_rejected']} "
+            f"({m['reject_share']:.2%}), model {m['model_version']}, {m['rows_per_second']} rows/s, "
+            f"{m['chunks_resumed']} of {m['chunks']} chunks resumed"
+        )
+    if result.exit_code == ExitCode.TOO_MANY_REJECTS:
+        typer.secho(f"reject share {m['reject_share']:.2%} is over the limit {m['max_reject_share']:.2%}", err=True)
+    raise typer.Exit(int(result.exit_code))

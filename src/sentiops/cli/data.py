@@ -1,0 +1,38 @@
+"""`sentiops data prepare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings
+
+data_app = typer.Typer(help="Prepare data.", no_args_is_help=True)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    input: Annotated[list[Path], typer.Option("--input", "-i", help="File, folder or glob; repeatable.")],
+    output: Annotated[Path | None, typer.Option(help="Output folder (default: $SENTIOPS_HOME/data).")] = None,
+    seed: int = 42,
+    day_rows: Annotated[int, typer.Option(help="Rows per daily incoming batch.")] = 1000,
+    validation_rows: int = 2000,
+    holdout_rows: int = 2000,
+) -> None:
+    """Read, clean, de-duplicate and split tweets; write Parquet pools and a manifest."""
+    from sentiops.data.prepare import SplitPlan, prepare
+    from sentiops.data.readers import InputError
+
+    settings = load_settings()
+    plan = SplitPlan(seed=seed, day_rows=day_rows, validation_rows=validation_rows, holdout_rows=holdout_rows)
+    try:
+        manifest = prepare(input, output or settings.data, plan)
+    except (InputError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    splits = manifest["splits"]
+    typer.echo(
+        f"usable {manifest['rows_usable']} rows; dropped {manifest['dropped']}; "
+        + "; ".join(f"{k}={v['rows']}" for k, v in splits.items())
+    )

@@ -1,0 +1,53 @@
+"""`sentiops drift check|report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings
+from sentiops.exit_codes import ExitCode
+
+drift_app = typer.Typer(help="Drift checks and reports.", no_args_is_help=True)
+
+
+@drift_app.command("check")
+def drift_check(
+    results: Annotated[str, typer.Option(help="A scored date (YYYY-MM-DD) or a folder of scored Parquet.")],
+    labels: Annotated[Path | None, typer.Option(help="Labelled file (row ids + labels) for performance.")] = None,
+    notify: Annotated[bool, typer.Option(help="Send alerts for warnings and drift.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Compare a scored batch with the model's reference profile; exit 0 ok, 4 alert failed."""
+    from sentiops.monitoring.check import run_drift_check
+
+    settings = load_settings()
+    try:
+        outcome = run_drift_check(settings, results, labels, notify=notify)
+    except FileNotFoundError as exc:
+        fail(str(exc), ExitCode.USAGE)
+    if as_json:
+        typer.echo(json.dumps(outcome.report.as_dict(), indent=2))
+    for check in outcome.report.checks:
+        typer.echo(f"{check.name:<18} {check.status:<8} {check.message}")
+    typer.echo(f"overall: {outcome.report.status}; report: {outcome.paths['report']}")
+    if outcome.alert_skipped:
+        typer.echo(f"alert not sent: {outcome.alert_skipped}")
+    if outcome.alert_failed:
+        raise typer.Exit(ExitCode.MONITORING_FAILED)
+
+
+@drift_app.command("report")
+def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.")]) -> None:
+    """Rebuild the HTML report (and drift.json) of a date, without alerting."""
+    from sentiops.monitoring.check import run_drift_check
+
+    settings = load_settings()
+    try:
+        outcome = run_drift_check(settings, date, notify=False)
+    except FileNotFoundError as exc:
+        fail(str(exc), ExitCode.USAGE)
+    typer.echo(outcome.paths["report"])

@@ -1,0 +1,40 @@
+"""`sentiops retrain`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings
+from sentiops.exit_codes import ExitCode
+
+
+def retrain(
+    max_examples: Annotated[int, typer.Option(help="Training rows (new feedback plus replay).")] = 4000,
+    epochs: float = 1.0,
+    start_from: Annotated[str, typer.Option("--from", help="production or base")] = "production",
+    policy: Annotated[str, typer.Option(help="auto: promote if the gate passes; staging: set staging only")] = "auto",
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    seed: int = 42,
+) -> None:
+    """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
+    Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
+    from sentiops.registry import RegistryError
+    from sentiops.training.retrain import RetrainError, RetrainOptions, decision_lines, notify
+    from sentiops.training.retrain import retrain as run_retrain
+
+    if start_from not in ("production", "base") or policy not in ("auto", "staging"):
+        fail("--from must be production or base; --policy must be auto or staging", ExitCode.USAGE)
+    settings = load_settings()
+    options = RetrainOptions(max_examples, epochs, start_from, policy, batch_size, learning_rate, seed)
+    try:
+        decision = run_retrain(settings, options)
+    except (RetrainError, RegistryError, FileNotFoundError) as exc:
+        fail(str(exc), ExitCode.USAGE)
+    for line in decision_lines(decision):
+        typer.echo(line)
+    deliveries = notify(settings, decision)
+    if any(not d.delivered for d in deliveries):
+        typer.secho("decision notification failed (see logs)", err=True)

@@ -1,0 +1,22 @@
+"""`sentiops serve`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import load_settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
+    port: int = 8000,
+) -> None:
+    """Run the prediction API (FastAPI + uvicorn) on the production model, with hot reload."""
+    import uvicorn
+
+    from sentiops.serving.app import create_app
+
+    settings = load_settings(json_logs=True)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)

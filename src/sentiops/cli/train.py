@@ -1,0 +1,94 @@
+"""`sentiops train`, `evaluate` and `predict`: make a version, measure it, try it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings, open_registry
+
+
+def train(
+    data: Annotated[Path | None, typer.Option(help="Prepared data folder.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Local HF model folder or hub id.")] = None,
+    max_examples: int = 8000,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_length: int = 64,
+    seed: int = 42,
+    promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
+) -> None:
+    """Fine-tune, evaluate, export and register a new version (production if it is the first)."""
+    from sentiops.training.finetune import TrainOptions
+    from sentiops.training.train import train as run_train
+
+    settings = load_settings()
+    options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, max_length, seed)
+    try:
+        version, metrics = run_train(open_registry(settings), data or settings.data, options)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        fail(str(exc))
+    if promote:
+        open_registry(settings).set_alias("production", version, reason="manual promote (train --promote)")
+    parity = metrics["parity"]
+    typer.echo(
+        f"registered version {version}: validation accuracy {metrics['validation']['accuracy']:.4f}, "
+        f"holdout accuracy {metrics['holdout']['accuracy']:.4f}, "
+        f"int8/fp32 agreement {parity['int8_fp32_agreement']:.4f}"
+    )
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled file in any supported format.")],
+    version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    variant: str = "int8",
+) -> None:
+    """Evaluate a registered version on any labelled file."""
+    import numpy as np
+
+    from sentiops.data.prepare import read_labelled
+    from sentiops.data.readers import InputError, expand_inputs
+    from sentiops.evaluation.metrics import classification_report
+    from sentiops.inference import Predictor
+    from sentiops.registry import RegistryError
+
+    settings = load_settings()
+    try:
+        predictor = Predictor.from_settings(settings, version, variant=variant)
+        rows, rejects, dropped = read_labelled(expand_inputs(data))
+    except (RegistryError, InputError) as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"no labelled negative/positive rows in {data}")
+    probs, _, _ = predictor.probabilities([r[1] for r in rows])
+    report = classification_report(np.array([r[2] for r in rows]), probs, predictor.labels)
+    report.update(version=predictor.version, variant=variant, dropped=dict(dropped))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(
+            f"version {predictor.version} ({variant}) on {report['n']} rows: accuracy {report['accuracy']:.4f}, "
+            f"macro-F1 {report['macro_f1']:.4f}, ROC-AUC {report['roc_auc']:.4f}, ECE {report['ece']:.4f}"
+        )
+
+
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="One or more tweets.")],
+    version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
+) -> None:
+    """Print predictions from the command line, without a server."""
+    from sentiops.inference import Predictor
+    from sentiops.registry import RegistryError
+
+    settings = load_settings()
+    try:
+        predictor = Predictor.from_settings(settings, version)
+    except RegistryError as exc:
+        fail(str(exc))
+    for text, result in zip(texts, predictor.predict(texts), strict=True):
+        typer.echo(json.dumps({"text": text, **result.as_dict(), "model_version": predictor.version}))

@@ -1,0 +1,1 @@
+"""The batch job: runs, shards, resume, and the drift hook that runs after the last shard."""

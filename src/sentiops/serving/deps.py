@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the service's state and the bearer-token checks.
+
+Module-level functions (not closures in the app factory) so routes can import them and tests
+can replace them with `app.dependency_overrides`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sentiops.config import Settings
+from sentiops.serving.batcher import MicroBatcher
+from sentiops.serving.manager import ModelManager
+from sentiops.serving.metrics import ServiceMetrics
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    metrics: ServiceMetrics
+    manager: ModelManager
+    batcher: MicroBatcher
+    token: str | None
+
+
+def service_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.sentiops
+    return state
+
+
+State = Annotated[ServiceState, Depends(service_state)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+
+def _check_token(expected: str, credentials: HTTPAuthorizationCredentials | None) -> None:
+    given = credentials.credentials if credentials else ""
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def predict_auth(state: State, credentials: Credentials) -> None:
+    """Prediction routes: open when no token is configured, else the bearer token is required."""
+    if state.token:
+        _check_token(state.token, credentials)
+
+
+def admin_auth(state: State, credentials: Credentials) -> None:
+    """Admin routes: closed when no token is configured."""
+    if not state.token:
+        raise HTTPException(403, "admin routes are disabled: no API token is configured")
+    _check_token(state.token, credentials)
