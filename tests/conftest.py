@@ -6,8 +6,6 @@ tests; a few tests marked `slow` use the real packaged base model instead.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import re
 import shutil
 from collections import Counter
@@ -15,26 +13,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "data" / "sample" / "sentiment140_30k.csv.gz"
-
-
-def sample_rows(n: int | None = None) -> list[tuple[str, str]]:
-    """(target, text) rows from the bundled extract, negatives and positives interleaved."""
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        rows = [(r[0], r[1]) for r in list(csv.reader(handle))[1:]]
-    neg = [r for r in rows if r[0] == "0"]
-    pos = [r for r in rows if r[0] == "4"]
-    mixed = [r for pair in zip(neg, pos, strict=False) for r in pair]
-    return mixed[:n] if n else mixed
-
-
-def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, ...] = ("target", "text")) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from tests.helpers.data import sample_rows, write_csv
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -30,7 +31,7 @@ class Prediction:
     tokens: int = 0  # token count after truncation (input-drift statistics)
     unknown: int = 0  # [UNK] tokens among them
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "confidence": self.confidence, "scores": self.scores}
 
 
@@ -126,11 +127,11 @@ class Predictor:
         encodings = self.tokenizer.encode_batch([clean_text(t) for t in texts])
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int32)
         unk = self.unk_id
-        unknown = np.array([e.ids.count(unk) for e in encodings], dtype=np.int32)
+        unknown = np.array([e.ids.count(unk) if unk is not None else 0 for e in encodings], dtype=np.int32)
         pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         wanted = {i.name for i in self.session.get_inputs()}
         order = np.argsort(lengths, kind="stable")
-        for idx in _buckets(order, lengths, self.batch_size):
+        for idx in length_buckets(order, lengths, self.batch_size):
             width = int(lengths[idx].max())
             ids = np.full((len(idx), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -166,14 +167,16 @@ class Predictor:
         self.predict(["warm up", "a somewhat longer warm-up sentence " * 4])
 
 
-def _buckets(order: np.ndarray, lengths: np.ndarray, max_size: int, max_padding: float = 0.1) -> list[np.ndarray]:
+def length_buckets(order: np.ndarray, lengths: np.ndarray, max_size: int, max_padding: float = 0.1) -> list[np.ndarray]:
     """Cut length-sorted indices into sub-batches that waste at most ``max_padding`` on padding.
 
     At this model size padding costs more than small matrices do: measured on 2 cores,
     random 32-text batches ran at 147 texts/s in one sub-batch and 234 texts/s in sub-batches
     of 4; a bulk sorted stream keeps large sub-batches because its neighbours have equal length.
     """
-    batches, current, total = [], [], 0
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    total = 0
     for i in order:
         length = int(lengths[i])
         size = len(current) + 1

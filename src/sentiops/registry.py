@@ -19,13 +19,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, get_args
 
 from filelock import FileLock
 
 from sentiops.files import sha256_file, write_json_atomic
 
 CHECKSUMS = "CHECKSUMS"
-ALIASES = ("production", "staging")
+Alias = Literal["production", "staging"]
+ALIASES: tuple[Alias, ...] = get_args(Alias)
 
 
 class RegistryError(RuntimeError):
@@ -106,7 +108,7 @@ class Registry:
         verify_checksums(path)
         return path
 
-    def read_json(self, version: str, name: str) -> dict:
+    def read_json(self, version: str, name: str) -> dict[str, Any]:
         file = self.path(version) / name
         return json.loads(file.read_text()) if file.is_file() else {}
 
@@ -201,12 +203,12 @@ class Registry:
         with open(self.alias_log, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
-    def log_decision(self, decision: dict) -> None:
+    def log_decision(self, decision: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with self.lock(), open(self.decisions_path, "a") as handle:
             handle.write(json.dumps({"time": time.time(), **decision}) + "\n")
 
-    def decisions(self) -> list[dict]:
+    def decisions(self) -> list[dict[str, Any]]:
         if not self.decisions_path.is_file():
             return []
         return [json.loads(line) for line in self.decisions_path.read_text().splitlines() if line]

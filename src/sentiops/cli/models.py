@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,7 +41,7 @@ def models_show(version: Annotated[str, typer.Argument()] = "production") -> Non
             verified = "ok"
         except RegistryError as exc:
             verified = f"FAILED: {exc}"
-        info = {
+        info: dict[str, Any] = {
             "version": number,
             "checksums": verified,
             "training": registry.read_json(number, "training.json"),

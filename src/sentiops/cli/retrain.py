@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -22,13 +22,16 @@ def retrain(
     """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
     Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
     from sentiops.registry import RegistryError
-    from sentiops.training.retrain import RetrainError, RetrainOptions, decision_lines, notify
+    from sentiops.training.gate import Policy
+    from sentiops.training.retrain import RetrainError, RetrainOptions, StartFrom, decision_lines, notify
     from sentiops.training.retrain import retrain as run_retrain
 
     if start_from not in ("production", "base") or policy not in ("auto", "staging"):
         fail("--from must be production or base; --policy must be auto or staging", ExitCode.USAGE)
     settings = load_settings()
-    options = RetrainOptions(max_examples, epochs, start_from, policy, batch_size, learning_rate, seed)
+    options = RetrainOptions(
+        max_examples, epochs, cast(StartFrom, start_from), cast(Policy, policy), batch_size, learning_rate, seed
+    )
     try:
         decision = run_retrain(settings, options)
     except (RetrainError, RegistryError, FileNotFoundError) as exc:

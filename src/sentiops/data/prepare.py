@@ -21,6 +21,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,7 +71,7 @@ def read_labelled(inputs: list[Path]) -> tuple[list[tuple[str, str, int]], list[
 
 
 def _table(rows: list[tuple[str, str, int]], labelled: bool = True) -> pa.Table:
-    columns = {"id": [r[0] for r in rows], "text": [r[1] for r in rows]}
+    columns: dict[str, list[str] | list[int]] = {"id": [r[0] for r in rows], "text": [r[1] for r in rows]}
     if labelled:
         columns["label"] = [r[2] for r in rows]
     schema = [("id", pa.string()), ("text", pa.string())]
@@ -88,7 +89,7 @@ def _cut(rows: list, size: int) -> list[list]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def prepare(inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan()) -> dict:
+def prepare(inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan()) -> dict[str, Any]:
     """Run the whole prepare step; the output folder is replaced only once it is complete."""
     files = [f for spec in inputs for f in expand_inputs(spec)]
     rows, rejects, dropped = read_labelled(files)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow.parquet as pq
 
@@ -79,7 +79,9 @@ def _supported(path: Path) -> bool:
 
 
 def _open_binary(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
+    return open(path, "rb")
 
 
 def iter_chunks(path: Path, chunk_rows: int = 4096) -> Iterator[Chunk]:
@@ -93,7 +95,10 @@ def iter_chunks(path: Path, chunk_rows: int = 4096) -> Iterator[Chunk]:
     records: list[Record] = []
     rejects: list[Reject] = []
     for item in rows:
-        (records if isinstance(item, Record) else rejects).append(item)
+        if isinstance(item, Record):
+            records.append(item)
+        else:
+            rejects.append(item)
         if len(records) + len(rejects) >= chunk_rows:
             yield records, rejects
             records, rejects = [], []
@@ -189,7 +194,7 @@ def _parquet_rows(path: Path) -> Iterator[Record | Reject]:
             yield _record_from_mapping(lowered, f"{path.name}:{line}", json.dumps(row, default=str)[:2000])
 
 
-def _record_from_mapping(obj: dict, row_id: str, raw: str) -> Record | Reject:
+def _record_from_mapping(obj: dict[str, Any], row_id: str, raw: str) -> Record | Reject:
     text = next((obj[k] for k in TEXT_COLUMNS if k in obj), None)
     label = next((obj[k] for k in LABEL_COLUMNS if k in obj), None)
     ident = next((obj[k] for k in ID_COLUMNS if obj.get(k) not in (None, "")), None)

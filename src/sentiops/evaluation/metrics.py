@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -24,7 +26,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(ece)
 
 
-def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict:
+def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall, ROC-AUC, confusion matrix and ECE."""
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)

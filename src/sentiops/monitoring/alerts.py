@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import httpx
@@ -51,7 +52,7 @@ class Notifier:
                 text = text.replace(secret, "[redacted webhook URL]")
         return text
 
-    def send(self, title: str, lines: list[str], payload: dict) -> list[Delivery]:
+    def send(self, title: str, lines: list[str], payload: dict[str, Any]) -> list[Delivery]:
         deliveries = []
         if self.slack_url:
             deliveries.append(self._slack(title, lines))
@@ -88,7 +89,7 @@ class Notifier:
         error = None if ok else self.redact(f"HTTP {response.status_code}: {response.body[:200]}")
         return Delivery("slack", ok, 1, response.status_code, error)
 
-    def _webhook(self, payload: dict) -> Delivery:
+    def _webhook(self, payload: dict[str, Any]) -> Delivery:
         attempts, last_error, status = 0, None, None
         for attempt in range(self.settings.alert_retries + 1):
             attempts = attempt + 1

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ from sentiops.files import write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch
-from sentiops.monitoring.profile import build_profile
+from sentiops.monitoring.profile import Profile, build_profile
 from sentiops.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,11 @@ def run_drift_check(
     versions = collections.Counter(scored.column("model_version").to_pylist())
     version = versions.most_common(1)[0][0] if versions else ""
     registry = Registry(settings.registry)
-    reference = registry.read_json(version, "reference.json")
-    if not reference:
+    stored = registry.read_json(version, "reference.json")
+    if not stored:
         raise FileNotFoundError(f"model version {version} has no reference profile (reference.json)")
-    labels = reference["labels"]
+    reference = Profile.from_dict(stored)
+    labels = reference.labels
     probs = np.stack([scored.column("score_negative").to_numpy(), scored.column("score_positive").to_numpy()], 1)
     batch = build_profile(
         scored.column("text").to_pylist(),
@@ -126,7 +128,7 @@ def run_drift_check(
     return outcome
 
 
-def _history_row(date: str, version: str, report: DriftReport, batch: dict) -> dict:
+def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -> dict[str, Any]:
     numbers = {c.name: c.numbers for c in report.checks}
     get = lambda check, key: float(numbers.get(check, {}).get(key, float("nan")))  # noqa: E731
     return {
@@ -134,18 +136,18 @@ def _history_row(date: str, version: str, report: DriftReport, batch: dict) -> d
         "model_version": version,
         "status": report.status,
         "n": report.n,
-        "positive_share": float(batch["class_shares"].get("positive", float("nan"))),
+        "positive_share": float(batch.class_shares.get("positive", float("nan"))),
         "prediction_psi": get("prediction_drift", "psi"),
         "js_distance": get("prediction_drift", "js_distance"),
-        "mean_confidence": float(batch["mean_confidence"]),
+        "mean_confidence": float(batch.mean_confidence),
         "confidence_ks": get("confidence_drift", "ks_statistic"),
         "token_length_psi": get("input_drift", "token_length_psi"),
-        "unknown_token_share": float(batch["unknown_token_share"]),
+        "unknown_token_share": float(batch.unknown_token_share),
         "accuracy": get("performance", "accuracy"),
     }
 
 
-def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: dict) -> pa.Table:
+def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: Profile) -> pa.Table:
     path = settings.results / "drift" / "history.parquet"
     row = pa.Table.from_pylist([_history_row(date, version, report, batch)])
     if path.is_file():

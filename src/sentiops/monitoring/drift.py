@@ -9,37 +9,40 @@ effect is big enough to matter.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from sentiops.config import Thresholds
 from sentiops.monitoring import stats
+from sentiops.monitoring.profile import Profile
 
-LEVELS = {"ok": 0, "warning": 1, "drift": 2}
+Status = Literal["ok", "warning", "drift"]
+LEVELS: dict[Status, int] = {"ok": 0, "warning": 1, "drift": 2}
 
 
 @dataclass
 class Check:
     name: str
-    status: str
-    numbers: dict
+    status: Status
+    numbers: dict[str, Any]
     message: str = ""
 
 
 @dataclass
 class DriftReport:
-    status: str
+    status: Status
     checks: list[Check] = field(default_factory=list)
     n: int = 0
 
     def fired(self) -> list[Check]:
         return [c for c in self.checks if c.status != "ok"]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "n": self.n, "checks": [asdict(c) for c in self.checks]}
 
 
-def _grade(value: float, warning: float, drift: float, significant: bool = True) -> str:
+def _grade(value: float, warning: float, drift: float, significant: bool = True) -> Status:
     if not significant:
         return "ok"
     if value >= drift:
@@ -49,20 +52,22 @@ def _grade(value: float, warning: float, drift: float, significant: bool = True)
     return "ok"
 
 
-def _worst(*statuses: str) -> str:
+def _worst(*statuses: Status) -> Status:
     return max(statuses, key=LEVELS.__getitem__) if statuses else "ok"
 
 
-def check_batch(reference: dict, batch: dict, t: Thresholds, performance: dict | None = None) -> DriftReport:
+def check_batch(
+    reference: Profile, batch: Profile, t: Thresholds, performance: dict[str, Any] | None = None
+) -> DriftReport:
     """Compare a batch profile with the reference profile (both from `build_profile`)."""
-    labels = reference["labels"]
-    n = batch["n"]
+    labels = reference.labels
+    n = batch.n
     if n < t.min_rows:
         note = f"{n} rows < min_rows {t.min_rows}: too few to judge"
         return DriftReport("ok", [Check("batch_size", "ok", {"n": n}, note)], n)
-    ref_shares = np.array([reference["class_shares"][k] for k in labels])
-    shares = np.array([batch["class_shares"][k] for k in labels])
-    counts = np.array([batch["class_counts"][k] for k in labels])
+    ref_shares = np.array([reference.class_shares[k] for k in labels])
+    shares = np.array([batch.class_shares[k] for k in labels])
+    counts = np.array([batch.class_counts[k] for k in labels])
     checks = []
 
     p = stats.chi_square_p(ref_shares, counts)
@@ -97,9 +102,9 @@ def check_batch(reference: dict, batch: dict, t: Thresholds, performance: dict |
         )
     )
 
-    delta_mean = batch["mean_confidence"] - reference["mean_confidence"]
-    ks_stat, ks_p = stats.ks(reference["confidence_sample"], np.array(batch["confidence_sample"]))
-    delta_low = batch["low_confidence_share"] - reference["low_confidence_share"]
+    delta_mean = batch.mean_confidence - reference.mean_confidence
+    ks_stat, ks_p = stats.ks(reference.confidence_sample, np.array(batch.confidence_sample))
+    delta_low = batch.low_confidence_share - reference.low_confidence_share
     status = _worst(
         _grade(abs(delta_mean), t.mean_confidence_warning, t.mean_confidence_drift),
         _grade(ks_stat, t.ks_warning, t.ks_drift, ks_p < t.p_value),
@@ -110,26 +115,26 @@ def check_batch(reference: dict, batch: dict, t: Thresholds, performance: dict |
             "confidence_drift",
             status,
             {
-                "mean_confidence": batch["mean_confidence"],
-                "reference_mean_confidence": reference["mean_confidence"],
+                "mean_confidence": batch.mean_confidence,
+                "reference_mean_confidence": reference.mean_confidence,
                 "mean_change": delta_mean,
                 "ks_statistic": ks_stat,
                 "ks_p": ks_p,
-                "low_confidence_share": batch["low_confidence_share"],
+                "low_confidence_share": batch.low_confidence_share,
                 "low_confidence_change": delta_low,
             },
-            f"mean confidence {batch['mean_confidence']:.3f} vs {reference['mean_confidence']:.3f}, KS {ks_stat:.3f}",
+            f"mean confidence {batch.mean_confidence:.3f} vs {reference.mean_confidence:.3f}, KS {ks_stat:.3f}",
         )
     )
 
-    edges = reference["token_length_histogram"]["edges"]
-    ref_len = np.array(reference["token_length_histogram"]["counts"], float)
+    edges = reference.token_length_histogram["edges"]
+    ref_len = np.array(reference.token_length_histogram["counts"], float)
     len_psi = stats.psi(
-        ref_len / max(1, ref_len.sum()), stats.binned_shares(np.array(batch["token_length_sample"]), edges)
+        ref_len / max(1, ref_len.sum()), stats.binned_shares(np.array(batch.token_length_sample), edges)
     )
-    len_ks, len_p = stats.ks(reference["token_length_sample"], np.array(batch["token_length_sample"]))
-    delta_unknown = batch["unknown_token_share"] - reference["unknown_token_share"]
-    delta_links = batch["empty_or_link_only_share"] - reference["empty_or_link_only_share"]
+    len_ks, len_p = stats.ks(np.array(reference.token_length_sample), np.array(batch.token_length_sample))
+    delta_unknown = batch.unknown_token_share - reference.unknown_token_share
+    delta_links = batch.empty_or_link_only_share - reference.empty_or_link_only_share
     status = _worst(
         _grade(len_psi, t.psi_warning, t.psi_drift),
         _grade(len_ks, t.ks_warning, t.ks_drift, len_p < t.p_value),
@@ -144,19 +149,19 @@ def check_batch(reference: dict, batch: dict, t: Thresholds, performance: dict |
                 "token_length_psi": len_psi,
                 "token_length_ks": len_ks,
                 "token_length_ks_p": len_p,
-                "mean_tokens": batch["mean_tokens"],
-                "reference_mean_tokens": reference["mean_tokens"],
-                "unknown_token_share": batch["unknown_token_share"],
+                "mean_tokens": batch.mean_tokens,
+                "reference_mean_tokens": reference.mean_tokens,
+                "unknown_token_share": batch.unknown_token_share,
                 "unknown_change": delta_unknown,
-                "empty_or_link_only_share": batch["empty_or_link_only_share"],
+                "empty_or_link_only_share": batch.empty_or_link_only_share,
                 "link_only_change": delta_links,
             },
-            f"token-length PSI {len_psi:.3f}, unknown-token share {batch['unknown_token_share']:.3f}",
+            f"token-length PSI {len_psi:.3f}, unknown-token share {batch.unknown_token_share:.3f}",
         )
     )
 
     if performance is not None:
-        holdout = reference.get("metrics", {}).get("holdout", {})
+        holdout = (reference.metrics or {}).get("holdout", {})
         drop_acc = holdout.get("accuracy", performance["accuracy"]) - performance["accuracy"]
         drop_f1 = holdout.get("macro_f1", performance["macro_f1"]) - performance["macro_f1"]
         status = _worst(

@@ -6,12 +6,52 @@ that distribution tests (KS) can compare a batch with the reference exactly.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypedDict
+
 import numpy as np
 
 from sentiops.text import clean_text, is_placeholder_only
 
 SAMPLE_SIZE = 5000
 LOW_CONFIDENCE = 0.6
+
+
+class Histogram(TypedDict):
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass
+class Profile:
+    """What a set of predictions looked like; stored as reference.json (same keys as this class)."""
+
+    n: int
+    labels: list[str]
+    class_counts: dict[str, int]
+    class_shares: dict[str, float]
+    mean_confidence: float
+    low_confidence_share: float
+    mean_tokens: float
+    unknown_token_share: float
+    empty_or_link_only_share: float
+    confidence_histogram: Histogram
+    token_length_histogram: Histogram
+    confidence_sample: list[float]
+    token_length_sample: list[int]
+    # The version's summary metrics; only a model's reference profile carries them.
+    metrics: dict[str, dict[str, float]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.metrics is None:
+            del data["metrics"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def build_profile(
@@ -21,7 +61,7 @@ def build_profile(
     unknown: np.ndarray,
     labels: list[str],
     seed: int = 0,
-) -> dict:
+) -> Profile:
     """Summarise one set of predictions (a validation set or a scored batch)."""
     n = len(texts)
     predicted = probs.argmax(axis=1) if n else np.zeros(0, dtype=int)
@@ -32,23 +72,23 @@ def build_profile(
     rng = np.random.default_rng(seed)
     keep = rng.choice(n, size=min(n, SAMPLE_SIZE), replace=False) if n else np.zeros(0, dtype=int)
     keep.sort()
-    return {
-        "n": n,
-        "labels": labels,
-        "class_counts": {name: int((predicted == i).sum()) for i, name in enumerate(labels)},
-        "class_shares": {name: float((predicted == i).mean()) if n else 0.0 for i, name in enumerate(labels)},
-        "mean_confidence": float(confidence.mean()) if n else 0.0,
-        "low_confidence_share": float((confidence < LOW_CONFIDENCE).mean()) if n else 0.0,
-        "mean_tokens": float(tokens.mean()) if n else 0.0,
-        "unknown_token_share": float(unknown.sum() / max(1, content_tokens.sum())),
-        "empty_or_link_only_share": float(np.mean([is_placeholder_only(c) for c in cleaned])) if n else 0.0,
-        "confidence_histogram": _histogram(confidence, np.linspace(0.5, 1.0, 11)),
-        "token_length_histogram": _histogram(tokens, np.array([0, 8, 12, 16, 20, 24, 32, 40, 48, 64, 128, 512])),
-        "confidence_sample": [round(float(c), 4) for c in confidence[keep]],
-        "token_length_sample": [int(t) for t in tokens[keep]],
-    }
+    return Profile(
+        n=n,
+        labels=labels,
+        class_counts={name: int((predicted == i).sum()) for i, name in enumerate(labels)},
+        class_shares={name: float((predicted == i).mean()) if n else 0.0 for i, name in enumerate(labels)},
+        mean_confidence=float(confidence.mean()) if n else 0.0,
+        low_confidence_share=float((confidence < LOW_CONFIDENCE).mean()) if n else 0.0,
+        mean_tokens=float(tokens.mean()) if n else 0.0,
+        unknown_token_share=float(unknown.sum() / max(1, content_tokens.sum())),
+        empty_or_link_only_share=float(np.mean([is_placeholder_only(c) for c in cleaned])) if n else 0.0,
+        confidence_histogram=_histogram(confidence, np.linspace(0.5, 1.0, 11)),
+        token_length_histogram=_histogram(tokens, np.array([0, 8, 12, 16, 20, 24, 32, 40, 48, 64, 128, 512])),
+        confidence_sample=[round(float(c), 4) for c in confidence[keep]],
+        token_length_sample=[int(t) for t in tokens[keep]],
+    )
 
 
-def _histogram(values: np.ndarray, edges: np.ndarray) -> dict:
+def _histogram(values: np.ndarray, edges: np.ndarray) -> Histogram:
     counts, _ = np.histogram(values, bins=edges)
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import io
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from sentiops.monitoring.drift import DriftReport
+from sentiops.monitoring.profile import Histogram, Profile
 
 COLORS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828"}
 
@@ -44,7 +46,7 @@ def _bars(title: str, labels: list[str], reference: list[float], batch: list[flo
     return _svg(fig)
 
 
-def _shares(histogram: dict) -> list[float]:
+def _shares(histogram: Histogram) -> list[float]:
     counts = np.array(histogram["counts"], float)
     return (counts / max(1, counts.sum())).tolist()
 
@@ -58,28 +60,28 @@ def _trend(history: pa.Table, column: str, title: str) -> str:
     return _svg(fig)
 
 
-def render(date: str, version: str, report: DriftReport, reference: dict, batch: dict, history: pa.Table) -> str:
-    labels = reference["labels"]
-    conf_labels = _edge_labels(reference["confidence_histogram"]["edges"])
-    len_labels = _edge_labels(reference["token_length_histogram"]["edges"])
+def render(date: str, version: str, report: DriftReport, reference: Profile, batch: Profile, history: pa.Table) -> str:
+    labels = reference.labels
+    conf_labels = _edge_labels(reference.confidence_histogram["edges"])
+    len_labels = _edge_labels(reference.token_length_histogram["edges"])
     charts = [
         _bars(
             "Predicted class shares",
             labels,
-            [reference["class_shares"][k] for k in labels],
-            [batch["class_shares"][k] for k in labels],
+            [reference.class_shares[k] for k in labels],
+            [batch.class_shares[k] for k in labels],
         ),
         _bars(
             "Confidence",
             conf_labels,
-            _shares(reference["confidence_histogram"]),
-            _shares(batch["confidence_histogram"]),
+            _shares(reference.confidence_histogram),
+            _shares(batch.confidence_histogram),
         ),
         _bars(
             "Text length (tokens)",
             len_labels,
-            _shares(reference["token_length_histogram"]),
-            _shares(batch["token_length_histogram"]),
+            _shares(reference.token_length_histogram),
+            _shares(batch.token_length_histogram),
         ),
     ]
     if history.num_rows > 1:
@@ -111,5 +113,5 @@ def _edge_labels(edges: list[float]) -> list[str]:
     return [f"{lo:g}-{hi:g}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def _numbers(numbers: dict) -> str:
+def _numbers(numbers: dict[str, Any]) -> str:
     return ", ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}" for k, v in numbers.items())

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,7 +131,7 @@ def run_batch(
     return result
 
 
-def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict:
+def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict[str, Any]:
     """Pin the model version and inputs at the start, so a resumed run scores like the first."""
     state_file = paths.work / "state.json"
     inputs = [{"path": str(f), "sha256": sha256_file(f)} for f in files]

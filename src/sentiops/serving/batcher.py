@@ -93,17 +93,39 @@ class MicroBatcher:
                 continue
             try:
                 predictor = self._predictor()
-                results = await loop.run_in_executor(self.executor, predictor.predict, [i.text for i in items])
-            except Exception as exc:  # the failure belongs to these requests, not to the loop
+            except NoModelError as exc:
                 for item in items:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                    _settle(item, error=exc)
+                continue
+            try:
+                results = await loop.run_in_executor(self.executor, predictor.predict, [i.text for i in items])
+            except Exception:
+                # One bad text must not fail its neighbours: retry one by one, so only it fails.
+                await self._one_by_one(predictor, items)
                 continue
             if self.on_batch:
                 self.on_batch(len(items))
             for item, result in zip(items, results, strict=True):
-                if not item.future.done():
-                    item.future.set_result((result, predictor.version))
+                _settle(item, (result, predictor.version))
+
+    async def _one_by_one(self, predictor: Predictor, items: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        for item in items:
+            try:
+                [result] = await loop.run_in_executor(self.executor, predictor.predict, [item.text])
+            except Exception as exc:  # the failure belongs to this request, not to the loop
+                _settle(item, error=exc)
+            else:
+                _settle(item, (result, predictor.version))
+
+
+def _settle(item: _Item, result: tuple[Prediction, str] | None = None, error: Exception | None = None) -> None:
+    if item.future.done():  # the caller gave up (cancelled or timed out)
+        return
+    if error is not None:
+        item.future.set_exception(error)
+    else:
+        item.future.set_result(result)
 
 
 class NoModelError(RuntimeError):

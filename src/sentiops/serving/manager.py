@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
 from sentiops.config import Settings
 from sentiops.inference import Predictor
@@ -40,7 +41,7 @@ class ModelManager:
     def current(self) -> Predictor | None:
         return self.predictor
 
-    def reload(self, force: bool = False) -> dict:
+    def reload(self, force: bool = False) -> dict[str, Any]:
         """Load whatever `production` names if it differs from what serves (blocking)."""
         with self._load_lock:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ _MENTION = re.compile(r"@\w+")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 
 
-def minimum_functionality(predictor: Predictor) -> dict:
+def minimum_functionality(predictor: Predictor) -> dict[str, Any]:
     """Share of unmistakable tweets (written for this check) that get the obvious label."""
     results = predictor.predict(POSITIVE + NEGATIVE)
     expected = ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
@@ -44,7 +45,7 @@ def minimum_functionality(predictor: Predictor) -> dict:
     return {"pass_rate": 1 - len(failures) / len(expected), "failures": failures}
 
 
-def invariance(predictor: Predictor, texts: list[str]) -> dict:
+def invariance(predictor: Predictor, texts: list[str]) -> dict[str, Any]:
     """Predictions must not change when @mentions or URLs are swapped for other ones."""
     changed = [_MENTION.sub("@someone_else", _URL.sub("https://example.org/other", t)) for t in texts]
     before = [p.label for p in predictor.predict(texts)]

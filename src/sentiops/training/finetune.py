@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
 )
@@ -65,8 +68,8 @@ class TrainOptions:
 
 @dataclass
 class FineTuned:
-    model: torch.nn.Module
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     seconds: float
     examples: int
     losses: list[float] = field(default_factory=list)
@@ -81,7 +84,7 @@ class _Tweets(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> dict[str, Any]:
         item = {key: values[i] for key, values in self.encodings.items()}
         item["labels"] = self.labels[i]
         return item
@@ -140,7 +143,7 @@ def package_version(
     tuned: FineTuned,
     options: TrainOptions,
     eval_sets: dict[str, tuple[list[str], np.ndarray]],
-    lineage: dict,
+    lineage: dict[str, Any],
 ) -> tuple[str, dict]:
     """Export, quantise, evaluate and profile ``tuned``, then publish it as a new version.
 
@@ -184,16 +187,16 @@ def package_version(
         }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
         reference = build_profile(val_texts, int8_probs, tokens, unknown, int8.labels)
-        reference["metrics"] = {"validation": _summary(metrics["validation"]), "holdout": _summary(metrics["holdout"])}
-        (folder / "reference.json").write_text(json.dumps(reference))
+        reference.metrics = {"validation": _summary(metrics["validation"]), "holdout": _summary(metrics["holdout"])}
+        (folder / "reference.json").write_text(json.dumps(reference.as_dict()))
     return pending.number, metrics
 
 
-def _summary(report: dict) -> dict:
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report[k] for k in ("n", "accuracy", "macro_f1", "roc_auc", "ece")}
 
 
-def _training_record(tuned: FineTuned, options: TrainOptions, lineage: dict) -> dict:
+def _training_record(tuned: FineTuned, options: TrainOptions, lineage: dict[str, Any]) -> dict[str, Any]:
     return {
         "options": asdict(options),
         "max_length": options.max_length,

@@ -70,6 +70,7 @@ def gate(
         reasons.append(f"agreement with champion {agree:.4f} < {settings.retrain_min_agreement}")
     numbers.update(holdout_change=holdout_change, newest_gain=newest_gain)
 
+    action: Action
     if policy == "staging":
         registry.set_alias("staging", challenger, reason="retrain (staging policy)")
         action = "staged"

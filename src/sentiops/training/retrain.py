@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,9 @@ from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
 from sentiops.training.gate import Decision, Policy, decision_lines, gate
+
+if TYPE_CHECKING:
+    from sentiops.monitoring.alerts import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def validate_rows(table: pa.Table, source: str) -> None:
         )
 
 
-def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict:
+def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict[str, Any]:
     used = lineage_feedback(registry, champion)
     files = sorted((settings.data / "feedback").glob("*.parquet"))
     fresh = [(f, sha256_file(f)) for f in files]
@@ -168,7 +171,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
     return decision
 
 
-def notify(settings: Settings, decision: Decision) -> list:
+def notify(settings: Settings, decision: Decision) -> list[Delivery]:
     from sentiops.monitoring.alerts import Notifier
 
     notifier = Notifier(settings)

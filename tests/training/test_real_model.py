@@ -7,7 +7,7 @@ import torch
 from sentiops.inference import Predictor
 from sentiops.registry import Registry
 from sentiops.text import clean_text
-from tests.conftest import sample_rows
+from tests.helpers.data import sample_rows
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sentiops.cli import app
 from sentiops.config import Settings
 from sentiops.serving.app import create_app
-from tests.conftest import REPO
+from tests.helpers.data import REPO
 
 K8S = REPO / "deploy" / "k8s"
 KUBECTL = shutil.which("kubectl")
@@ -75,7 +75,7 @@ def test_commands_are_real_cli_commands():
 
 
 def test_probes_hit_real_routes_and_env_names_are_settings():
-    routes = {route.path for route in create_app(Settings()).routes}
+    routes = set(create_app(Settings()).openapi()["paths"])
     fields = {f"SENTIOPS_{name.upper()}" for name in Settings.model_fields}
     for doc in all_docs():
         if doc["kind"] == "ConfigMap":

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from sentiops.cli import app
 from sentiops.config import get_settings
-from tests.conftest import sample_rows, write_csv
+from tests.helpers.data import sample_rows, write_csv
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from sentiops.exit_codes import ExitCode
 from sentiops.monitoring.alerts import Notifier, remember_alert, should_alert
 from sentiops.monitoring.check import run_drift_check
 from sentiops.scoring import job
-from tests.conftest import REPO, write_csv
-from tests.webhook_server import webhook_server
+from tests.helpers.data import REPO, write_csv
+from tests.helpers.webhook_server import webhook_server
 
 FOREIGN = [("0", f"𓀀𓀁 𓂀 ꙮ {i} ꙮ𓃰") for i in range(300)]  # text the model has no words for
 

@@ -74,7 +74,7 @@ def test_tampered_model_refused(registry):
 
 
 def test_training_is_reproducible(tiny_base_model, prepared_data):
-    from sentiops.data.prepare import read_split
+    from sentiops.data.store import read_split
     from sentiops.training.finetune import TrainOptions, fine_tune
 
     table = read_split(prepared_data, "train").slice(0, 128)

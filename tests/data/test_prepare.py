@@ -3,7 +3,7 @@ import json
 import pyarrow.parquet as pq
 
 from sentiops.data.prepare import SplitPlan, prepare
-from tests.conftest import sample_rows, write_csv
+from tests.helpers.data import sample_rows, write_csv
 
 
 def test_prepare_counts_drops_and_splits(tmp_path):

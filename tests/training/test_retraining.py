@@ -21,8 +21,8 @@ from sentiops.config import Settings
 from sentiops.registry import Registry
 from sentiops.serving.app import create_app
 from sentiops.training.retrain import RetrainError, RetrainOptions, retrain
-from tests.conftest import REPO
-from tests.serving_helpers import live_server
+from tests.helpers.data import REPO
+from tests.helpers.serving import live_server
 
 TINY = RetrainOptions(max_examples=1200, epochs=2, batch_size=32, learning_rate=3e-3, seed=3)
 RELAXED = {

@@ -17,7 +17,7 @@ import pytest
 from sentiops.config import Settings
 from sentiops.exit_codes import ExitCode
 from sentiops.scoring import job, runs
-from tests.conftest import REPO, sample_rows, write_csv
+from tests.helpers.data import REPO, sample_rows, write_csv
 
 
 def settings_for(tmp_path, registry_dir, **overrides) -> Settings:

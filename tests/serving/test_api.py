@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from sentiops.inference import Predictor
 from sentiops.serving.app import create_app
-from tests.serving_helpers import clone_version, live_server, make_settings, wait_ready
+from tests.helpers.serving import clone_version, live_server, make_settings, wait_ready
 
 TWEETS = ["i love this so much", "worst day ever :(", "@bob http://x.co meh", "ok " * 100]
 

@@ -9,7 +9,7 @@ from sentiops.config import Thresholds
 from sentiops.inference import Predictor
 from sentiops.monitoring.drift import check_batch
 from sentiops.monitoring.profile import build_profile
-from tests.conftest import sample_rows
+from tests.helpers.data import sample_rows
 
 FORMAL = (
     "The committee reviewed the quarterly financial statements in considerable detail and concluded that "
