@@ -6,15 +6,16 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install demo test lint bench-serve bench-batch clean
+.PHONY: install demo test lint format lock bench-serve bench-batch clean
 
-$(STAMP): pyproject.toml
+# Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
+# machine gets the versions the tests passed with. torch is pinned in one place: the `train`
+# extra in pyproject.toml (the lock records its CPU build).
+$(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch is pinned to the CPU build in the `train` extra; install it first so that no
-	# other package's looser requirement can pull a different build.
-	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[serve,train,dev]"
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +44,20 @@ bench-batch: $(BENCH_HOME)/registry/aliases.json
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+# Regenerate the locks after changing dependencies in pyproject.toml (tests/test_locks.py fails
+# while they disagree). One lock per install set: serve (API, batch, drift), train, dev.
+LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --upgrade
+lock: install
+	$(LOCK) --extra serve -o requirements/serve.txt pyproject.toml
+	$(LOCK) --extra serve --extra train -o requirements/train.txt pyproject.toml
+	$(LOCK) --extra serve --extra train --extra dev -o requirements/dev.txt pyproject.toml
 
 test: lint
 	$(BIN)/pytest

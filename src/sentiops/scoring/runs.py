@@ -1,10 +1,10 @@
 """Where a batch run's files live, which shard a pod scores, and how a run reports back.
 
-    results/
-      scores/date=D/part-0000I-of-0000N.parquet     one row per scored input row
-      rejects/date=D/part-0000I-of-0000N.parquet    rows that could not be scored, with reasons
-      runs/date=D/part-0000I-of-0000N.json          run manifest; written last = success marker
-      .work/date=D/part-0000I-of-0000N/             finished chunks of a run in progress
+results/
+  scores/date=D/part-0000I-of-0000N.parquet     one row per scored input row
+  rejects/date=D/part-0000I-of-0000N.parquet    rows that could not be scored, with reasons
+  runs/date=D/part-0000I-of-0000N.json          run manifest; written last = success marker
+  .work/date=D/part-0000I-of-0000N/             finished chunks of a run in progress
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from sentiops import __version__
 from sentiops.config import Settings, get_settings, read_secret
 from sentiops.serving import routes
 from sentiops.serving.batcher import MicroBatcher, NoModelError
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="sentiops",
         description="Tweet sentiment (negative / positive) from the production model.",
-        version="1",
+        version=__version__,
         lifespan=lifespan,
     )
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)

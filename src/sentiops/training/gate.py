@@ -94,5 +94,3 @@ def decision_lines(decision: Decision) -> list[str]:
         f"agreement {n['behaviour']['champion_agreement']:.4f}",
     ]
     return lines + [f"- {reason}" for reason in decision.reasons]
-
-
