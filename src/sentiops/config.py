@@ -25,7 +25,7 @@ class Thresholds(BaseModel):
     # JS distance (base 2): 0.05 is about a 5-point move in a 50/50 class split.
     js_warning: float = 0.05
     js_drift: float = 0.1
-    # The seed project's rule: alert when one class takes more than this share of a batch.
+    # Alert when one class takes more than this share of a batch's predictions.
     majority_share_max: float = 0.75
     # Confidence: mean moves by 0.05 / 0.1; KS statistic 0.1 / 0.2 (a tenth / a fifth of mass moved).
     mean_confidence_warning: float = 0.05
