@@ -3,11 +3,21 @@ import json
 import pyarrow.parquet as pq
 
 from sentiops.data.prepare import SplitPlan, prepare
+from sentiops.text import dedup_key
 from tests.helpers.data import sample_rows, write_csv
 
 
+def _distinct(rows):
+    """Rows whose cleaned texts all differ (the sample holds a few copies that differ only by a mention)."""
+    kept = {}
+    for target, text in rows:
+        if dedup_key(text):
+            kept.setdefault(dedup_key(text), (target, text))
+    return list(kept.values())
+
+
 def test_prepare_counts_drops_and_splits(tmp_path):
-    rows = sample_rows(1000)
+    rows = _distinct(sample_rows(1010))[:1000]
     rows += rows[:10]  # exact duplicates
     rows += [("2", "a neutral tweet"), ("7", "odd label"), ("0", "@someone http://x.co")]
     source = write_csv(tmp_path / "in.csv", rows)
@@ -16,14 +26,17 @@ def test_prepare_counts_drops_and_splits(tmp_path):
     assert manifest["dropped"]["neutral"] == 1
     assert manifest["dropped"]["rejected"] == 1
     splits = manifest["splits"]
-    assert sum(s["rows"] for s in splits.values()) == manifest["rows_usable"] == 1001
+    assert sum(s["rows"] for s in splits.values()) == manifest["rows_usable"] == 1000
+    assert manifest["dropped"]["empty_after_cleaning"] == 1  # only a mention and a link
     assert splits["validation"]["rows"] == splits["holdout"]["rows"] == 60
     assert splits["incoming"]["days"] == 2
     out = tmp_path / "out"
     assert pq.read_table(out / "incoming" / "day-0001.parquet").column_names == ["id", "text"]
     assert pq.read_table(out / "feedback" / "part-0001.parquet").column_names == ["id", "text", "label"]
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    assert rejects == [{"row_id": "in.csv:1012", "reason": "unknown label '7'", "raw": "odd label"}]
+    assert rejects == [
+        {"row_id": "in.csv:1012", "reason": "unknown label '7' (sentiment140 scheme)", "raw": "odd label"}
+    ]
     assert json.loads((out / "manifest.json").read_text())["inputs"][0]["sha256"]
 
 
@@ -54,3 +67,20 @@ def test_failed_prepare_keeps_previous_output(tmp_path):
     except ValueError as exc:
         assert "usable" in str(exc)
     assert (tmp_path / "out" / "manifest.json").read_text() == before
+
+
+def test_near_duplicates_never_land_in_two_splits(tmp_path):
+    base = _distinct(sample_rows(400))
+    copies = [(t, f"@someone {text} http://t.co/{i}") for i, (t, text) in enumerate(base)]
+    copies += [(t, text.upper()) for t, text in base[:50]]
+    source = write_csv(tmp_path / "in.csv", base + copies)
+    manifest = prepare([source], tmp_path / "out", SplitPlan(seed=5, day_rows=50, feedback_part_rows=50))
+    assert manifest["rows_usable"] == len(base)
+    out = tmp_path / "out"
+    keys: dict[str, str] = {}
+    for path in [*out.glob("*.parquet"), *out.glob("incoming/day-*.parquet"), *out.glob("feedback/*.parquet")]:
+        if path.name == "rejects.parquet":
+            continue
+        for text in pq.read_table(path).column("text").to_pylist():
+            key = dedup_key(text)
+            assert keys.setdefault(key, path.name) == path.name, f"{text!r} in {keys[key]} and {path.name}"

@@ -96,3 +96,33 @@ def test_expand_inputs_folder_and_glob(tmp_path):
 
 def test_reject_is_a_value():
     assert Reject("a", "b", "c") == Reject("a", "b", "c")
+
+
+def test_bad_unicode_in_jsonl_becomes_rejects_with_reasons(tmp_path):
+    path = tmp_path / "day.jsonl"
+    lines = [
+        '{"id": "a", "text": "fine tweet"}',
+        '{"id": "b", "text": "lone \\ud800 surrogate"}',
+        '{"id": "c", "text": "nul \\u0000 inside"}',
+        '{"id": "d", "text": "\\u200b\\u200c\\u2060"}',
+        '{"id": "e", "text": "another fine one"}',
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    records, rejects = _all(path)
+    assert [r.row_id for r in records] == ["a", "e"]
+    reasons = {r.row_id: r.reason for r in rejects}
+    assert reasons == {
+        "b": "invalid Unicode (lone surrogate)",
+        "c": "contains a NUL character",
+        "d": "no visible characters (only whitespace or zero-width)",
+    }
+    pq.write_table(pa.table({"raw": [r.raw for r in rejects]}), tmp_path / "rejects.parquet")  # valid UTF-8
+
+
+def test_mixed_encodings_in_one_csv_reject_only_the_foreign_rows(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b'target,text\n0,"plain ascii"\n4,"caf\xc3\xa9 in utf-8"\n0,"caf\xe9 in latin-1"\n4,"ok again"\n')
+    records, rejects = _all(path)
+    assert [r.text for r in records] == ["plain ascii", "café in utf-8", "ok again"]
+    assert len(rejects) == 1 and rejects[0].reason == "undecodable bytes (not UTF-8)"
+    assert "\\xe9" in rejects[0].raw

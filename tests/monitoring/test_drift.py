@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -97,7 +99,7 @@ def test_small_batches_are_not_judged(pool):
 
 
 def test_performance_check_uses_holdout(pool):
-    reference = dict(pool[1], metrics={"holdout": {"accuracy": 0.9, "macro_f1": 0.9}})
+    reference = dataclasses.replace(pool[1], metrics={"holdout": {"accuracy": 0.9, "macro_f1": 0.9}})
     batch = _profile(pool, np.arange(1000))
     worse = check_batch(reference, batch, Thresholds(), {"accuracy": 0.8, "macro_f1": 0.8, "n": 1000})
     same = check_batch(reference, batch, Thresholds(), {"accuracy": 0.89, "macro_f1": 0.9, "n": 1000})

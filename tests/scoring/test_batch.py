@@ -167,3 +167,20 @@ def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
     clean = pq.read_table(tmp_path / "clean" / "scores", columns=columns).to_pylist()
     killed = pq.read_table(tmp_path / "killed" / "scores", columns=columns).to_pylist()
     assert killed == clean
+
+
+def test_bad_unicode_rows_become_rejects_and_the_rest_is_scored(tmp_path, registry_dir):
+    source = tmp_path / "day.jsonl"
+    good = [json.dumps({"id": f"g{i}", "text": text}) for i, (_, text) in enumerate(sample_rows(40))]
+    bad = ['{"id": "s", "text": "x \\ud800 y"}', '{"id": "n", "text": "a\\u0000b"}', '{"id": "z", "text": "\\u200b"}']
+    source.write_text("\n".join(good[:20] + bad + good[20:]) + "\n", encoding="utf-8")
+    settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=16)
+    result = job.run_batch(settings, [source], "2026-06-01", max_reject_share=0.5)
+    assert result.exit_code == ExitCode.OK
+    assert scores(settings, "2026-06-01").num_rows == 40
+    rejects = pq.read_table(settings.results / "rejects" / "date=2026-06-01").to_pylist()
+    assert {r["row_id"]: r["reason"].split(" (")[0] for r in rejects} == {
+        "s": "invalid Unicode",
+        "n": "contains a NUL character",
+        "z": "no visible characters",
+    }

@@ -52,8 +52,8 @@ def test_batch_keeps_order_and_matches_predictor(client, registry):
 @pytest.mark.parametrize(
     ("route", "payload", "status", "fragment"),
     [
-        ("/predict", {"text": ""}, 422, "text is empty"),
-        ("/predict", {"text": "   \n "}, 422, "text is empty"),
+        ("/predict", {"text": ""}, 422, "text: empty text"),
+        ("/predict", {"text": "   \n "}, 422, "text: empty text"),
         ("/predict", {"text": 123}, 422, "valid string"),
         ("/predict", {"text": None}, 422, "valid string"),
         ("/predict", {}, 422, "Field required"),
@@ -61,8 +61,11 @@ def test_batch_keeps_order_and_matches_predictor(client, registry):
         ("/predict", {"text": "x" * 1001}, 422, "1001 characters; the limit is 1000"),
         ("/predict/batch", {"texts": []}, 422, "texts is empty"),
         ("/predict/batch", {"texts": ["ok"] * 257}, 422, "257 texts; the limit is 256"),
-        ("/predict/batch", {"texts": ["ok", " "]}, 422, "texts[1] is empty"),
+        ("/predict/batch", {"texts": ["ok", " "]}, 422, "texts[1]: empty text"),
         ("/predict/batch", {"texts": "not a list"}, 422, "valid list"),
+        ("/predict", {"text": "a\u0000b"}, 422, "NUL"),
+        ("/predict", {"text": "\u200b\u200b \ufeff"}, 422, "no visible characters"),
+        ("/predict/batch", {"texts": ["fine", "\u200d"]}, 422, "texts[1]: no visible characters"),
     ],
 )
 def test_bad_input_is_a_clear_4xx(client, route, payload, status, fragment):
@@ -70,6 +73,21 @@ def test_bad_input_is_a_clear_4xx(client, route, payload, status, fragment):
     assert response.status_code == status
     assert fragment in response.text
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "fragment"),
+    [
+        ("/predict", b'{"text": "\\ud800"}', "text: invalid Unicode"),
+        ("/predict", b'{"text": "ok \\udfff ok"}', "text: invalid Unicode"),
+        ("/predict/batch", b'{"texts": ["fine", "\\ud83d"]}', "texts[1]: invalid Unicode"),
+    ],
+)
+def test_lone_surrogates_are_a_4xx_for_that_request_only(client, route, body, fragment):
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+    assert client.post("/predict", json={"text": "still serving"}).status_code == 200
 
 
 def test_malformed_json_and_oversized_body(client):

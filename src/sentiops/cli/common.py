@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
 from sentiops import logs
 from sentiops.config import Settings, get_settings
+from sentiops.data.labels import SCHEMES, Scheme
 from sentiops.exit_codes import ExitCode
 from sentiops.registry import Registry
 
@@ -25,3 +26,20 @@ def open_registry(settings: Settings) -> Registry:
 def fail(message: str, code: ExitCode = ExitCode.ERROR) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(int(code))
+
+
+LabelSchemeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Label scheme of the input: sentiment140 (0/2/4), binary (0/1), three-class (0/1/2 with 1 "
+        "neutral) or words. Default: read from each file's labels; 0/1/2 files must name it."
+    ),
+]
+
+
+def label_scheme(value: str | None) -> Scheme | None:
+    if value is None:
+        return None
+    if value not in SCHEMES:
+        fail(f"unknown label scheme {value!r}; expected one of {', '.join(SCHEMES)}", ExitCode.USAGE)
+    return value

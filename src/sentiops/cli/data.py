@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings
+from sentiops.cli.common import LabelSchemeOption, fail, load_settings
+from sentiops.cli.common import label_scheme as parse_scheme
 
 data_app = typer.Typer(help="Prepare data.", no_args_is_help=True)
 
@@ -20,6 +21,7 @@ def data_prepare(
     day_rows: Annotated[int, typer.Option(help="Rows per daily incoming batch.")] = 1000,
     validation_rows: int = 2000,
     holdout_rows: int = 2000,
+    label_scheme: LabelSchemeOption = None,
 ) -> None:
     """Read, clean, de-duplicate and split tweets; write Parquet pools and a manifest."""
     from sentiops.data.prepare import SplitPlan, prepare
@@ -28,7 +30,7 @@ def data_prepare(
     settings = load_settings()
     plan = SplitPlan(seed=seed, day_rows=day_rows, validation_rows=validation_rows, holdout_rows=holdout_rows)
     try:
-        manifest = prepare(input, output or settings.data, plan)
+        manifest = prepare(input, output or settings.data, plan, parse_scheme(label_scheme))
     except (InputError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     splits = manifest["splits"]

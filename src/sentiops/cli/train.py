@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings, open_registry
+from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry
+from sentiops.cli.common import label_scheme as parse_scheme
 
 
 def train(
@@ -47,6 +48,7 @@ def evaluate(
     version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     variant: str = "int8",
+    label_scheme: LabelSchemeOption = None,
 ) -> None:
     """Evaluate a registered version on any labelled file."""
     import numpy as np
@@ -60,8 +62,8 @@ def evaluate(
     settings = load_settings()
     try:
         predictor = Predictor.from_settings(settings, version, variant=variant)
-        rows, rejects, dropped = read_labelled(expand_inputs(data))
-    except (RegistryError, InputError) as exc:
+        rows, rejects, dropped = read_labelled(expand_inputs(data), parse_scheme(label_scheme))
+    except (RegistryError, InputError, ValueError) as exc:
         fail(str(exc))
     if not rows:
         fail(f"no labelled negative/positive rows in {data}")

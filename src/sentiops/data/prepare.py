@@ -27,11 +27,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, map_label
-from sentiops.data.readers import Reject, expand_inputs, iter_chunks
+from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, Scheme, detect_scheme, map_label
+from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.files import sha256_file
-from sentiops.text import clean_text
+from sentiops.text import dedup_key
 
 
 @dataclass(frozen=True)
@@ -44,28 +44,41 @@ class SplitPlan:
     feedback_part_rows: int = 5000
 
 
-def read_labelled(inputs: list[Path]) -> tuple[list[tuple[str, str, int]], list[Reject], Counter]:
-    """Rows (id, text, label id) with binary labels; rejects; and counts of what was dropped."""
+def read_labelled(
+    inputs: list[Path], scheme: Scheme | None = None
+) -> tuple[list[tuple[str, str, int]], list[Reject], Counter[str]]:
+    """Rows (id, text, label id) with binary labels; rejects; and counts of what was dropped.
+
+    Each file's label scheme is detected from its labels unless ``scheme`` names it. Tweets
+    that are the same after cleaning (see `dedup_key`) are kept once, so no tweet can land in
+    two splits; a copy with the other label is dropped too (the first one seen wins).
+    """
     rows: list[tuple[str, str, int]] = []
     rejects: list[Reject] = []
-    dropped: Counter = Counter()
-    seen: set[tuple[str, int]] = set()
+    dropped: Counter[str] = Counter()
+    seen: dict[str, int] = {}
     for path in inputs:
-        for records, bad in iter_chunks(path):
+        records: list[Record] = []
+        for chunk, bad in iter_chunks(path):
+            records.extend(chunk)
             rejects.extend(bad)
-            for rec in records:
-                label = map_label(rec.label)
-                if label is None:
-                    rejects.append(Reject(rec.row_id, f"unknown label {rec.label!r}", rec.text))
-                elif label == NEUTRAL:
-                    dropped["neutral"] += 1
-                elif not clean_text(rec.text):
-                    dropped["empty_after_cleaning"] += 1
-                elif (rec.text, LABEL2ID[label]) in seen:
-                    dropped["duplicate"] += 1
-                else:
-                    seen.add((rec.text, LABEL2ID[label]))
-                    rows.append((rec.row_id, rec.text, LABEL2ID[label]))
+        file_scheme = scheme or detect_scheme(r.label for r in records)
+        for rec in records:
+            label = map_label(rec.label, file_scheme)
+            if label is None:
+                rejects.append(Reject(rec.row_id, f"unknown label {rec.label!r} ({file_scheme} scheme)", rec.text))
+                continue
+            if label == NEUTRAL:
+                dropped["neutral"] += 1
+                continue
+            key = dedup_key(rec.text)
+            if not key:
+                dropped["empty_after_cleaning"] += 1
+            elif key in seen:
+                dropped["duplicate" if seen[key] == LABEL2ID[label] else "duplicate_other_label"] += 1
+            else:
+                seen[key] = LABEL2ID[label]
+                rows.append((rec.row_id, rec.text, LABEL2ID[label]))
     dropped["rejected"] = len(rejects)
     return rows, rejects, dropped
 
@@ -89,10 +102,12 @@ def _cut(rows: list, size: int) -> list[list]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-def prepare(inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan()) -> dict[str, Any]:
+def prepare(
+    inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan(), scheme: Scheme | None = None
+) -> dict[str, Any]:
     """Run the whole prepare step; the output folder is replaced only once it is complete."""
     files = [f for spec in inputs for f in expand_inputs(spec)]
-    rows, rejects, dropped = read_labelled(files)
+    rows, rejects, dropped = read_labelled(files, scheme)
     if len(rows) < 10:
         raise ValueError(f"only {len(rows)} usable labelled rows in {', '.join(map(str, files))}")
     order = np.random.default_rng(plan.seed).permutation(len(rows))

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import pyarrow.parquet as pq
 
+from sentiops.text import text_problem
+
 OFFICIAL_COLUMNS = ("target", "id", "date", "query", "user", "text")
 TEXT_COLUMNS = ("text", "tweet", "content")
 LABEL_COLUMNS = ("target", "label", "sentiment", "polarity")
@@ -208,8 +210,9 @@ def _record_from_mapping(obj: dict[str, Any], row_id: str, raw: str) -> Record |
 
 
 def _record(row_id: str, text: str, label: object | None, raw: str) -> Record | Reject:
-    if not text.strip():
-        return Reject(row_id, "empty text", raw)
+    problem = text_problem(text)
+    if problem is not None:
+        return Reject(row_id, problem, _printable(raw))
     return Record(row_id, text, label)
 
 
@@ -218,5 +221,10 @@ def _has_surrogates(value: str) -> bool:
 
 
 def _printable(value: str) -> str:
-    """Keep undecodable bytes visible in a rejects file as \\xNN escapes."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:2000]
+    """Keep undecodable bytes and lone surrogates visible in a rejects file as escapes (Parquet
+    strings must be valid UTF-8)."""
+    try:
+        data = value.encode("utf-8", "surrogateescape")  # bytes that were not UTF-8 -> \\xNN
+    except UnicodeEncodeError:
+        data = value.encode("utf-8", "backslashreplace")  # lone surrogates from JSON -> \\udNNN
+    return data.decode("utf-8", "backslashreplace")[:2000]

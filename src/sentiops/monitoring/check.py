@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentiops.config import Settings
-from sentiops.data.labels import LABEL2ID, map_label
+from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
 from sentiops.data.readers import expand_inputs, iter_chunks
 from sentiops.files import write_json_atomic
 from sentiops.monitoring import report as html_report
@@ -67,11 +67,12 @@ def _performance(scored: pa.Table, probs: np.ndarray, labels_file: Path, label_n
 
     truth: dict[str, int] = {}
     for path in expand_inputs(labels_file):
-        for records, _ in iter_chunks(path):
-            for r in records:
-                name = map_label(r.label)
-                if name in LABEL2ID:
-                    truth[r.row_id] = LABEL2ID[name]
+        records = [r for chunk, _ in iter_chunks(path) for r in chunk]
+        scheme = detect_scheme(r.label for r in records)
+        for r in records:
+            name = map_label(r.label, scheme)
+            if name in LABEL2ID:
+                truth[r.row_id] = LABEL2ID[name]
     ids = scored.column("row_id").to_pylist()
     keep = [i for i, row_id in enumerate(ids) if row_id in truth]
     if not keep:

@@ -18,6 +18,7 @@ from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import State, admin_auth, predict_auth
 from sentiops.serving.manager import ReloadError
 from sentiops.serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from sentiops.text import text_problem
 
 log = logging.getLogger("sentiops.api")
 
@@ -27,8 +28,9 @@ admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth)])
 
 
 def _check_text(text: str, limit: int, where: str = "text") -> None:
-    if not text.strip():
-        raise HTTPException(422, f"{where} is empty")
+    problem = text_problem(text)
+    if problem is not None:
+        raise HTTPException(422, f"{where}: {problem}")
     if len(text) > limit:
         raise HTTPException(422, f"{where} has {len(text)} characters; the limit is {limit}")
 
