@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from sentiops.registry import ChecksumError, Registry, RegistryError
+from sentiops.registry import AliasMoved, ChecksumError, Registry, RegistryError
 
 
 def _publish(registry: Registry, content: str = "x", parent: str | None = None) -> str:
@@ -89,3 +89,34 @@ def test_prune_keeps_protected_versions(tmp_path):
     assert registry.versions() == ["1", "2", "3", "5", "6"]
     with pytest.raises(RegistryError, match="protected"):
         registry.delete("3")
+
+
+def test_promotion_can_be_a_compare_and_swap(tmp_path):
+    registry = Registry(tmp_path)
+    one, two, three = _publish(registry), _publish(registry), _publish(registry)
+    registry.set_alias("production", one)
+    registry.set_alias("production", two, only_if=one)
+    with pytest.raises(AliasMoved, match="names version 2, no longer 1"):
+        registry.set_alias("production", three, only_if=one)
+    assert registry.aliases()["production"] == two
+
+
+def test_every_alias_log_entry_is_a_change_so_rollback_undoes_exactly_the_last_one(tmp_path):
+    registry = Registry(tmp_path)
+    one, two = _publish(registry), _publish(registry)
+    registry.set_alias("production", one, reason="first model")
+    registry.set_alias("production", one, reason="train --promote")  # no change, no entry
+    registry.set_alias("production", two)
+    registry.set_alias("production", two)
+    assert len(registry.alias_log.read_text().splitlines()) == 2
+    assert registry.rollback() == one
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        registry.rollback()
+
+
+def test_retention_keeps_versions_pinned_by_unfinished_runs(tmp_path):
+    registry = Registry(tmp_path)
+    versions = [_publish(registry) for _ in range(5)]
+    registry.set_alias("production", versions[-1])
+    assert registry.prune(keep_last=2, pinned={"1"}) == ["2", "3"]
+    assert registry.versions() == ["1", "4", "5"]

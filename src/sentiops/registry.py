@@ -34,6 +34,10 @@ class RegistryError(RuntimeError):
     """A registry operation that cannot be done (unknown version, bad checksum, ...)."""
 
 
+class AliasMoved(RegistryError):
+    """A compare-and-swap found the alias no longer where the caller last saw it."""
+
+
 class ChecksumError(RegistryError):
     pass
 
@@ -112,9 +116,9 @@ class Registry:
         file = self.path(version) / name
         return json.loads(file.read_text()) if file.is_file() else {}
 
-    def delete(self, version: str) -> None:
+    def delete(self, version: str, pinned: set[str] | None = None) -> None:
         with self.lock():
-            protected = self.protected()
+            protected = self.protected() | (pinned or set())
             if str(version) in protected:
                 raise RegistryError(f"version {version} is protected ({', '.join(sorted(protected))})")
             path = self.path(version)
@@ -132,12 +136,13 @@ class Registry:
                 keep.add(str(parent))
         return keep
 
-    def prune(self, keep_last: int) -> list[str]:
-        """Delete all but the newest ``keep_last`` versions, never a protected one."""
+    def prune(self, keep_last: int, pinned: set[str] | None = None) -> list[str]:
+        """Delete all but the newest ``keep_last`` versions, never a protected one, nor one in
+        ``pinned`` (versions that unfinished batch runs score with)."""
         removed = []
         for version in self.versions()[:-keep_last] if keep_last > 0 else []:
-            if version not in self.protected():
-                self.delete(version)
+            if version not in self.protected() | (pinned or set()):
+                self.delete(version, pinned)
                 removed.append(version)
         return removed
 
@@ -158,14 +163,23 @@ class Registry:
             raise RegistryError(f"no {ref!r} version in {self.root}: train a model first (`sentiops train`)")
         return version
 
-    def set_alias(self, alias: str, version: str, reason: str = "promote") -> str | None:
-        """Point an alias at a version under the lock; returns the previous target."""
+    def set_alias(self, alias: str, version: str, reason: str = "promote", only_if: str | None = None) -> str | None:
+        """Point an alias at a version under the lock; returns the previous target.
+
+        With ``only_if`` it is a compare-and-swap: it raises AliasMoved unless the alias still
+        names ``only_if``. Pointing an alias where it already points changes
+        nothing and logs nothing, so every alias-log entry is a change that rollback can undo.
+        """
         if alias not in ALIASES:
             raise RegistryError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}")
         with self.lock():
             self.path(version)
             aliases = self.aliases()
             previous = aliases.get(alias)
+            if only_if is not None and previous != only_if:
+                raise AliasMoved(f"{alias} names version {previous}, no longer {only_if}")
+            if previous == str(version):
+                return previous
             aliases[alias] = str(version)
             write_json_atomic(self.aliases_path, aliases)
             self._log_alias(alias, previous, str(version), reason)

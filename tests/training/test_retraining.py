@@ -154,3 +154,22 @@ def _wait_version(http: httpx.Client, version: str, timeout: float = 30) -> None
             return
         time.sleep(0.05)
     raise AssertionError(f"the API never served version {version}")
+
+
+def test_a_challenger_is_staged_not_promoted_when_production_moved_during_the_retrain(
+    tmp_path, volume, registry, monkeypatch
+):
+    import sentiops.training.retrain as retrain_module
+
+    shutil.copytree(registry.path("1"), registry.versions_dir / "9")  # another valid version
+    real_gate = retrain_module.gate
+
+    def gate_after_a_manual_promotion(settings, reg, champion, *args, **kwargs):
+        reg.set_alias("production", "9", reason="manual promote")
+        return real_gate(settings, reg, champion, *args, **kwargs)
+
+    monkeypatch.setattr(retrain_module, "gate", gate_after_a_manual_promotion)
+    decision = retrain(_settings(tmp_path, volume, registry.root, **RELAXED), TINY)
+    assert decision.action == "staged"
+    assert any("no longer 1" in reason for reason in decision.reasons)
+    assert registry.aliases() == {"production": "9", "staging": decision.challenger}

@@ -15,7 +15,7 @@ import numpy as np
 from sentiops.config import Settings
 from sentiops.evaluation.metrics import classification_report
 from sentiops.inference import Predictor
-from sentiops.registry import Registry
+from sentiops.registry import AliasMoved, Registry
 from sentiops.training import behaviour
 
 Policy = Literal["auto", "staging"]  # auto: promote when the gate passes; staging: only set staging
@@ -77,8 +77,15 @@ def gate(
     elif reasons:
         action = "rejected"
     else:
-        registry.set_alias("production", challenger, reason="retrain gate passed")
-        action = "promoted"
+        try:
+            # Compare-and-swap: the gate compared against `champion`; if someone promoted or
+            # rolled back meanwhile, that comparison no longer holds.
+            registry.set_alias("production", challenger, reason="retrain gate passed", only_if=champion)
+            action = "promoted"
+        except AliasMoved as exc:
+            registry.set_alias("staging", challenger, reason="retrain: production moved during the retrain")
+            reasons.append(f"not promoted: {exc} while the challenger trained; staged for review")
+            action = "staged"
     return Decision(challenger, champion, action, reasons or ["all gate checks passed"], numbers)
 
 
