@@ -142,3 +142,30 @@ def test_batch_keeps_results_when_webhook_is_down(tmp_path, registry_dir, failur
     log = (tmp_path / "home" / "results" / "alerts" / "log.jsonl").read_text()
     assert json.loads(log.splitlines()[-1])["deliveries"][0]["delivered"] is False
     assert "SECRET-hook-token" not in log
+
+
+def test_a_retry_redoes_a_failed_alert_until_it_is_delivered(tmp_path, registry_dir):
+    source = write_csv(tmp_path / "foreign.csv", [*FOREIGN, ("0", "\u200b")])  # one reject
+    command = [sys.executable, "-m", "sentiops.cli", "batch", "run", "--input", str(source), "--date", "2026-08-02"]
+    base = {
+        **os.environ,
+        "SENTIOPS_HOME": str(tmp_path / "home"),
+        "SENTIOPS_REGISTRY_DIR": str(registry_dir),
+        "SENTIOPS_ALERT_RETRIES": "1",
+        "SENTIOPS_BATCH_MAX_REJECT_SHARE": "0",  # also over the reject limit: the alert failure must still show
+    }
+
+    def run(url: str) -> subprocess.CompletedProcess:
+        env = {**base, "SENTIOPS_SLACK_WEBHOOK_URL": url}
+        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+    with webhook_server([500, 500]) as (url, down):
+        failed = run(url)
+    assert failed.returncode == ExitCode.MONITORING_FAILED, failed.stdout + failed.stderr
+    with webhook_server([200]) as (url, up):
+        retried = run(url)
+        again = run(url)
+    assert retried.returncode == ExitCode.TOO_MANY_REJECTS, retried.stdout + retried.stderr
+    assert "already scored" in retried.stdout
+    assert len(up.requests) == 1  # delivered by the retry, not again by the run after it
+    assert again.returncode == retried.returncode

@@ -25,16 +25,20 @@ def batch_run(
     force: Annotated[bool, typer.Option(help="Redo a date+shard that already succeeded.")] = False,
     max_reject_share: Annotated[float | None, typer.Option(help="Exit 3 above this reject share.")] = None,
     drift: Annotated[bool, typer.Option(help="Run the drift check when all shards of the date are done.")] = True,
+    wait_seconds: Annotated[
+        float, typer.Option(help="If another run of this date+shard is working, wait this long for it (then exit 5).")
+    ] = 0,
 ) -> None:
     """Score tweets into date-partitioned Parquet. Exit codes: 0 ok (or already done), 1 unexpected
     error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 drift check or alert
-    failed (results kept); see sentiops/exit_codes.py."""
+    failed (results kept; a retry redoes it), 5 another run of this date+shard is working; see
+    sentiops/exit_codes.py."""
     import datetime as dt
 
     from sentiops.data.readers import InputError
     from sentiops.registry import RegistryError
     from sentiops.scoring.drift_hook import drift_hook
-    from sentiops.scoring.job import run_batch
+    from sentiops.scoring.job import RunBusy, run_batch
     from sentiops.scoring.runs import Shard, next_simulated_day
 
     settings = load_settings()
@@ -53,7 +57,11 @@ def batch_run(
         else:
             fail("give --input PATH or --simulate", ExitCode.USAGE)
         hook = drift_hook(settings, labels_file, echo=typer.echo) if drift else None
-        result = run_batch(settings, inputs, day, parsed, force, max_reject_share, after_success=hook)
+        result = run_batch(
+            settings, inputs, day, parsed, force, max_reject_share, after_success=hook, wait_seconds=wait_seconds
+        )
+    except RunBusy as exc:
+        fail(str(exc), ExitCode.BUSY)
     except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc), ExitCode.USAGE)
     m = result.manifest

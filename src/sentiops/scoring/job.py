@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
@@ -26,6 +27,7 @@ from sentiops.data.store import REJECT_SCHEMA
 from sentiops.exit_codes import ExitCode
 from sentiops.files import sha256_file, write_json_atomic
 from sentiops.inference import Predictor
+from sentiops.pins import pin_model
 from sentiops.registry import Registry
 from sentiops.scoring.runs import BatchPaths, RunResult, Shard
 
@@ -49,6 +51,14 @@ SCORE_SCHEMA = pa.schema(
 BATCH_REJECT_SCHEMA = REJECT_SCHEMA.append(pa.field("source_file", pa.string()))
 
 
+class RunBusy(RuntimeError):
+    """Another run of the same date and shard holds its lock."""
+
+
+class RunSettingsChanged(ValueError):
+    """An interrupted run would resume with other chunking or limits than it started with."""
+
+
 def run_batch(
     settings: Settings,
     inputs: list[Path],
@@ -57,14 +67,38 @@ def run_batch(
     force: bool = False,
     max_reject_share: float | None = None,
     after_success: Callable[[RunResult], None] | None = None,
+    wait_seconds: float = 0,
 ) -> RunResult:
+    """Score one date+shard exactly once. A second run of the same date+shard waits up to
+    ``wait_seconds`` for the first (then finds it done) or raises RunBusy."""
     shard = shard or Shard()
     date = date or dt.date.today().isoformat()
     dt.date.fromisoformat(date)  # raises ValueError on a bad date
     paths = BatchPaths(settings.results, date, shard)
+    limit = settings.batch_max_reject_share if max_reject_share is None else max_reject_share
+    paths.lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(paths.lock), timeout=wait_seconds):
+            result = _run_locked(settings, inputs, paths, force, limit)
+    except Timeout as exc:
+        raise RunBusy(
+            f"another run of {date} {shard.name} is in progress (lock {paths.lock}); "
+            "it will finish the work: wait for it, or pass --wait-seconds"
+        ) from exc
+    if after_success is not None:
+        after_success(result)  # also on a retry of a finished run, so a failed drift step is redone
+    return result
+
+
+def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force: bool, limit: float) -> RunResult:
+    date, shard = paths.date, paths.shard
     if paths.manifest.is_file() and not force:
         log.info("already scored: %s %s (use --force to redo)", date, shard.name)
-        return RunResult(date, shard, "skipped", json.loads(paths.manifest.read_text()))
+        manifest = json.loads(paths.manifest.read_text())
+        result = RunResult(date, shard, "skipped", manifest)
+        if manifest.get("reject_share", 0) > manifest.get("max_reject_share", limit):
+            result.exit_code = ExitCode.TOO_MANY_REJECTS  # a retry reports what the run found
+        return result
     files = [f for spec in inputs for f in expand_inputs(spec)]
     paths.work.mkdir(parents=True, exist_ok=True)
     state = _load_or_start_state(paths, settings, files, force)
@@ -105,7 +139,6 @@ def run_batch(
     _publish(paths)
     seconds = time.perf_counter() - started
     share = counts["rows_rejected"] / max(1, counts["rows_read"])
-    limit = settings.batch_max_reject_share if max_reject_share is None else max_reject_share
     manifest = {
         "date": date,
         "shard": {"index": shard.index, "count": shard.count},
@@ -114,6 +147,8 @@ def run_batch(
         **counts,
         "reject_share": round(share, 6),
         "max_reject_share": limit,
+        "chunk_rows": state["settings"]["chunk_rows"],
+        "max_text_chars": state["settings"]["max_text_chars"],
         "seconds": round(seconds, 3),
         "rows_per_second": round(counts["rows_scored"] / max(seconds, 1e-9), 1),
         "started_at": state["started_at"],
@@ -126,26 +161,36 @@ def run_batch(
     result = RunResult(date, shard, "scored", manifest)
     if share > limit:
         result.exit_code = ExitCode.TOO_MANY_REJECTS
-    if after_success is not None:
-        after_success(result)
     return result
 
 
 def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict[str, Any]:
-    """Pin the model version and inputs at the start, so a resumed run scores like the first."""
+    """Pin the model version, inputs and chunking at the start, so a resumed run scores like the first."""
     state_file = paths.work / "state.json"
     inputs = [{"path": str(f), "sha256": sha256_file(f)} for f in files]
+    run_settings = {"chunk_rows": settings.batch_chunk_rows, "max_text_chars": settings.batch_max_text_chars}
     if state_file.is_file() and not force:
         state = json.loads(state_file.read_text())
         if state["inputs"] == inputs:
+            if state.get("settings", run_settings) != run_settings:
+                raise RunSettingsChanged(
+                    f"the interrupted run of {paths.date} {paths.shard.name} used {state['settings']}, this one "
+                    f"{run_settings}: its finished chunks would not line up. Rerun with the same settings, or "
+                    "with --force to start the date+shard over"
+                )
             log.info("resuming %s %s on model %s", paths.date, paths.shard.name, state["model_version"])
             return state
         log.warning("inputs changed since the interrupted run; starting over")
     for stale in paths.work.glob("chunk-*"):
         stale.unlink()
+    for stale in paths.work.glob("rejects-*"):
+        stale.unlink()
+    registry = Registry(settings.registry)
+    version = pin_model(settings.results, paths.date, paths.shard.count, lambda: registry.resolve("production"))
     state = {
         "inputs": inputs,
-        "model_version": Registry(settings.registry).resolve("production"),
+        "model_version": version,
+        "settings": run_settings,
         "started_at": dt.datetime.now(dt.UTC).isoformat(),
     }
     write_json_atomic(state_file, state)

@@ -80,6 +80,11 @@ class BatchPaths:
         return self._p("runs", ".json")
 
     @property
+    def lock(self) -> Path:
+        """Held while a run of this date+shard works; a second run waits or gives up."""
+        return self.results / ".locks" / f"date={self.date}" / f"{self.shard.name}.lock"
+
+    @property
     def work(self) -> Path:
         return self.results / ".work" / f"date={self.date}" / self.shard.name
 

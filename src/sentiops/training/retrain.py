@@ -19,6 +19,7 @@ from filelock import FileLock, Timeout
 from sentiops.config import Settings
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
+from sentiops.pins import pinned_versions
 from sentiops.registry import Registry
 from sentiops.training.gate import Decision, Policy, decision_lines, gate
 
@@ -165,7 +166,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
     decision = gate(settings, registry, champion, challenger, metrics, holdout, newest, options.policy)
     decision.numbers["data"] = data["rows"]
     registry.log_decision(asdict(decision))
-    removed = registry.prune(settings.keep_versions)
+    removed = registry.prune(settings.keep_versions, pinned=pinned_versions(settings.results))
     if removed:
         log.info("retention: removed versions %s", removed)
     return decision

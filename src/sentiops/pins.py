@@ -1,0 +1,55 @@
+"""Which model version each scored date uses, and which versions unfinished runs still need.
+
+The first shard of a date to start resolves `production` and records it; every other shard and
+every retry of that date scores with the same version, so a promotion during the day never
+mixes two models in one date. Retention asks `pinned_versions` before deleting anything.
+
+    results/runs/date=D/model.json    {"model_version": "3", "shard_count": 4, "pinned_at": ...}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+
+from sentiops.files import write_json_atomic
+
+
+def pin_file(results: Path, date: str) -> Path:
+    return results / "runs" / f"date={date}" / "model.json"
+
+
+def pin_model(results: Path, date: str, shard_count: int, resolve: Callable[[], str]) -> str:
+    """The version the date scores with: the recorded one, else ``resolve()`` recorded now."""
+    path = pin_file(results, date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(".model.lock"))):
+        if path.is_file():
+            return str(json.loads(path.read_text())["model_version"])
+        version = resolve()
+        pinned_at = dt.datetime.now(dt.UTC).isoformat()
+        write_json_atomic(path, {"model_version": version, "shard_count": shard_count, "pinned_at": pinned_at})
+        return version
+
+
+def pinned_versions(results: Path) -> set[str]:
+    """Versions that a run in progress, or a date with shards still to score, depends on."""
+    pinned = set()
+    for state in results.glob(".work/date=*/*/state.json"):
+        try:
+            pinned.add(str(json.loads(state.read_text())["model_version"]))
+        except (OSError, ValueError, KeyError):
+            continue  # a half-written state file pins nothing it could name
+    for pin in results.glob("runs/date=*/model.json"):
+        try:
+            record = json.loads(pin.read_text())
+        except (OSError, ValueError):
+            continue
+        finished = len(list(pin.parent.glob("part-*.json")))
+        if finished < int(record.get("shard_count", 1)):
+            pinned.add(str(record["model_version"]))
+    return pinned
