@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentiops import logs
+
 
 class Thresholds(BaseModel):
     """Defaults and why (override with SENTIOPS_DRIFT__<NAME>, for example SENTIOPS_DRIFT__P_VALUE=0.001)."""
@@ -75,6 +77,7 @@ class Settings(BaseSettings):
     api_token_file: Path | None = None
     log_texts: bool = False
     log_json: bool = False  # `sentiops serve` always logs JSON; other commands when this is set
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
     # Batch scoring
     batch_chunk_rows: int = 4096
@@ -129,13 +132,18 @@ class Settings(BaseSettings):
 
 
 def read_secret(value: SecretStr | None, file: Path | None) -> str | None:
-    """A secret from its env value or, failing that, from a mounted file (Kubernetes Secret)."""
+    """A secret from its env value or, failing that, from a mounted file (Kubernetes Secret).
+
+    Every secret read here is registered for redaction from all log lines (sentiops.logs).
+    """
+    secret = None
     if value is not None and value.get_secret_value().strip():
-        return value.get_secret_value().strip()
-    if file is not None and file.is_file():
-        text = file.read_text(encoding="utf-8").strip()
-        return text or None
-    return None
+        secret = value.get_secret_value().strip()
+    elif file is not None and file.is_file():
+        secret = file.read_text(encoding="utf-8").strip() or None
+    if secret:
+        logs.register_secret(secret)
+    return secret
 
 
 @lru_cache

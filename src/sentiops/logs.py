@@ -1,21 +1,61 @@
-"""Logging set-up: JSON lines for services and jobs (one place, called by the CLI only)."""
+"""Logging set-up (JSON lines for services and jobs) and secret redaction for every log line.
+
+Every secret the process reads goes through `config.read_secret`, which registers it here; the
+one handler's formatter then replaces it in every formatted line, whichever logger wrote it and
+at whatever level (HTTP client libraries log full request URLs, and a webhook URL is a secret).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 from pythonjsonlogger.json import JsonFormatter
 
+REDACTED = "[redacted]"
+_secrets: set[str] = set()
+_lock = threading.Lock()
+# Libraries that log each HTTP request with its URL at INFO/DEBUG; their lines add nothing ours
+# do not say, so they are kept to warnings (and redacted all the same).
+QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "slack_sdk", "sentiops.slack")
 
-def configure(json_logs: bool = True, level: int = logging.INFO) -> None:
+
+def register_secret(value: str) -> None:
+    """Never let ``value`` (or its URL path, for webhook URLs) appear in a log line."""
+    value = value.strip()
+    if len(value) < 6:
+        return  # too short to redact without mangling ordinary text
+    with _lock:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
+def configure(json_logs: bool = True, level: int | str = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    inner: logging.Formatter
     if json_logs:
-        handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
-        )
+        inner = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        inner = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(_Redacting(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -15,7 +15,7 @@ from sentiops.registry import Registry
 
 def load_settings(json_logs: bool | None = None) -> Settings:
     settings = get_settings()
-    logs.configure(json_logs=settings.log_json if json_logs is None else json_logs)
+    logs.configure(json_logs=settings.log_json if json_logs is None else json_logs, level=settings.log_level)
     return settings
 
 

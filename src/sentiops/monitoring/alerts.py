@@ -47,6 +47,7 @@ class Notifier:
         return bool(self.slack_url or self.webhook_url)
 
     def redact(self, text: str) -> str:
+        """Error texts (exceptions of HTTP libraries name the URL) go to files and outputs too."""
         for secret in (self.slack_url, self.webhook_url):
             if secret:
                 text = text.replace(secret, "[redacted webhook URL]")
@@ -70,10 +71,7 @@ class Notifier:
             ConnectionErrorRetryHandler(retries, interval, [URLError, ConnectionError, TimeoutError, OSError]),
             ServerErrorRetryHandler(retries, interval),
         ]
-        sdk_logger = logging.getLogger("sentiops.slack")
-        for old in [f for f in sdk_logger.filters if isinstance(f, _Redact)]:
-            sdk_logger.removeFilter(old)
-        sdk_logger.addFilter(_Redact(self))  # slack-sdk logs the URL at DEBUG
+        sdk_logger = logging.getLogger("sentiops.slack")  # slack-sdk logs the URL at DEBUG; logs.py redacts it
         client = WebhookClient(
             self.slack_url or "",
             timeout=int(max(1, self.settings.alert_timeout_seconds)),
@@ -106,19 +104,6 @@ class Notifier:
             if attempt < self.settings.alert_retries:
                 time.sleep(self.backoff * 2**attempt)
         return Delivery("webhook", False, attempts, status, self.redact(last_error or "unknown error"))
-
-
-class _Redact(logging.Filter):
-    """Rewrites every record of the logger it guards with the webhook URLs redacted."""
-
-    def __init__(self, notifier: Notifier) -> None:
-        super().__init__()
-        self.notifier = notifier
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.notifier.redact(record.getMessage())
-        record.args = ()
-        return True
 
 
 def should_alert(state_file: Path, key: str, severity: float, repeat_hours: float, now: float | None = None) -> bool:
