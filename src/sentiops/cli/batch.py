@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings
+from sentiops.cli.common import fail, load_settings, write_failed
 from sentiops.exit_codes import ExitCode
 
 batch_app = typer.Typer(help="Score batches of tweets.", no_args_is_help=True)
@@ -64,6 +64,8 @@ def batch_run(
         fail(str(exc), ExitCode.BUSY)
     except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        write_failed(exc)
     m = result.manifest
     if result.status == "skipped":
         typer.echo(f"{day} {parsed.name}: already scored ({m.get('rows_scored')} rows); nothing to do")

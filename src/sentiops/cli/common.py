@@ -43,3 +43,9 @@ def label_scheme(value: str | None) -> Scheme | None:
     if value not in SCHEMES:
         fail(f"unknown label scheme {value!r}; expected one of {', '.join(SCHEMES)}", ExitCode.USAGE)
     return value
+
+
+def write_failed(exc: OSError) -> NoReturn:
+    """A write failed (a full disk, a read-only volume): every write here is atomic, so say so."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    fail(f"could not write: {exc.strerror or exc}{where}; what was published before is untouched", ExitCode.ERROR)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import LabelSchemeOption, fail, load_settings
+from sentiops.cli.common import LabelSchemeOption, fail, load_settings, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
 
 data_app = typer.Typer(help="Prepare data.", no_args_is_help=True)
@@ -33,6 +33,8 @@ def data_prepare(
         manifest = prepare(input, output or settings.data, plan, parse_scheme(label_scheme))
     except (InputError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        write_failed(exc)
     splits = manifest["splits"]
     typer.echo(
         f"usable {manifest['rows_usable']} rows; dropped {manifest['dropped']}; "

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings
+from sentiops.cli.common import fail, load_settings, write_failed
 from sentiops.exit_codes import ExitCode
 
 drift_app = typer.Typer(help="Drift checks and reports.", no_args_is_help=True)
@@ -29,6 +29,8 @@ def drift_check(
         outcome = run_drift_check(settings, results, labels, notify=notify)
     except FileNotFoundError as exc:
         fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        write_failed(exc)
     if as_json:
         typer.echo(json.dumps(outcome.report.as_dict(), indent=2))
     for check in outcome.report.checks:
@@ -50,4 +52,6 @@ def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.
         outcome = run_drift_check(settings, date, notify=False)
     except FileNotFoundError as exc:
         fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        write_failed(exc)
     typer.echo(outcome.paths["report"])

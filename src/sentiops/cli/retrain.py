@@ -6,7 +6,7 @@ from typing import Annotated, cast
 
 import typer
 
-from sentiops.cli.common import fail, load_settings
+from sentiops.cli.common import fail, load_settings, write_failed
 from sentiops.exit_codes import ExitCode
 
 
@@ -36,6 +36,8 @@ def retrain(
         decision = run_retrain(settings, options)
     except (RetrainError, RegistryError, FileNotFoundError) as exc:
         fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        write_failed(exc)
     for line in decision_lines(decision):
         typer.echo(line)
     deliveries = notify(settings, decision)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry
+from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
 
 
@@ -31,8 +31,10 @@ def train(
     options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, max_length, seed)
     try:
         version, metrics = run_train(open_registry(settings), data or settings.data, options)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        write_failed(exc)
     if promote:
         open_registry(settings).set_alias("production", version, reason="manual promote (train --promote)")
     parity = metrics["parity"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,11 +20,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
 from sentiops.data.readers import expand_inputs, iter_chunks
-from sentiops.files import write_json_atomic
+from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch
@@ -121,7 +121,8 @@ def run_drift_check(
     }
     write_json_atomic(out / "drift.json", record)
     history = _append_history(settings, date, version, report, batch)
-    (out / "report.html").write_text(html_report.render(date, version, report, reference, batch, history))
+    with replaced_atomically(out / "report.html") as tmp:
+        tmp.write_text(html_report.render(date, version, report, reference, batch, history))
     outcome = DriftOutcome(date, version, report, {"json": str(out / "drift.json"), "report": str(out / "report.html")})
     if notify and report.status != "ok":
         _alert(settings, outcome, notifier or Notifier(settings))
@@ -151,15 +152,17 @@ def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -
 def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: Profile) -> pa.Table:
     path = settings.results / "drift" / "history.parquet"
     row = pa.Table.from_pylist([_history_row(date, version, report, batch)])
-    if path.is_file():
-        old = pq.read_table(path)
-        old = old.filter(pc.not_equal(old.column("date"), date))
-        table = pa.concat_tables([old, row.cast(old.schema)]).sort_by("date")
-    else:
-        table = row
-    tmp = path.with_name(".history.parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Under a lock: two checks of different dates at once must not drop each other's row.
+    with FileLock(str(path.with_name(".history.lock"))):
+        if path.is_file():
+            old = pq.read_table(path)
+            old = old.filter(pc.not_equal(old.column("date"), date))
+            table = pa.concat_tables([old, row.cast(old.schema)]).sort_by("date")
+        else:
+            table = row
+        with replaced_atomically(path) as tmp:
+            pq.write_table(table, tmp)
     return table
 
 

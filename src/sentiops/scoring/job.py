@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sentiops.config import Settings
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.exit_codes import ExitCode
-from sentiops.files import sha256_file, write_json_atomic
+from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
 from sentiops.inference import Predictor
 from sentiops.pins import pin_model
 from sentiops.registry import Registry
@@ -246,21 +245,15 @@ def _reject_twin(chunk_file: Path) -> Path:
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _concat(parts: list[Path], schema: pa.Schema, target: Path) -> None:
     """Stream the chunk files into one Parquet file (a row group each), then rename it in."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with replaced_atomically(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
         for part in parts:
             writer.write_table(pq.read_table(part, schema=schema))
-    os.replace(tmp, target)
 
 
 def _publish(paths: BatchPaths) -> None:
