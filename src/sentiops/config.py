@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # fill while the previous one runs); 32 and 64 gave the same throughput at 32 clients.
     microbatch_max_size: int = 32
     microbatch_max_wait_ms: float = 0.0
+    # Overload: refuse (503 + Retry-After) when the expected queue wait passes this, instead of
+    # letting every request's latency grow; the hard cap bounds memory.
+    max_queue_wait_ms: float = 1000.0
+    max_queue_texts: int = 4096
     reload_poll_seconds: float = 10.0
     api_token: SecretStr | None = None
     api_token_file: Path | None = None

@@ -209,3 +209,15 @@ def test_hot_reload_under_concurrent_requests(registry):
                 future.result()
     assert statuses and set(statuses) == {200}
     assert versions == {"1", new}
+
+
+def test_an_overloaded_service_answers_503_with_retry_after(client):
+    batcher = client.app.state.sentiops.batcher
+    batcher.seconds_per_text = 5.0  # as if each text took 5 s: any wait passes the 1 s limit
+    response = client.post("/predict", json={"text": "hello"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "overloaded" in response.json()["detail"]
+    assert "sentiops_overload_rejections_total 1.0" in client.get("/metrics").text
+    batcher.seconds_per_text = 0.001
+    assert client.post("/predict", json={"text": "hello"}).status_code == 200

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sentiops.inference import Prediction
-from sentiops.serving.batcher import MicroBatcher, NoModelError
+from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 
 
 @dataclass
@@ -118,3 +118,60 @@ def test_no_model_is_a_clear_error():
             await batcher.predict_many(["hello"])
 
     asyncio.run(_with_batcher(None, body))
+
+
+def test_a_large_batch_is_scored_in_pieces_between_single_requests():
+    predictor = FakePredictor()
+    predictor_calls = predictor.calls
+
+    async def body(batcher):
+        bulk = asyncio.create_task(batcher.predict_many([f"bulk {i}" for i in range(256)]))
+        await asyncio.sleep(0)  # the bulk texts are queued first
+        single = await batcher.predict_one("single")
+        bulk_done_before_single = bulk.done()
+        return await bulk, single, bulk_done_before_single
+
+    (bulk, single, bulk_first), sizes = asyncio.run(_with_batcher(predictor, body, max_size=32, max_wait_ms=0))
+    assert not bulk_first  # the single request did not wait for all 256
+    assert [p.confidence for p in bulk[0]] == pytest.approx([len(f"bulk {i}") / 100 for i in range(256)])
+    assert max(sizes) <= 32 and sum(sizes) == 257
+    assert any("single" in call and any(t.startswith("bulk") for t in call) for call in predictor_calls)
+
+
+def test_waiting_batch_texts_keep_half_of_each_micro_batch():
+    gate = threading.Event()
+    predictor = FakePredictor(gate=gate)
+
+    async def body(batcher):
+        blocker = asyncio.create_task(batcher.predict_one("first"))
+        await asyncio.sleep(0.05)
+        bulk = asyncio.create_task(batcher.predict_many([f"b{i}" for i in range(40)]))
+        singles = [asyncio.create_task(batcher.predict_one(f"s{i}")) for i in range(40)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        await asyncio.gather(bulk, *singles)
+
+    asyncio.run(_with_batcher(predictor, body, max_size=8, max_wait_ms=0))
+    second = predictor.calls[1]  # the first batch after the blocker: 4 singles and 4 bulk texts
+    assert sum(t.startswith("s") for t in second) == 4 and sum(t.startswith("b") for t in second) == 4
+
+
+def test_a_long_queue_is_refused_with_a_retry_hint():
+    gate = threading.Event()
+    predictor = FakePredictor(gate=gate)
+
+    async def body(batcher):
+        batcher.seconds_per_text = 0.01  # as if measured: 10 ms per text
+        blocker = asyncio.create_task(batcher.predict_one("first"))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(batcher.predict_many(["x"] * 95))  # 0.95 s of work: admitted
+        await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded) as refused:
+            await batcher.predict_many(["y"] * 10)  # 1.05 s expected: over the 1 s limit
+        gate.set()
+        await asyncio.gather(blocker, queued)
+        return refused.value
+
+    refused, _ = asyncio.run(_with_batcher(predictor, body, max_wait_ms=0, max_queue_wait_ms=1000))
+    assert refused.retry_after == 2 and "expected wait" in str(refused)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sentiops import __version__
 from sentiops.config import Settings, get_settings, read_secret
 from sentiops.serving import routes
-from sentiops.serving.batcher import MicroBatcher, NoModelError
+from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
@@ -32,6 +32,12 @@ async def _no_model(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503)
 
 
+async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Overloaded)
+    request.app.state.sentiops.metrics.overloaded.inc()
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -44,7 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.microbatch_max_size,
             settings.microbatch_max_wait_ms,
             on_batch=metrics.batch_size.observe,
+            max_queue_texts=settings.max_queue_texts,
+            max_queue_wait_ms=settings.max_queue_wait_ms,
         )
+        metrics.queued_texts.set_function(lambda: batcher.queued)
         token = read_secret(settings.api_token, settings.api_token_file)
         app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token)
         batcher.start()
@@ -65,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NoModelError, _no_model)
+    app.add_exception_handler(Overloaded, _overloaded)
     app.include_router(routes.predictions)
     app.include_router(routes.operations)
     app.include_router(routes.admin)

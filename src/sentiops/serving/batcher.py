@@ -1,13 +1,23 @@
-"""Micro-batching: concurrent single requests are grouped into one inference call.
+"""Micro-batching: concurrent requests are grouped into one inference call, within bounds.
 
 Inference runs on one worker thread, off the event loop, so the loop keeps accepting
 requests; while one batch runs, the next one fills up. Each batch captures the predictor
 once, so a request finishes on the model it started with even if a reload swaps it.
+
+Single requests and the texts of batch requests wait in two queues. A batch takes single
+requests first but leaves at least half its places to waiting batch texts, so a 256-text
+request is scored in micro-batch-sized pieces between single requests and neither starves.
+The queues are bounded: when the expected wait (queued texts times the measured time per
+text) passes a limit, a request is refused at once with Overloaded (503 + Retry-After)
+instead of letting latency grow without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,10 +25,21 @@ from dataclasses import dataclass
 from sentiops.inference import Prediction, Predictor
 
 
+class NoModelError(RuntimeError):
+    pass
+
+
+class Overloaded(RuntimeError):
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after_seconds))
+
+
 @dataclass
 class _Item:
     text: str
-    future: asyncio.Future
+    future: asyncio.Future[tuple[Prediction, str]]
+    predictor: Predictor | None = None  # batch requests pin theirs; singles use the current one
 
 
 class MicroBatcher:
@@ -28,14 +49,21 @@ class MicroBatcher:
         max_size: int = 32,
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] | None = None,
+        max_queue_texts: int = 4096,
+        max_queue_wait_ms: float = 1000.0,
     ) -> None:
         self.get_predictor = get_predictor
         self.max_size = max_size
         self.max_wait = max_wait_ms / 1000
         self.on_batch = on_batch
+        self.max_queue_texts = max_queue_texts
+        self.max_queue_wait = max_queue_wait_ms / 1000
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self.singles: deque[_Item] = deque()
+        self.bulk: deque[_Item] = deque()
+        self.seconds_per_text = 0.0  # moving average of measured inference time
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -46,19 +74,40 @@ class MicroBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def queued(self) -> int:
+        return len(self.singles) + len(self.bulk)
+
+    def expected_wait(self, extra: int = 0) -> float:
+        return (self.queued + extra) * self.seconds_per_text
+
+    def _admit(self, n: int) -> None:
+        wait = self.expected_wait(n)
+        if self.queued + n > self.max_queue_texts or wait > self.max_queue_wait:
+            raise Overloaded(
+                f"overloaded: {self.queued} texts queued, expected wait {wait * 1000:.0f} ms "
+                f"(limit {self.max_queue_wait * 1000:.0f} ms); retry shortly",
+                wait,
+            )
+
     async def predict_one(self, text: str) -> tuple[Prediction, str]:
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Item(text, future))
-        return await future
+        self._predictor()  # no model: say so at once rather than queueing
+        self._admit(1)
+        item = _Item(text, asyncio.get_running_loop().create_future())
+        self.singles.append(item)
+        self._wakeup.set()
+        return await item.future
 
     async def predict_many(self, texts: list[str]) -> tuple[list[Prediction], str]:
-        """A batch request is already a batch: it goes straight to the inference thread."""
+        """Texts of one request, scored in pieces between single requests, all on one model."""
         predictor = self._predictor()
+        self._admit(len(texts))
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self.executor, predictor.predict, texts)
-        if self.on_batch:
-            self.on_batch(len(texts))
-        return results, predictor.version
+        items = [_Item(text, loop.create_future(), predictor) for text in texts]
+        self.bulk.extend(items)
+        self._wakeup.set()
+        results = await asyncio.gather(*(item.future for item in items))
+        return [prediction for prediction, _ in results], predictor.version
 
     def _predictor(self) -> Predictor:
         predictor = self.get_predictor()
@@ -67,46 +116,50 @@ class MicroBatcher:
         return predictor
 
     async def _collect(self) -> list[_Item]:
-        items = [await self.queue.get()]
-        deadline = asyncio.get_running_loop().time() + self.max_wait
-        while len(items) < self.max_size:
-            try:
-                items.append(self.queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                items.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except TimeoutError:
-                break
+        while not self.queued:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self.max_wait > 0 and self.queued < self.max_size:
+            await asyncio.sleep(self.max_wait)  # let a few more requests arrive
+        bulk_share = min(len(self.bulk), self.max_size // 2)
+        items = [self.singles.popleft() for _ in range(min(len(self.singles), self.max_size - bulk_share))]
+        items += [self.bulk.popleft() for _ in range(min(len(self.bulk), self.max_size - len(items)))]
         return items
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            items = await self._collect()
-            items = [i for i in items if not i.future.done()]  # skip cancelled requests
+            items = [i for i in await self._collect() if not i.future.done()]  # skip cancelled requests
             if not items:
                 continue
             try:
-                predictor = self._predictor()
+                current = self._predictor() if any(i.predictor is None for i in items) else None
             except NoModelError as exc:
                 for item in items:
                     _settle(item, error=exc)
                 continue
-            try:
-                results = await loop.run_in_executor(self.executor, predictor.predict, [i.text for i in items])
-            except Exception:
-                # One bad text must not fail its neighbours: retry one by one, so only it fails.
-                await self._one_by_one(predictor, items)
-                continue
-            if self.on_batch:
-                self.on_batch(len(items))
-            for item, result in zip(items, results, strict=True):
-                _settle(item, (result, predictor.version))
+            groups: dict[int, tuple[Predictor, list[_Item]]] = {}
+            for item in items:
+                predictor = item.predictor or current
+                assert predictor is not None
+                groups.setdefault(id(predictor), (predictor, []))[1].append(item)
+            for predictor, group in groups.values():
+                await self._score(predictor, group)
+
+    async def _score(self, predictor: Predictor, items: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self.executor, predictor.predict, [i.text for i in items])
+        except Exception:
+            # One bad text must not fail its neighbours: retry one by one, so only it fails.
+            await self._one_by_one(predictor, items)
+            return
+        per_text = (time.perf_counter() - started) / len(items)
+        self.seconds_per_text = per_text if not self.seconds_per_text else 0.8 * self.seconds_per_text + 0.2 * per_text
+        if self.on_batch:
+            self.on_batch(len(items))
+        for item, result in zip(items, results, strict=True):
+            _settle(item, (result, predictor.version))
 
     async def _one_by_one(self, predictor: Predictor, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
@@ -125,8 +178,5 @@ def _settle(item: _Item, result: tuple[Prediction, str] | None = None, error: Ex
     if error is not None:
         item.future.set_exception(error)
     else:
+        assert result is not None
         item.future.set_result(result)
-
-
-class NoModelError(RuntimeError):
-    pass

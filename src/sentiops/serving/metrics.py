@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
 
@@ -37,6 +37,10 @@ class ServiceMetrics:
             buckets=(0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0),
             registry=r,
         )
+        self.overloaded = Counter(
+            "sentiops_overload_rejections", "Requests refused with 503 because the queue was too long", registry=r
+        )
+        self.queued_texts = Gauge("sentiops_queued_texts", "Texts waiting for inference", registry=r)
         self.model = Info("sentiops_model", "The model version being served", registry=r)
         self.reloads = Counter("sentiops_model_reloads", "Model loads by result", ["result"], registry=r)
 
