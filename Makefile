@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install demo test lint format lock bench-serve bench-batch clean
+.PHONY: install demo test lint format lock bench-serve bench-soak bench-batch clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -38,6 +38,10 @@ $(BENCH_HOME)/registry/aliases.json: $(STAMP)
 bench-serve: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/serve_bench.py --registry $(BENCH_HOME)/registry
+
+bench-soak: $(BENCH_HOME)/registry/aliases.json
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/soak.py --registry $(BENCH_HOME)/registry
 
 bench-batch: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry

@@ -17,14 +17,14 @@ from sentiops.inference import Prediction
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import State, admin_auth, predict_auth
 from sentiops.serving.manager import ReloadError
-from sentiops.serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse
+from sentiops.serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse, errors
 from sentiops.text import text_problem
 
 log = logging.getLogger("sentiops.api")
 
-predictions = APIRouter(dependencies=[Depends(predict_auth)])
+predictions = APIRouter(dependencies=[Depends(predict_auth)], responses=errors(401, 413, 422, 503))
 operations = APIRouter()
-admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth)])
+admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth)], responses=errors(401, 403, 409, 503))
 
 
 def _check_text(text: str, limit: int, where: str = "text") -> None:
@@ -70,7 +70,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@operations.get("/readyz")
+@operations.get("/readyz", responses=errors(503))
 async def readyz(s: State) -> JSONResponse:
     """Readiness: a model is loaded, verified and warmed up."""
     predictor = s.manager.current()
@@ -79,7 +79,7 @@ async def readyz(s: State) -> JSONResponse:
     return JSONResponse({"status": "ready", "model_version": predictor.version})
 
 
-@operations.get("/model")
+@operations.get("/model", responses=errors(503))
 async def model(s: State) -> dict[str, Any]:
     """The served version, its metrics summary and when it was loaded."""
     predictor = s.manager.current()
