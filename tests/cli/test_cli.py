@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from sentiops.cli import app
 from sentiops.config import get_settings
-from tests.helpers.data import sample_rows, write_csv
+from tests.helpers.data import distinct_rows, sample_rows, write_csv
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def run(*args: str):
 
 
 def test_data_prepare_reports_counts(cli_env):
-    source = write_csv(cli_env / "in.csv", sample_rows(300) + [("9", "bad label")])
+    source = write_csv(cli_env / "in.csv", distinct_rows(sample_rows(320))[:300] + [("9", "bad label")])
     result = run("data", "prepare", "--input", str(source))
     assert result.exit_code == 0, result.output
     assert "usable 300 rows" in result.output and "'rejected': 1" in result.output

@@ -4,20 +4,11 @@ import pyarrow.parquet as pq
 
 from sentiops.data.prepare import SplitPlan, prepare
 from sentiops.text import dedup_key
-from tests.helpers.data import sample_rows, write_csv
-
-
-def _distinct(rows):
-    """Rows whose cleaned texts all differ (the sample holds a few copies that differ only by a mention)."""
-    kept = {}
-    for target, text in rows:
-        if dedup_key(text):
-            kept.setdefault(dedup_key(text), (target, text))
-    return list(kept.values())
+from tests.helpers.data import distinct_rows, sample_rows, write_csv
 
 
 def test_prepare_counts_drops_and_splits(tmp_path):
-    rows = _distinct(sample_rows(1010))[:1000]
+    rows = distinct_rows(sample_rows(1010))[:1000]
     rows += rows[:10]  # exact duplicates
     rows += [("2", "a neutral tweet"), ("7", "odd label"), ("0", "@someone http://x.co")]
     source = write_csv(tmp_path / "in.csv", rows)
@@ -70,7 +61,7 @@ def test_failed_prepare_keeps_previous_output(tmp_path):
 
 
 def test_near_duplicates_never_land_in_two_splits(tmp_path):
-    base = _distinct(sample_rows(400))
+    base = distinct_rows(sample_rows(400))
     copies = [(t, f"@someone {text} http://t.co/{i}") for i, (t, text) in enumerate(base)]
     copies += [(t, text.upper()) for t, text in base[:50]]
     source = write_csv(tmp_path / "in.csv", base + copies)

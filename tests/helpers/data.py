@@ -26,3 +26,15 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, ...] =
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def distinct_rows(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Rows whose tweets all differ as `data prepare` sees them (the sample holds a few copies
+    that differ only by a mention or a link, and a few tweets that are nothing but one)."""
+    from sentiops.text import dedup_key
+
+    kept: dict[str, tuple[str, str]] = {}
+    for target, text in rows:
+        if dedup_key(text):
+            kept.setdefault(dedup_key(text), (target, text))
+    return list(kept.values())

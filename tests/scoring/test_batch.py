@@ -156,7 +156,7 @@ def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
     process.wait()
     done_before = len(list(work.glob("chunk-*.parquet")))
     assert 3 <= done_before < 30, "the kill must land mid-run"
-    assert not (tmp_path / "killed" / "runs").exists()
+    assert not list((tmp_path / "killed" / "runs").glob("*/part-*.json"))  # no success marker
 
     resumed = _cli(env, "--input", str(source), "--date", "2026-06-01", "--no-drift")
     output = resumed.communicate(timeout=120)[0].decode()
