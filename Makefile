@@ -56,12 +56,12 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 
 # Regenerate the locks after changing dependencies in pyproject.toml (tests/test_locks.py fails
-# while they disagree). One lock per install set: serve (API, batch, drift), train, dev.
+# while they disagree). One lock per install set: serve (API, batch, drift, OpenVINO), train, dev.
 LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --upgrade
 lock: install
-	$(LOCK) --extra serve -o requirements/serve.txt pyproject.toml
-	$(LOCK) --extra serve --extra train -o requirements/train.txt pyproject.toml
-	$(LOCK) --extra serve --extra train --extra dev -o requirements/dev.txt pyproject.toml
+	$(LOCK) --extra serve --extra openvino -o requirements/serve.txt pyproject.toml
+	$(LOCK) --extra serve --extra openvino --extra train -o requirements/train.txt pyproject.toml
+	$(LOCK) --extra serve --extra openvino --extra train --extra dev -o requirements/dev.txt pyproject.toml
 
 test: lint
 	$(BIN)/pytest

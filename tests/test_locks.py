@@ -13,7 +13,11 @@ from packaging.version import Version
 from tests.helpers.data import REPO
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-LOCKS = {"serve": ["serve"], "train": ["serve", "train"], "dev": ["serve", "train", "dev"]}
+LOCKS = {
+    "serve": ["serve", "openvino"],
+    "train": ["serve", "openvino", "train"],
+    "dev": ["serve", "openvino", "train", "dev"],
+}
 
 
 def _pins(name: str) -> dict[str, Version]:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiops import logs
+
+# Inference engines (sentiops/engines.py says what each is and when it wins).
+Backend = Literal["ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8"]
+BackendSetting = Literal["auto", "ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8"]
 
 
 class Thresholds(BaseModel):
@@ -59,8 +64,9 @@ class Settings(BaseSettings):
     results_dir: Path | None = None
 
     # Inference
-    onnx_variant: str = Field("int8", pattern="^(int8|fp32)$")
-    intra_op_threads: int = 0  # 0 lets ONNX Runtime pick (one per physical core)
+    # auto: time the engines this machine and version allow, keep the fastest accurate one
+    backend: BackendSetting = "auto"
+    intra_op_threads: int = 0  # 0: the container's CPU quota (cgroup), else the cores this process may use
     inference_batch_size: int = 64
     max_length: int = 64
 

@@ -1,26 +1,38 @@
-"""Predictor: Hugging Face `tokenizers` + an ONNX Runtime session. No torch, no transformers.
+"""Predictor: Hugging Face `tokenizers` + an inference engine (ONNX Runtime or OpenVINO).
+No torch, no transformers.
 
 The API, the batch job, evaluation and the CLI all predict through this one class, so that
-cleaning, tokenisation and post-processing cannot drift apart between them.
+cleaning, tokenisation and post-processing cannot drift apart between them. Which engine runs
+is `SENTIOPS_BACKEND`: a named one, or `auto` (see `choose_backend`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from sentiops.config import Settings
+from sentiops.config import Backend, BackendSetting, Settings
+from sentiops.engines import REFERENCE, Engine, eligible, open_engine
 from sentiops.registry import Registry, verify_checksums
 from sentiops.text import clean_text
 
-ONNX_FILES = {"int8": "model.int8.onnx", "fp32": "model.onnx"}
+log = logging.getLogger(__name__)
+# `auto` keeps only engines whose validation accuracy is within this many points of fp32.
+AUTO_MAX_ACCURACY_DROP = 0.003
+CALIBRATION_FILE = "calibration.json"  # training tweets stored with the version: NNCF and `auto` use them
+_FALLBACK_TEXTS = [
+    "I love this so much, best day ever!",
+    "This is awful. I hate everything about today.",
+    "just got home, long day at work but the weather was nice",
+    "@someone can't believe the game last night, what a finish http://t.co/x",
+]
 
 
 @dataclass(frozen=True)
@@ -39,34 +51,46 @@ class Prediction:
 class Predictor:
     version: str
     folder: Path
-    session: ort.InferenceSession
+    engine: Engine
     tokenizer: Tokenizer
     labels: list[str]
     max_length: int = 64
     batch_size: int = 64
-    variant: str = "int8"
     loaded_at: float = field(default_factory=time.time)
+    # How the engine was picked: "named" or the `auto` timings (texts/s per eligible engine).
+    choice: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> Backend:
+        return self.engine.backend
+
+    @property
+    def variant(self) -> str:
+        """Backward-compatible name for the engine (what `/model` and logs called it before)."""
+        return self.engine.backend
 
     @classmethod
     def load(
         cls,
         registry: Registry,
         ref: str | None = None,
-        variant: str = "int8",
+        backend: BackendSetting = "ort-int8",
         threads: int = 0,
         batch_size: int = 64,
     ) -> Predictor:
         """Load a registry version (default: production) after verifying its checksums."""
         version = registry.resolve(ref)
-        return cls.from_folder(registry.path(version), version, variant, threads, batch_size)
+        return cls.from_folder(registry.path(version), version, backend, threads, batch_size)
 
     @classmethod
-    def from_settings(cls, settings: Settings, ref: str | None = None, variant: str | None = None) -> Predictor:
+    def from_settings(
+        cls, settings: Settings, ref: str | None = None, backend: BackendSetting | None = None
+    ) -> Predictor:
         """The one way commands and the API load a version: engine options come from Settings."""
         return cls.load(
             Registry(settings.registry),
             ref,
-            variant=variant or settings.onnx_variant,
+            backend=backend or settings.backend,
             threads=settings.intra_op_threads,
             batch_size=settings.inference_batch_size,
         )
@@ -76,7 +100,7 @@ class Predictor:
         cls,
         folder: Path,
         version: str = "local",
-        variant: str = "int8",
+        backend: BackendSetting = "ort-int8",
         threads: int = 0,
         batch_size: int = 64,
         verify: bool = True,
@@ -86,24 +110,18 @@ class Predictor:
         label_info = json.loads((folder / "labels.json").read_text())
         training = json.loads((folder / "training.json").read_text())
         max_length = int(training.get("max_length", 64))
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(folder / ONNX_FILES[variant]), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()  # we pad per length bucket ourselves
         tokenizer.enable_truncation(max_length)
-        return cls(
-            version=version,
-            folder=folder,
-            session=session,
-            tokenizer=tokenizer,
-            labels=list(label_info["labels"]),
-            max_length=max_length,
-            batch_size=batch_size,
-            variant=variant,
-        )
+
+        def build(engine: Engine, choice: dict[str, Any]) -> Predictor:
+            return cls(
+                version, folder, engine, tokenizer, list(label_info["labels"]), max_length, batch_size, choice=choice
+            )
+
+        if backend != "auto":
+            return build(open_engine(folder, backend, threads), {"mode": "named", "backend": backend})
+        return choose_backend(folder, build, threads)
 
     @property
     def unk_id(self) -> int | None:
@@ -113,6 +131,15 @@ class Predictor:
         """(probabilities [n, classes], token counts [n], unknown-token counts [n]), in input order."""
         logits, lengths, unknown = self.logits(texts)
         return softmax(logits), lengths, unknown
+
+    def feeds(self, texts: list[str]) -> list[dict[str, np.ndarray]]:
+        """One engine input per text, unpadded (calibration data for static quantisation)."""
+        found = []
+        for encoding in self.tokenizer.encode_batch([clean_text(t) for t in texts]):
+            ids = np.array([encoding.ids], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+            found.append({k: v for k, v in feed.items() if k in self.engine.inputs})
+        return found
 
     def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logits [n, classes], token counts [n], unknown-token counts [n]), in input order.
@@ -129,10 +156,13 @@ class Predictor:
         unk = self.unk_id
         unknown = np.array([e.ids.count(unk) if unk is not None else 0 for e in encodings], dtype=np.int32)
         pad_id = self.tokenizer.token_to_id("[PAD]") or 0
-        wanted = {i.name for i in self.session.get_inputs()}
+        wanted = self.engine.inputs
+        step = self.engine.width_step
         order = np.argsort(lengths, kind="stable")
-        for idx in length_buckets(order, lengths, self.batch_size):
-            width = int(lengths[idx].max())
+        # Bucket on widths rounded to the engine's step: texts that pad to the same width share a batch.
+        rounded = -(-lengths // step) * step
+        for idx in length_buckets(order, rounded, self.batch_size):
+            width = int(rounded[idx].max())
             ids = np.full((len(idx), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
@@ -142,8 +172,7 @@ class Predictor:
             feeds = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in wanted:
                 feeds["token_type_ids"] = np.zeros_like(ids)
-            (logits,) = self.session.run(None, {k: v for k, v in feeds.items() if k in wanted})
-            out[idx] = logits
+            out[idx] = self.engine.run({k: v for k, v in feeds.items() if k in wanted})
         return out, lengths, unknown
 
     def predict(self, texts: list[str]) -> list[Prediction]:
@@ -196,3 +225,66 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibration_texts(folder: Path, n: int = 256) -> list[str]:
+    """The version's stored training tweets (a generic set for versions packaged without them)."""
+    path = folder / CALIBRATION_FILE
+    texts = json.loads(path.read_text())["texts"] if path.is_file() else []
+    texts = texts or _FALLBACK_TEXTS
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def accurate_enough(folder: Path, candidates: list[Backend]) -> tuple[list[Backend], dict[str, str]]:
+    """Engines whose validation accuracy (stored at packaging) is within AUTO_MAX_ACCURACY_DROP of fp32.
+
+    Engines with no stored accuracy are left out, except fp32 ones (the same weights, exactly)
+    and, for versions packaged before per-engine accuracies, ONNX Runtime int8 (its accuracy
+    is in the version's parity numbers).
+    """
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    accuracy = {name: entry.get("validation_accuracy") for name, entry in metrics.get("backends", {}).items()}
+    parity = metrics.get("parity", {})
+    accuracy.setdefault("ort-int8", parity.get("int8_validation_accuracy"))
+    reference = accuracy.get(REFERENCE) or parity.get("fp32_validation_accuracy")
+    kept: list[Backend] = []
+    excluded: dict[str, str] = {}
+    for backend in candidates:
+        if backend in (REFERENCE, "openvino-fp32"):
+            kept.append(backend)
+        elif accuracy.get(backend) is None or reference is None:
+            excluded[backend] = "no validation accuracy recorded for this version"
+        elif reference - accuracy[backend] > AUTO_MAX_ACCURACY_DROP:
+            excluded[backend] = f"validation accuracy {accuracy[backend]:.4f} vs fp32 {reference:.4f}"
+        else:
+            kept.append(backend)
+    return kept, excluded
+
+
+def choose_backend(folder: Path, build: Any, threads: int = 0) -> Predictor:
+    """`auto`: time each eligible, accurate-enough engine on the version's own tweets; keep the fastest.
+
+    An engine that fails to load is skipped (and said so); the timings go with the choice into
+    logs, `/model`, the metrics and batch manifests.
+    """
+    candidates, excluded = accurate_enough(folder, eligible(folder))
+    texts = calibration_texts(folder)
+    timings: dict[str, float] = {}
+    best: Predictor | None = None
+    for backend in candidates:
+        try:
+            predictor = build(open_engine(folder, backend, threads), {})
+            predictor.probabilities(texts[:64])  # warm-up: first-run allocations and kernel caches
+            started = time.perf_counter()
+            predictor.probabilities(texts)
+            timings[backend] = round(len(texts) / (time.perf_counter() - started), 1)
+        except Exception as exc:  # an engine that cannot run here is not a reason to fail
+            excluded[backend] = f"failed to load or run: {exc}"
+            continue
+        if best is None or timings[backend] > timings[best.backend]:
+            best = predictor
+    if best is None:
+        raise RuntimeError(f"no engine could run version folder {folder}: {excluded}")
+    best.choice = {"mode": "auto", "backend": best.backend, "texts_per_second": timings, "excluded": excluded}
+    log.info("backend auto: %s (texts/s %s; excluded %s)", best.backend, timings, excluded or "none")
+    return best

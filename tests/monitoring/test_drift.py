@@ -25,7 +25,7 @@ def pool(_trained_registry):
     """Predictions for 8,000 sample tweets the tiny model never trained on."""
     from sentiops.registry import Registry
 
-    predictor = Predictor.load(Registry(_trained_registry), variant="fp32")
+    predictor = Predictor.load(Registry(_trained_registry), backend="ort-fp32")
     texts = [t for _, t in sample_rows()[6000:14000]]
     probs, tokens, unknown = predictor.probabilities(texts)
     reference = build_profile(texts[:2000], probs[:2000], tokens[:2000], unknown[:2000], predictor.labels)

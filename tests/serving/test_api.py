@@ -24,9 +24,9 @@ def client(registry_dir):
 
 
 def test_predict_contract_matches_predictor(client, registry):
-    # Dynamic int8 quantisation scales activations per batch, so compare like with like:
-    # a lone request is a batch of one.
-    predictor = Predictor.load(registry)
+    # The same engine the service chose; and since dynamic int8 quantisation scales activations
+    # per batch, like with like: a lone request is a batch of one.
+    predictor = Predictor.load(registry, backend=client.get("/model").json()["backend"])
     expected = [predictor.predict([text])[0] for text in TWEETS]
     for text, want in zip(TWEETS, expected, strict=True):
         response = client.post("/predict", json={"text": text})
@@ -41,7 +41,7 @@ def test_predict_contract_matches_predictor(client, registry):
 
 
 def test_batch_keeps_order_and_matches_predictor(client, registry):
-    expected = Predictor.load(registry).predict(TWEETS)
+    expected = Predictor.load(registry, backend=client.get("/model").json()["backend"]).predict(TWEETS)
     response = client.post("/predict/batch", json={"texts": TWEETS})
     assert response.status_code == 200
     got = response.json()["predictions"]
@@ -131,13 +131,17 @@ def test_metrics_count(client):
     labels = [line for line in text.splitlines() if line.startswith("sentiops_predictions_total")]
     assert sum(float(line.split()[-1]) for line in labels) == 4
     assert "sentiops_prediction_confidence_bucket" in text
-    assert 'sentiops_model_info{variant="int8",version="1"} 1.0' in text
+    info = next(line for line in text.splitlines() if line.startswith("sentiops_model_info{"))
+    assert 'version="1"' in info and 'backend="' in info
     assert 'sentiops_model_reloads_total{result="success"} 1.0' in text
 
 
 def test_model_info(client):
     body = client.get("/model").json()
-    assert body["version"] == "1" and body["variant"] == "int8"
+    assert body["version"] == "1"
+    choice = body["backend_choice"]
+    assert choice["mode"] == "auto" and body["backend"] == choice["backend"]
+    assert choice["texts_per_second"][body["backend"]] == max(choice["texts_per_second"].values())
     assert 0 <= body["metrics"]["holdout"]["accuracy"] <= 1
 
 

@@ -30,7 +30,9 @@ def test_version_is_complete_and_production(registry):
     folder = registry.verify("1")
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     assert files >= EXPECTED_FILES
-    assert not any(name.endswith((".pkl", ".pickle", ".bin", ".pt")) for name in files)
+    # No pickles. OpenVINO's IR keeps raw weights in a .bin beside its .xml: not a pickle.
+    assert not any(name.endswith((".pkl", ".pickle", ".bin", ".pt")) for name in files - {"model.ov-int8.bin"})
+    assert {"calibration.json", "model.ov-int8.xml", "model.ov-int8.bin"} <= files
     training = json.loads((folder / "training.json").read_text())
     assert training["parent_version"] is None
     assert training["data"]["manifest_sha256"]
@@ -53,7 +55,7 @@ def test_metrics_and_parity(registry):
 
 def test_predictor_loads_production_and_keeps_order(registry):
     # fp32: results must not depend on batch composition (int8 scales activations per batch)
-    predictor = Predictor.load(registry, variant="fp32")
+    predictor = Predictor.load(registry, backend="ort-fp32")
     texts = ["i love this so much, best day ever", "x", "worst day ever, i hate it " * 20, ""]
     results = predictor.predict(texts)
     assert [r.label in ("negative", "positive") for r in results] == [True] * 4

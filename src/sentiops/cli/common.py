@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from sentiops import logs
-from sentiops.config import Settings, get_settings
+from sentiops.config import BackendSetting, Settings, get_settings
 from sentiops.data.labels import SCHEMES, Scheme
 from sentiops.exit_codes import ExitCode
 from sentiops.registry import Registry
@@ -49,3 +49,13 @@ def write_failed(exc: OSError) -> NoReturn:
     """A write failed (a full disk, a read-only volume): every write here is atomic, so say so."""
     where = f" ({exc.filename})" if exc.filename else ""
     fail(f"could not write: {exc.strerror or exc}{where}; what was published before is untouched", ExitCode.ERROR)
+
+
+def parse_backend(value: str | None) -> BackendSetting | None:
+    from typing import get_args
+
+    if value is None:
+        return None
+    if value not in get_args(BackendSetting):
+        fail(f"unknown backend {value!r}; expected one of {', '.join(get_args(BackendSetting))}", ExitCode.USAGE)
+    return value  # type: ignore[return-value]  # checked against the Literal's values above

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry, write_failed
+from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry, parse_backend, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
 
 
@@ -49,7 +49,10 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Labelled file in any supported format.")],
     version: Annotated[str | None, typer.Option(help="Version or alias (default production).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
-    variant: str = "int8",
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Engine: auto, ort-fp32, ort-int8, openvino-fp32/bf16/int8 (default SENTIOPS_BACKEND)."),
+    ] = None,
     label_scheme: LabelSchemeOption = None,
 ) -> None:
     """Evaluate a registered version on any labelled file."""
@@ -63,7 +66,7 @@ def evaluate(
 
     settings = load_settings()
     try:
-        predictor = Predictor.from_settings(settings, version, variant=variant)
+        predictor = Predictor.from_settings(settings, version, backend=parse_backend(backend))
         rows, rejects, dropped = read_labelled(expand_inputs(data), parse_scheme(label_scheme))
     except (RegistryError, InputError, ValueError) as exc:
         fail(str(exc))
@@ -71,13 +74,14 @@ def evaluate(
         fail(f"no labelled negative/positive rows in {data}")
     probs, _, _ = predictor.probabilities([r[1] for r in rows])
     report = classification_report(np.array([r[2] for r in rows]), probs, predictor.labels)
-    report.update(version=predictor.version, variant=variant, dropped=dict(dropped))
+    report.update(version=predictor.version, backend=predictor.backend, dropped=dict(dropped))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         typer.echo(
-            f"version {predictor.version} ({variant}) on {report['n']} rows: accuracy {report['accuracy']:.4f}, "
-            f"macro-F1 {report['macro_f1']:.4f}, ROC-AUC {report['roc_auc']:.4f}, ECE {report['ece']:.4f}"
+            f"version {predictor.version} ({predictor.backend}) on {report['n']} rows: "
+            f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+            f"ROC-AUC {report['roc_auc']:.4f}, ECE {report['ece']:.4f}"
         )
 
 

@@ -143,6 +143,8 @@ def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force
         "shard": {"index": shard.index, "count": shard.count},
         "inputs": state["inputs"],
         "model_version": state["model_version"],
+        "backend": predictor.backend,
+        "backend_choice": predictor.choice,
         **counts,
         "reject_share": round(share, 6),
         "max_reject_share": limit,

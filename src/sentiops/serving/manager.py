@@ -65,7 +65,7 @@ class ModelManager:
             self.predictor = predictor  # the atomic swap
             self.failed.pop(target, None)
             self.metrics.reloads.labels("success").inc()
-            self.metrics.model.info({"version": target, "variant": predictor.variant})
+            self.metrics.model.info({"version": target, "backend": predictor.backend})
             log.info(
                 "model loaded",
                 extra={"version": target, "previous": serving, "seconds": round(time.perf_counter() - started, 3)},

@@ -93,7 +93,8 @@ async def model(s: State) -> dict[str, Any]:
     }
     return {
         "version": predictor.version,
-        "variant": predictor.variant,
+        "backend": predictor.backend,
+        "backend_choice": predictor.choice,
         "loaded_at": predictor.loaded_at,
         "labels": predictor.labels,
         "metrics": summary,

@@ -30,13 +30,14 @@ from transformers import (
 )
 
 from sentiops.data.labels import LABEL2ID, LABELS
+from sentiops.engines import FILES, eligible, openvino_available
 from sentiops.evaluation.metrics import classification_report
 from sentiops.evaluation.plots import save_plots
-from sentiops.inference import Predictor, softmax
+from sentiops.inference import CALIBRATION_FILE, Predictor, softmax
 from sentiops.monitoring.profile import build_profile
 from sentiops.registry import Registry
 from sentiops.text import clean_text
-from sentiops.training.export import export_onnx, quantize_int8, torch_logits
+from sentiops.training.export import export_onnx, quantize_int8, quantize_openvino_int8, torch_logits
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class FineTuned:
     examples: int
     losses: list[float] = field(default_factory=list)
     device: str = "cpu"
+    train_texts: list[str] = field(default_factory=list)  # what it trained on (a sample goes with the version)
 
 
 class _Tweets(torch.utils.data.Dataset):
@@ -135,7 +137,7 @@ def fine_tune(texts: list[str], labels: list[int], init_from: str, options: Trai
         seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return FineTuned(model.to("cpu").eval(), tokenizer, seconds, len(dataset), losses, device)
+    return FineTuned(model.to("cpu").eval(), tokenizer, seconds, len(dataset), losses, device, list(texts))
 
 
 def package_version(
@@ -163,8 +165,12 @@ def package_version(
         export_onnx(export_model, tuned.tokenizer, folder / "model.onnx")
         quantize_int8(folder / "model.onnx", folder / "model.int8.onnx")
 
-        int8 = Predictor.from_folder(folder, variant="int8", verify=False)
-        fp32 = Predictor.from_folder(folder, variant="fp32", verify=False)
+        calibration = _calibration_sample(tuned.train_texts, options.seed)
+        (folder / CALIBRATION_FILE).write_text(json.dumps({"texts": calibration}))
+        int8 = Predictor.from_folder(folder, backend="ort-int8", verify=False)
+        fp32 = Predictor.from_folder(folder, backend="ort-fp32", verify=False)
+        if openvino_available():
+            quantize_openvino_int8(folder / "model.onnx", folder / FILES["openvino-int8"], fp32.feeds(calibration))
         metrics: dict = {}
         val_texts, val_labels = eval_sets["validation"]
         outputs = {}
@@ -185,11 +191,34 @@ def package_version(
             "int8_validation_accuracy": metrics["validation"]["accuracy"],
             "int8_minus_fp32_accuracy": metrics["validation"]["accuracy"] - fp32_report["accuracy"],
         }
+        metrics["backends"] = backend_accuracy(folder, val_texts, val_labels, fp32_logits.argmax(1))
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
         reference = build_profile(val_texts, int8_probs, tokens, unknown, int8.labels)
         reference.metrics = {"validation": _summary(metrics["validation"]), "holdout": _summary(metrics["holdout"])}
         (folder / "reference.json").write_text(json.dumps(reference.as_dict()))
     return pending.number, metrics
+
+
+def _calibration_sample(texts: list[str], seed: int, n: int = 300) -> list[str]:
+    """Training tweets stored with the version: NNCF calibrates on them, `auto` times on them."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(texts), size=min(n, len(texts)), replace=False)
+    return [texts[i] for i in sorted(pick)]
+
+
+def backend_accuracy(
+    folder: Path, texts: list[str], labels: np.ndarray, fp32_predicted: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Validation accuracy and agreement with fp32 of every engine this machine can run: what
+    `auto` checks before it lets a faster engine serve (bf16 is measured only on CPUs with it)."""
+    found: dict[str, dict[str, float]] = {}
+    for backend in eligible(folder):
+        predicted = Predictor.from_folder(folder, backend=backend, verify=False).probabilities(texts)[0].argmax(1)
+        found[backend] = {
+            "validation_accuracy": float((predicted == np.asarray(labels)).mean()),
+            "agreement_with_fp32": float((predicted == fp32_predicted).mean()),
+        }
+    return found
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
