@@ -44,6 +44,7 @@ bench-soak: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/soak.py --registry $(BENCH_HOME)/registry
 
 bench-batch: $(BENCH_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/backends_bench.py --registry $(BENCH_HOME)/registry
 	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry
 
 lint: install

@@ -1,4 +1,4 @@
-"""Serving benchmark: sentiops (ONNX int8, micro-batching) against the seed-style reference.
+"""Serving benchmark: sentiops (SENTIOPS_BACKEND, default auto; micro-batching) against a reference server.
 
 Both servers get the same closed-loop load of real tweets from the sample at 1, 8 and 32
 concurrent clients, from a separate load-generator process. Prints a table and writes JSON
@@ -14,7 +14,6 @@ import csv
 import gzip
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import psutil
 from sentiops.registry import Registry
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # soak.cpu_model
 SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
 LEVELS = (1, 8, 32)
 
@@ -48,11 +48,54 @@ def rss_mb(pid: int) -> float:
     return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
 
 
+def paced(url: str, tweets: list[str], rate: float = 100, seconds: float = 15) -> dict:
+    """Open loop: requests are sent at a fixed rate whatever the answers do (what a real
+    service sees), so the p99 shows queueing that a closed loop hides."""
+    import asyncio
+
+    async def run() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+
+            async def one(text: str) -> None:
+                nonlocal errors
+                started = time.perf_counter()
+                try:
+                    ok = (await client.post("/predict", json={"text": text})).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+            tasks = []
+            begin = time.perf_counter()
+            for i in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(one(tweets[i % len(tweets)])))
+            await asyncio.gather(*tasks)
+        ordered = sorted(latencies)
+        pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)  # noqa: E731
+        return {
+            "offered_rps": rate,
+            "requests": len(ordered),
+            "errors": errors,
+            "p50_ms": pick(0.5),
+            "p99_ms": pick(0.99),
+        }
+
+    return asyncio.run(run())
+
+
 def measure(name: str, command: list[str], env: dict, port: int, tweets_file: str, seconds: float) -> dict:
+    started = time.perf_counter()
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url)
+        ready_seconds = round(time.perf_counter() - started, 1)
+        print(f"{name:>9} ready in {ready_seconds} s", flush=True)
         rows = []
         for clients in LEVELS:
             out = subprocess.run(
@@ -69,7 +112,12 @@ def measure(name: str, command: list[str], env: dict, port: int, tweets_file: st
                 f"p95={row['p95_ms']:>7}ms p99={row['p99_ms']:>7}ms errors={row['errors']} rss={row['rss_mb']}MB",
                 flush=True,
             )
-        return {"name": name, "levels": rows}
+        model = httpx.get(f"{url}/model").json() if name == "sentiops" else {}
+        result = {"name": name, "levels": rows, "backend": model.get("backend"), "ready_seconds": ready_seconds}
+        if name == "sentiops":
+            result["paced"] = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
+            print(f"{name:>9} paced 100 req/s: {result['paced']}", flush=True)
+        return result
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -120,10 +168,11 @@ def main() -> None:
                 "p99_ratio": round(a["p99_ms"] / max(b["p99_ms"], 1e-9), 3),
             }
         )
+    from soak import cpu_model
+
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "hardware": f"{psutil.cpu_count(logical=True)} CPU cores ({platform.processor() or platform.machine()}), "
-        f"{round(psutil.virtual_memory().total / 2**30)} GiB",
+        "hardware": f"{cpu_model()}, {round(psutil.virtual_memory().total / 2**30)} GiB",
         "model_version": version,
         "seconds_per_level": args.seconds,
         "servers": [ours, reference],
@@ -142,6 +191,10 @@ def main() -> None:
                 f"{row['p99_ms']} | {row['errors']} | {row['rss_mb']} |"
             )
     lines.append("")
+    lines.append(
+        f"sentiops engine: {ours['backend']}; ready in {ours['ready_seconds']} s; paced 100 req/s: {ours['paced']}"
+    )
+    lines.append(f"CPU: {result['hardware']}")
     lines.append(
         "ratios (sentiops / reference): "
         + ", ".join(f"{r['clients']} clients: {r['rps_ratio']}x req/s, p99 x{r['p99_ratio']}" for r in ratios)

@@ -11,7 +11,7 @@ SRC = REPO / "src"
 # Lowest first. A module may import its own package and anything in a lower layer.
 LAYERS = [
     {"sentiops", "sentiops.config", "sentiops.text", "sentiops.files", "sentiops.logs", "sentiops.exit_codes"},
-    {"sentiops.data", "sentiops.registry", "sentiops.evaluation", "sentiops.pins"},
+    {"sentiops.data", "sentiops.registry", "sentiops.evaluation", "sentiops.pins", "sentiops.engines"},
     {"sentiops.inference"},
     {"sentiops.monitoring"},
     {"sentiops.training", "sentiops.scoring", "sentiops.serving"},

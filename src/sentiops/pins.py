@@ -4,7 +4,11 @@ The first shard of a date to start resolves `production` and records it; every o
 every retry of that date scores with the same version, so a promotion during the day never
 mixes two models in one date. Retention asks `pinned_versions` before deleting anything.
 
-    results/runs/date=D/model.json    {"model_version": "3", "shard_count": 4, "pinned_at": ...}
+    results/runs/date=D/model.json    {"model_version": "3", "backend": "openvino-int8", "shard_count": 4, ...}
+
+The engine is pinned the same way: with `auto`, the first run of a date picks it by timing and
+every later shard or retry uses that one, so a date's scores do not depend on which engine
+happened to time fastest in each pod.
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ def pin_model(results: Path, date: str, shard_count: int, resolve: Callable[[], 
         pinned_at = dt.datetime.now(dt.UTC).isoformat()
         write_json_atomic(path, {"model_version": version, "shard_count": shard_count, "pinned_at": pinned_at})
         return version
+
+
+def pin_backend(results: Path, date: str, backend: str) -> str:
+    """The engine the date scores with: the recorded one, else ``backend`` recorded now."""
+    path = pin_file(results, date)
+    with FileLock(str(path.with_name(".model.lock"))):
+        record = json.loads(path.read_text())
+        if record.get("backend"):
+            return str(record["backend"])
+        write_json_atomic(path, {**record, "backend": backend})
+        return backend
+
+
+def pinned_backend(results: Path, date: str) -> str | None:
+    path = pin_file(results, date)
+    return json.loads(path.read_text()).get("backend") if path.is_file() else None
 
 
 def pinned_versions(results: Path) -> set[str]:

@@ -46,7 +46,7 @@ def test_predict_evaluate_and_models(cli_env):
     labelled = write_csv(cli_env / "eval.csv", sample_rows(100), header=("label", "text"))
     result = run("evaluate", "--data", str(labelled), "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{") :])
+    report = json.loads(result.stdout)
     assert report["n"] == 100 and report["version"] == "1"
 
     result = run("models", "list")

@@ -142,6 +142,7 @@ def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
         "SENTIOPS_REGISTRY_DIR": str(registry_dir),
         "SENTIOPS_BATCH_CHUNK_ROWS": "100",
         "SENTIOPS_HOME": str(tmp_path / "home"),
+        "SENTIOPS_BACKEND": "ort-int8",  # the clean run and the resumed one must use the same engine
     }
     clean_env = {**base_env, "SENTIOPS_RESULTS_DIR": str(tmp_path / "clean")}
     assert _cli(clean_env, "--input", str(source), "--date", "2026-06-01", "--no-drift").wait(120) == 0

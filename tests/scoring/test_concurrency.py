@@ -41,6 +41,7 @@ def env(tmp_path, registry_dir):
         "SENTIOPS_HOME": str(tmp_path / "home"),
         "SENTIOPS_REGISTRY_DIR": str(registry_dir),
         "SENTIOPS_BATCH_CHUNK_ROWS": "200",
+        "SENTIOPS_BACKEND": "ort-int8",  # the clean run and the raced runs must use the same engine
     }
 
 
@@ -111,3 +112,14 @@ def test_a_resume_with_other_chunking_is_refused(tmp_path, registry_dir, monkeyp
         job.run_batch(other, [source], "2026-07-05")
     result = job.run_batch(settings, [source], "2026-07-05")
     assert result.manifest["chunks_resumed"] == 5 and result.manifest["chunk_rows"] == 100
+
+
+def test_every_shard_and_retry_of_a_date_uses_the_engine_the_first_run_chose(tmp_path, registry_dir):
+    source = write_csv(tmp_path / "day.csv", sample_rows(400))
+    settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100)  # SENTIOPS_BACKEND=auto
+    first = job.run_batch(settings, [source], "2026-07-06", runs.Shard(0, 2))
+    chosen = first.manifest["backend"]
+    assert first.manifest["backend_choice"]["mode"] == "auto"
+    second = job.run_batch(settings, [source], "2026-07-06", runs.Shard(1, 2))
+    assert second.manifest["backend"] == chosen
+    assert second.manifest["backend_choice"]["mode"] == "named"  # taken from the date's pin, not re-timed

@@ -14,19 +14,19 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
-from sentiops.config import Settings
+from sentiops.config import BackendSetting, Settings
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.exit_codes import ExitCode
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
 from sentiops.inference import Predictor
-from sentiops.pins import pin_model
+from sentiops.pins import pin_backend, pin_model, pinned_backend
 from sentiops.registry import Registry
 from sentiops.scoring.runs import BatchPaths, RunResult, Shard
 
@@ -101,7 +101,7 @@ def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force
     files = [f for spec in inputs for f in expand_inputs(spec)]
     paths.work.mkdir(parents=True, exist_ok=True)
     state = _load_or_start_state(paths, settings, files, force)
-    predictor = Predictor.from_settings(settings, state["model_version"])
+    predictor = _predictor(settings, paths.date, state["model_version"])
 
     started = time.perf_counter()
     counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
@@ -163,6 +163,16 @@ def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force
     if share > limit:
         result.exit_code = ExitCode.TOO_MANY_REJECTS
     return result
+
+
+def _predictor(settings: Settings, date: str, version: str) -> Predictor:
+    """The date's pinned engine if a run of the date chose one; else choose (auto) and pin it."""
+    pinned = pinned_backend(settings.results, date)
+    predictor = Predictor.from_settings(settings, version, backend=cast(BackendSetting | None, pinned))
+    backend = pin_backend(settings.results, date, predictor.backend)
+    if backend != predictor.backend:  # another shard pinned first, while this one was timing
+        predictor = Predictor.from_settings(settings, version, backend=cast(BackendSetting, backend))
+    return predictor
 
 
 def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict[str, Any]:
