@@ -59,6 +59,10 @@ class Predictor:
     loaded_at: float = field(default_factory=time.time)
     # How the engine was picked: "named" or the `auto` timings (texts/s per eligible engine).
     choice: dict[str, Any] = field(default_factory=dict)
+    # Pad each sub-batch only to its longest text instead of the engine's width step. Faster for
+    # a long-running batch job (measured +13% with OpenVINO), but every new width compiles and
+    # caches kernels, so a server keeps the step to bound its memory.
+    exact_widths: bool = False
 
     @property
     def backend(self) -> Backend:
@@ -157,7 +161,7 @@ class Predictor:
         unknown = np.array([e.ids.count(unk) if unk is not None else 0 for e in encodings], dtype=np.int32)
         pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         wanted = self.engine.inputs
-        step = self.engine.width_step
+        step = 1 if self.exact_widths else self.engine.width_step
         order = np.argsort(lengths, kind="stable")
         # Bucket on widths rounded to the engine's step: texts that pad to the same width share a batch.
         rounded = -(-lengths // step) * step
@@ -268,13 +272,13 @@ def choose_backend(folder: Path, build: Any, threads: int = 0) -> Predictor:
     logs, `/model`, the metrics and batch manifests.
     """
     candidates, excluded = accurate_enough(folder, eligible(folder))
-    texts = calibration_texts(folder)
+    texts = calibration_texts(folder, 128)  # enough to rank engines that differ by 20% or more
     timings: dict[str, float] = {}
     best: Predictor | None = None
     for backend in candidates:
         try:
             predictor = build(open_engine(folder, backend, threads), {})
-            predictor.probabilities(texts[:64])  # warm-up: first-run allocations and kernel caches
+            predictor.probabilities(texts)  # warm-up on the same texts: allocations, kernels per width
             started = time.perf_counter()
             predictor.probabilities(texts)
             timings[backend] = round(len(texts) / (time.perf_counter() - started), 1)

@@ -102,6 +102,7 @@ def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force
     paths.work.mkdir(parents=True, exist_ok=True)
     state = _load_or_start_state(paths, settings, files, force)
     predictor = _predictor(settings, paths.date, state["model_version"])
+    predictor.exact_widths = True  # one long run: padding saved beats a bounded kernel cache
 
     started = time.perf_counter()
     counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
