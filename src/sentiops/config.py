@@ -108,9 +108,16 @@ class Settings(BaseSettings):
 
     # Retraining
     retrain_replay_share: float = 0.5  # share of original training rows mixed in (against forgetting)
-    retrain_holdout_margin: float = 0.01  # challenger may trail the champion on holdout by this much
-    retrain_newest_min_gain: float = 0.0  # and must beat it on the newest labelled data by more
-    retrain_min_functionality: float = 0.9  # share of unmistakable tweets it must get right
+    # The gate compares champion and challenger on the same held-out rows (holdout + newest
+    # feedback). Promote only if the paired interval of the accuracy difference stays above
+    # -margin (not worse by more than 0.5 points, with `retrain_confidence`) and the point
+    # estimate is above min_gain: a challenger that differs by training noise is not promoted.
+    retrain_margin: float = 0.005
+    retrain_min_gain: float = 0.0
+    retrain_confidence: float = 0.95
+    retrain_bootstrap_resamples: int = 2000
+    # Behavioural checks: the challenger's rate may trail the champion's own by at most this.
+    retrain_behaviour_tolerance: float = 0.05
     retrain_min_agreement: float = 0.8  # agreement with the champion on holdout (lower = suspicious)
     keep_versions: int = 5
 

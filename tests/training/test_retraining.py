@@ -26,9 +26,9 @@ from tests.helpers.serving import live_server
 
 TINY = RetrainOptions(max_examples=1200, epochs=2, batch_size=32, learning_rate=3e-3, seed=3)
 RELAXED = {
-    "retrain_holdout_margin": 1.0,
-    "retrain_newest_min_gain": -1.0,
-    "retrain_min_functionality": 0.0,
+    "retrain_margin": 1.0,
+    "retrain_min_gain": -1.0,
+    "retrain_behaviour_tolerance": 1.0,
     "retrain_min_agreement": 0.0,
 }
 
@@ -60,7 +60,8 @@ def test_retrain_records_version_lineage_and_decision(tmp_path, volume, registry
     for side in ("challenger", "champion"):
         assert 0 <= logged["numbers"][side]["holdout"]["accuracy"] <= 1
         assert 0 <= logged["numbers"][side]["newest"]["accuracy"] <= 1
-    assert logged["numbers"]["behaviour"]["invariance"]["tested"] > 0
+    assert logged["numbers"]["behaviour"]["challenger"]["invariance_case"]["tested"] > 0
+    assert logged["numbers"]["paired"]["n"] > 0 and len(logged["numbers"]["paired"]["interval"]) == 2
     training = registry.read_json("2", "training.json")
     assert training["parent_version"] == "1"
     assert training["data"]["feedback_files"][0]["sha256"]
@@ -75,7 +76,7 @@ def test_poisoned_labels_are_refused(tmp_path, volume, registry):
     settings = _settings(tmp_path, volume, registry.root, retrain_replay_share=0.0)
     decision = retrain(settings, TINY)
     assert decision.action == "rejected"
-    assert any("holdout accuracy fell" in reason for reason in decision.reasons), decision.reasons
+    assert any("could be worse than the champion" in reason for reason in decision.reasons), decision.reasons
     assert registry.aliases()["production"] == "1"
     assert registry.decisions()[-1]["action"] == "rejected"
 
@@ -173,3 +174,21 @@ def test_a_challenger_is_staged_not_promoted_when_production_moved_during_the_re
     assert decision.action == "staged"
     assert any("no longer 1" in reason for reason in decision.reasons)
     assert registry.aliases() == {"production": "9", "staging": decision.challenger}
+
+
+def test_a_challenger_no_better_than_the_champion_is_not_promoted(tmp_path, volume, registry):
+    # The same weights under a new number: every paired difference is zero, the point estimate
+    # is not above the required gain, and production stays where it was.
+    from sentiops.data.store import read_split
+    from sentiops.training.gate import gate
+    from tests.helpers.serving import clone_version
+
+    twin = clone_version(registry, "1")
+    holdout = read_split(volume, "holdout")
+    rows = (holdout.column("text").to_pylist(), holdout.column("label").to_numpy())
+    settings = _settings(tmp_path, volume, registry.root)
+    decision = gate(settings, registry, "1", twin, rows, rows, "auto")
+    assert decision.action == "rejected"
+    assert list(decision.numbers["paired"]["interval"]) == [0.0, 0.0]
+    assert any("is not above" in reason for reason in decision.reasons)
+    assert registry.aliases()["production"] == "1"

@@ -1,8 +1,9 @@
 """The promotion gate: champion and challenger on the same rows, plus behavioural checks.
 
-Only a challenger that is not worse than the champion on the fixed holdout (by more than a
-margin), better on the newest labelled data, and that passes the behavioural checks replaces
-`production`. Every decision carries its numbers and reasons.
+Only a challenger that is, on paired evidence, not worse than the champion by more than a
+margin and better by its point estimate, and that does not fall behind the champion's own
+rates on the behavioural checks, replaces `production`. Every decision carries the test, n,
+the interval, the behavioural rates and its reasons.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from sentiops.config import Settings
 from sentiops.evaluation.metrics import classification_report
+from sentiops.evaluation.paired import compare
 from sentiops.inference import Predictor
 from sentiops.registry import AliasMoved, Registry
 from sentiops.training import behaviour
@@ -37,38 +39,48 @@ def gate(
     registry: Registry,
     champion: str,
     challenger: str,
-    metrics: dict[str, Any],
     holdout: EvalSet,
     newest: EvalSet,
     policy: Policy,
 ) -> Decision:
+    """Champion and challenger on the same rows, which the challenger's lineage never trained on
+    (the fixed holdout and the held-back newest feedback), plus the behavioural checks."""
     old = Predictor.from_settings(settings, champion)
     new = Predictor.from_settings(settings, challenger)
     numbers: dict[str, Any] = {"challenger": {}, "champion": {}}
+    correct: dict[str, list[np.ndarray]] = {"champion": [], "challenger": []}
     for name, (texts, y) in (("holdout", holdout), ("newest", newest)):
-        numbers["challenger"][name] = {k: metrics[name][k] for k in ("accuracy", "macro_f1")}
-        probs, _, _ = old.probabilities(texts)
-        report = classification_report(y, probs, old.labels)
-        numbers["champion"][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
-    mft = behaviour.minimum_functionality(new)
-    inv = behaviour.invariance(new, holdout[0])
-    agree = behaviour.agreement(new, old, holdout[0])
-    numbers["behaviour"] = {"minimum_functionality": mft, "invariance": inv, "champion_agreement": agree}
+        for side, predictor in (("champion", old), ("challenger", new)):
+            probs, _, _ = predictor.probabilities(texts)
+            report = classification_report(y, probs, predictor.labels)
+            numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
+            correct[side].append(probs.argmax(axis=1) == np.asarray(y))
+    paired = compare(
+        np.concatenate(correct["champion"]),
+        np.concatenate(correct["challenger"]),
+        resamples=settings.retrain_bootstrap_resamples,
+        confidence=settings.retrain_confidence,
+    )
+    texts = list(holdout[0][:500])
+    behaviour_new = behaviour.run_all(new, texts)
+    behaviour_old = behaviour.run_all(old, texts)
+    agree = behaviour.agreement(new, old, list(holdout[0]))
+    numbers["paired"] = paired.as_dict()
+    numbers["behaviour"] = {"challenger": behaviour_new, "champion": behaviour_old, "champion_agreement": agree}
 
     reasons = []
-    holdout_change = numbers["challenger"]["holdout"]["accuracy"] - numbers["champion"]["holdout"]["accuracy"]
-    newest_gain = numbers["challenger"]["newest"]["accuracy"] - numbers["champion"]["newest"]["accuracy"]
-    if holdout_change < -settings.retrain_holdout_margin:
-        reasons.append(f"holdout accuracy fell by {-holdout_change:.4f} (margin {settings.retrain_holdout_margin})")
-    if newest_gain <= settings.retrain_newest_min_gain:
-        reasons.append(f"newest-data accuracy gain {newest_gain:+.4f} is not above {settings.retrain_newest_min_gain}")
-    if mft["pass_rate"] < settings.retrain_min_functionality:
-        reasons.append(f"minimum functionality {mft['pass_rate']:.2f} < {settings.retrain_min_functionality}")
-    if inv["invariant_rate"] < 1.0:
-        reasons.append(f"mention/URL invariance {inv['invariant_rate']:.4f} < 1.0")
+    low, high = paired.interval
+    if low < -settings.retrain_margin:
+        reasons.append(
+            f"paired {paired.confidence:.0%} interval of the accuracy difference [{low:+.4f}, {high:+.4f}] "
+            f"on {paired.n} rows reaches below -{settings.retrain_margin} (could be worse than the champion)"
+        )
+    if paired.difference <= settings.retrain_min_gain:
+        reasons.append(f"accuracy difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")
+    reasons += behaviour.compare_to_champion(behaviour_new, behaviour_old, settings.retrain_behaviour_tolerance)
     if agree < settings.retrain_min_agreement:
         reasons.append(f"agreement with champion {agree:.4f} < {settings.retrain_min_agreement}")
-    numbers.update(holdout_change=holdout_change, newest_gain=newest_gain)
+    numbers.update(difference=paired.difference, interval=list(paired.interval))
 
     action: Action
     if policy == "staging":
@@ -92,12 +104,16 @@ def gate(
 def decision_lines(decision: Decision) -> list[str]:
     n = decision.numbers
     new, old = n["challenger"], n["champion"]
+    paired = n["paired"]
+    low, high = paired["interval"]
+    worst = min(n["behaviour"]["challenger"].items(), key=lambda kv: kv[1]["rate"])
     lines = [
         f"- challenger {decision.challenger} vs champion {decision.champion}: {decision.action}",
-        f"- holdout accuracy {new['holdout']['accuracy']:.4f} vs {old['holdout']['accuracy']:.4f}",
-        f"- newest-data accuracy {new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
-        f"- minimum functionality {n['behaviour']['minimum_functionality']['pass_rate']:.2f}, "
-        f"invariance {n['behaviour']['invariance']['invariant_rate']:.4f}, "
-        f"agreement {n['behaviour']['champion_agreement']:.4f}",
+        f"- holdout accuracy {new['holdout']['accuracy']:.4f} vs {old['holdout']['accuracy']:.4f}; "
+        f"newest-data accuracy {new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
+        f"- paired difference {paired['difference']:+.4f} on {paired['n']} rows, "
+        f"{paired['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}], McNemar p {paired['mcnemar_p']:.3g}",
+        f"- behaviour: lowest rate {worst[0]} {worst[1]['rate']:.3f}; "
+        f"agreement with champion {n['behaviour']['champion_agreement']:.4f}",
     ]
     return lines + [f"- {reason}" for reason in decision.reasons]

@@ -163,7 +163,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         },
     }
     challenger, metrics = package_version(registry, tuned, train_opts, eval_sets, lineage)
-    decision = gate(settings, registry, champion, challenger, metrics, holdout, newest, options.policy)
+    decision = gate(settings, registry, champion, challenger, holdout, newest, options.policy)
     decision.numbers["data"] = data["rows"]
     registry.log_decision(asdict(decision))
     removed = registry.prune(settings.keep_versions, pinned=pinned_versions(settings.results))

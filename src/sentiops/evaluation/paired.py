@@ -1,0 +1,66 @@
+"""Paired comparison of two models on the same rows: is the challenger really better?
+
+Each row is scored by both models, so their errors are compared pair by pair: a paired
+bootstrap of the accuracy difference gives a confidence interval, and McNemar's exact test (a
+binomial test on the rows where exactly one model is right) a p-value. Reusing one holdout
+for every decision makes the interval the honest part: a challenger that differs only by
+training noise gets an interval that straddles zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    n: int
+    champion_accuracy: float
+    challenger_accuracy: float
+    difference: float  # challenger minus champion
+    interval: tuple[float, float]
+    confidence: float
+    mcnemar_p: float
+    only_challenger_right: int
+    only_champion_right: int
+    test: str = "paired bootstrap of the accuracy difference + exact McNemar"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(
+    champion_correct: np.ndarray,
+    challenger_correct: np.ndarray,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedResult:
+    a = np.asarray(champion_correct, dtype=bool)
+    b = np.asarray(challenger_correct, dtype=bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError("paired comparison needs the same, non-empty set of rows for both models")
+    n = a.size
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(resamples, n))
+    diffs = b[picks].mean(axis=1) - a[picks].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    only_b = int((b & ~a).sum())
+    only_a = int((a & ~b).sum())
+    p = binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return PairedResult(
+        n=n,
+        champion_accuracy=float(a.mean()),
+        challenger_accuracy=float(b.mean()),
+        difference=float(b.mean() - a.mean()),
+        interval=(float(low), float(high)),
+        confidence=confidence,
+        mcnemar_p=float(p),
+        only_challenger_right=only_b,
+        only_champion_right=only_a,
+    )
