@@ -24,7 +24,8 @@ BackendSetting = Literal["auto", "ort-fp32", "ort-int8", "openvino-fp32", "openv
 class Thresholds(BaseModel):
     """Defaults and why (override with SENTIOPS_DRIFT__<NAME>, for example SENTIOPS_DRIFT__P_VALUE=0.001)."""
 
-    # Significance for chi-square and KS. 0.01 keeps false alarms rare across several tests.
+    # Significance for each check's tests, after Holm's correction over all the tests of a day:
+    # the share of same-distribution days that raise anything stays near 1%.
     p_value: float = 0.01
     # PSI 0.1 / 0.25: the common credit-risk rule of thumb ("some shift" / "major shift").
     psi_warning: float = 0.1
@@ -51,8 +52,11 @@ class Thresholds(BaseModel):
     # Labelled batches: accuracy or macro-F1 below the holdout by 3 / 6 points.
     performance_warning: float = 0.03
     performance_drift: float = 0.06
-    # Below this many rows the batch is too small to judge; checks report ok with a note.
-    min_rows: int = 100
+    # Below these sizes a check says "too_few" instead of guessing: class shares and confidence
+    # need 100 rows, token-length histograms 200, a performance check 200 labelled rows.
+    min_rows_prediction: int = 100
+    min_rows_input: int = 200
+    min_rows_performance: int = 200
 
 
 class Settings(BaseSettings):

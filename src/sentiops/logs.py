@@ -22,12 +22,32 @@ QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "slack_sdk", "sentiops.slack"
 
 
 def register_secret(value: str) -> None:
-    """Never let ``value`` (or its URL path, for webhook URLs) appear in a log line."""
+    """Never let ``value`` appear in a log record, whichever handler receives it."""
     value = value.strip()
     if len(value) < 6:
         return  # too short to redact without mangling ordinary text
     with _lock:
         _secrets.add(value)
+        if logging.getLogRecordFactory() is not _redacting_factory:
+            global _base_factory
+            _base_factory = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(_redacting_factory)
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _redacting_factory(*args: object, **kwargs: object) -> logging.LogRecord:
+    """Every record is redacted when it is made, before any handler (a test's, a library's) sees it."""
+    record = _base_factory(*args, **kwargs)
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record is the logging module's problem, not ours
+        return record
+    redacted = redact(message)
+    if redacted != message:
+        record.msg, record.args = redacted, ()
+    return record
 
 
 def redact(text: str) -> str:

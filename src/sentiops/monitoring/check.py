@@ -124,7 +124,7 @@ def run_drift_check(
     with replaced_atomically(out / "report.html") as tmp:
         tmp.write_text(html_report.render(date, version, report, reference, batch, history))
     outcome = DriftOutcome(date, version, report, {"json": str(out / "drift.json"), "report": str(out / "report.html")})
-    if notify and report.status != "ok":
+    if notify and report.status in ("warning", "drift"):
         _alert(settings, outcome, notifier or Notifier(settings))
     log.info("drift check %s: %s (%s)", date, report.status, ", ".join(f"{c.name}={c.status}" for c in report.checks))
     return outcome

@@ -12,7 +12,7 @@ import pyarrow as pa
 from sentiops.monitoring.drift import DriftReport
 from sentiops.monitoring.profile import Histogram, Profile
 
-COLORS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828"}
+COLORS = {"too_few": "#757575", "ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828"}
 
 
 def _svg(fig) -> str:
