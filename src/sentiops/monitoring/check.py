@@ -25,6 +25,7 @@ from filelock import FileLock
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
 from sentiops.data.readers import expand_inputs, iter_chunks
+from sentiops.evaluation.calibration import estimate_accuracy
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
@@ -108,7 +109,9 @@ def run_drift_check(
         seed=1,
     )
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
-    report = check_batch(reference, batch, settings.drift, performance)
+    temperature = (reference.metrics or {}).get("calibration", {}).get("temperature")
+    estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none
+    report = check_batch(reference, batch, settings.drift, performance, estimate)
 
     out = settings.results / "drift" / f"date={date}"
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +149,7 @@ def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -
         "token_length_psi": get("input_drift", "token_length_psi"),
         "unknown_token_share": float(batch.unknown_token_share),
         "accuracy": get("performance", "accuracy"),
+        "estimated_accuracy": get("estimated_performance", "estimated_accuracy"),
     }
 
 
@@ -158,7 +162,9 @@ def _append_history(settings: Settings, date: str, version: str, report: DriftRe
         if path.is_file():
             old = pq.read_table(path)
             old = old.filter(pc.not_equal(old.column("date"), date))
-            table = pa.concat_tables([old, row.cast(old.schema)]).sort_by("date")
+            table = pa.concat_tables([old, row], promote_options="permissive").sort_by(
+                "date"
+            )  # older files lack new columns
         else:
             table = row
         with replaced_atomically(path) as tmp:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 from sentiops.config import Thresholds
 from sentiops.monitoring import stats
@@ -97,9 +97,17 @@ def _share_p(count: int, n: int, reference_share: float) -> float:
 
 
 def check_batch(
-    reference: Profile, batch: Profile, t: Thresholds, performance: dict[str, Any] | None = None
+    reference: Profile,
+    batch: Profile,
+    t: Thresholds,
+    performance: dict[str, Any] | None = None,
+    estimate: dict[str, float] | None = None,
 ) -> DriftReport:
-    """Compare a batch profile with a reference profile (both from `build_profile`)."""
+    """Compare a batch profile with a reference profile (both from `build_profile`).
+
+    ``performance``: metrics on the batch's labelled rows, when labels exist; ``estimate``:
+    the accuracy estimated without labels (`evaluation.calibration.estimate_accuracy`).
+    """
     labels = reference.labels
     n = batch.n
     effects: list[_Effect] = []
@@ -241,10 +249,37 @@ def check_batch(
     elif performance is not None:
         numbers["performance"] = {"labelled_rows": int(performance["n"]), "accuracy": performance["accuracy"]}
 
+    holdout_accuracy = (reference.metrics or {}).get("holdout", {}).get("accuracy")
+    if (
+        estimate is not None
+        and holdout_accuracy is not None
+        and enough("estimated_performance", n, t.min_rows_prediction)
+    ):
+        drop = holdout_accuracy - estimate["estimated_accuracy"]
+        p = float(norm.sf(drop / max(estimate["sd"], 1e-9)))  # one-sided: is the estimate really lower?
+        effects.append(
+            _Effect("estimated_performance", "estimated_drop", drop, t.performance_warning, t.performance_drift, p)
+        )
+        numbers["estimated_performance"] = {**estimate, "holdout_accuracy": holdout_accuracy, "estimated_drop": drop}
+        if performance is not None:
+            numbers["estimated_performance"]["realized_accuracy"] = performance["accuracy"]
+        messages["estimated_performance"] = (
+            f"estimated accuracy {estimate['estimated_accuracy']:.3f} "
+            f"[{estimate['low']:.3f}, {estimate['high']:.3f}] without labels vs holdout {holdout_accuracy:.3f}"
+        )
+
     for effect, adjusted in zip(effects, holm([e.p for e in effects]), strict=True):
         effect.adjusted_p = adjusted
     checks = []
-    for name in ("prediction_drift", "majority_class", "confidence_drift", "input_drift", "performance"):
+    names = (
+        "prediction_drift",
+        "majority_class",
+        "confidence_drift",
+        "input_drift",
+        "estimated_performance",
+        "performance",
+    )
+    for name in names:
         if name in too_few:
             checks.append(Check(name, "too_few", numbers.get(name, {}), too_few[name]))
         elif name in numbers:

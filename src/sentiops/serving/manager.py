@@ -65,7 +65,8 @@ class ModelManager:
             self.predictor = predictor  # the atomic swap
             self.failed.pop(target, None)
             self.metrics.reloads.labels("success").inc()
-            self.metrics.model.info({"version": target, "backend": predictor.backend})
+            calibration = self.registry.read_json(target, "metrics.json").get("calibration", {})
+            self.metrics.model_loaded(target, predictor.backend, calibration.get("temperature"))
             log.info(
                 "model loaded",
                 extra={"version": target, "previous": serving, "seconds": round(time.perf_counter() - started, 3)},

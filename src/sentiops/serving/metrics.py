@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from sentiops.evaluation.calibration import calibrate
+from sentiops.inference import Prediction
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
 
@@ -43,8 +47,25 @@ class ServiceMetrics:
         self.queued_texts = Gauge("sentiops_queued_texts", "Texts waiting for inference", registry=r)
         self.model = Info("sentiops_model", "The model version being served", registry=r)
         self.reloads = Counter("sentiops_model_reloads", "Model loads by result", ["result"], registry=r)
+        self.estimated_accuracy = Gauge(
+            "sentiops_estimated_accuracy",
+            "Accuracy estimated without labels: mean calibrated confidence of predictions since the model loaded",
+            registry=r,
+        )
+        self.temperature: float | None = None  # the served version's calibration; None: no estimate
+        self._calibrated_sum = 0.0
+        self._calibrated_n = 0
 
-    def observe_predictions(self, predictions: list) -> None:
+    def model_loaded(self, version: str, backend: str, temperature: float | None) -> None:
+        self.model.info({"version": version, "backend": backend})
+        self.temperature, self._calibrated_sum, self._calibrated_n = temperature, 0.0, 0
+
+    def observe_predictions(self, predictions: list[Prediction]) -> None:
         for p in predictions:
             self.predictions.labels(p.label).inc()
             self.confidence.observe(p.confidence)
+        if self.temperature and predictions:
+            probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
+            self._calibrated_sum += float(calibrate(probs, self.temperature).max(axis=1).sum())
+            self._calibrated_n += len(predictions)
+            self.estimated_accuracy.set(self._calibrated_sum / self._calibrated_n)

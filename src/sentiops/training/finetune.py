@@ -31,6 +31,7 @@ from transformers import (
 
 from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.engines import FILES, eligible, openvino_available
+from sentiops.evaluation.calibration import calibration_record
 from sentiops.evaluation.metrics import classification_report
 from sentiops.evaluation.plots import save_plots
 from sentiops.inference import CALIBRATION_FILE, Predictor, softmax
@@ -192,9 +193,14 @@ def package_version(
             "int8_minus_fp32_accuracy": metrics["validation"]["accuracy"] - fp32_report["accuracy"],
         }
         metrics["backends"] = backend_accuracy(folder, val_texts, val_labels, fp32_logits.argmax(1))
+        metrics["calibration"] = calibration_record(int8_probs, val_labels)
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
         reference = build_profile(val_texts, int8_probs, tokens, unknown, int8.labels)
-        reference.metrics = {"validation": _summary(metrics["validation"]), "holdout": _summary(metrics["holdout"])}
+        reference.metrics = {
+            "validation": _summary(metrics["validation"]),
+            "holdout": _summary(metrics["holdout"]),
+            "calibration": {"temperature": metrics["calibration"]["temperature"]},
+        }
         (folder / "reference.json").write_text(json.dumps(reference.as_dict()))
     return pending.number, metrics
 
