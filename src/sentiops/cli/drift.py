@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings, write_failed
+from sentiops.cli.common import fail, load_settings, open_registry, write_failed
 from sentiops.exit_codes import ExitCode
 
 drift_app = typer.Typer(help="Drift checks and reports.", no_args_is_help=True)
@@ -55,3 +55,36 @@ def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.
     except OSError as exc:
         write_failed(exc)
     typer.echo(outcome.paths["report"])
+
+
+@drift_app.command("baseline")
+def drift_baseline(
+    dates: Annotated[str, typer.Option(help="Scored dates D1,D2,... or a range D1..Dn (inclusive).")],
+) -> None:
+    """Set the production baseline from scored days: later checks grade drift against what
+    production looked like (a stable class balance that differs from training stops alarming)."""
+    import datetime as dt
+
+    from sentiops.monitoring.baseline import build_baseline
+    from sentiops.registry import RegistryError
+
+    settings = load_settings()
+    if ".." in dates:
+        first, last = (dt.date.fromisoformat(d) for d in dates.split(".."))
+        days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        days = [d for d in days if (settings.results / "scores" / f"date={d}").is_dir()]
+    else:
+        days = [d.strip() for d in dates.split(",") if d.strip()]
+    try:
+        labels = open_registry(settings).read_json(open_registry(settings).resolve("production"), "labels.json")
+        record = build_baseline(settings, days, list(labels.get("labels", ["negative", "positive"])))
+    except (FileNotFoundError, ValueError, RegistryError) as exc:
+        fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        write_failed(exc)
+    provenance = record["provenance"]
+    shares = record["profile"]["class_shares"]
+    typer.echo(
+        f"baseline set from {len(provenance['dates'])} days, {provenance['rows']} rows, model version "
+        f"{provenance['model_version']}; class shares {shares}"
+    )

@@ -29,7 +29,8 @@ from sentiops.evaluation.calibration import estimate_accuracy
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
-from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch
+from sentiops.monitoring.baseline import load_baseline
+from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
 from sentiops.monitoring.profile import Profile, build_profile
 from sentiops.registry import Registry
 
@@ -111,7 +112,17 @@ def run_drift_check(
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
     temperature = (reference.metrics or {}).get("calibration", {}).get("temperature")
     estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none
-    report = check_batch(reference, batch, settings.drift, performance, estimate)
+    training_report = check_batch(reference, batch, settings.drift, performance, estimate)
+    report, provenance = training_report, None
+    baseline = load_baseline(settings, version)
+    if baseline is not None:
+        # Distribution checks against what production looked like; performance checks stay
+        # against the holdout (a baseline has no labels). The training comparison is kept beside.
+        profile, provenance = baseline
+        against = check_batch(profile, batch, settings.drift)
+        kept = [c for c in training_report.checks if c.name in ("performance", "estimated_performance")]
+        checks = [*against.checks, *kept]
+        report = DriftReport(worst(*(c.status for c in checks)), checks, batch.n, "production baseline")
 
     out = settings.results / "drift" / f"date={date}"
     out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +131,8 @@ def run_drift_check(
         "model_version": version,
         "checked_at": time.time(),
         **report.as_dict(),
+        "baseline": provenance,
+        "training_reference": training_report.as_dict() if provenance else None,
         "labels_file": str(labels_file) if labels_file else None,
     }
     write_json_atomic(out / "drift.json", record)

@@ -70,7 +70,7 @@ def _grade(effect: _Effect, alpha: float) -> Status:
     return "ok"
 
 
-def _worst(*statuses: Status) -> Status:
+def worst(*statuses: Status) -> Status:
     judged = [s for s in statuses if s != "too_few"]
     if not judged:
         return "too_few"
@@ -285,8 +285,8 @@ def check_batch(
         elif name in numbers:
             graded = [e for e in effects if e.check == name]
             numbers[name]["holm_p"] = {e.name: e.adjusted_p for e in graded}
-            checks.append(Check(name, _worst(*(_grade(e, t.p_value) for e in graded)), numbers[name], messages[name]))
-    return DriftReport(_worst(*(c.status for c in checks)), checks, n)
+            checks.append(Check(name, worst(*(_grade(e, t.p_value) for e in graded)), numbers[name], messages[name]))
+    return DriftReport(worst(*(c.status for c in checks)), checks, n)
 
 
 def _fmt(shares: np.ndarray, labels: list[str]) -> str:

@@ -1,0 +1,50 @@
+"""A production baseline: a class balance that differs from training but is stable stops alarming."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sentiops.cli import app
+from sentiops.monitoring.check import run_drift_check
+from sentiops.scoring import job
+from tests.helpers.data import sample_rows, write_csv
+from tests.scoring.test_batch import settings_for
+
+
+def _day(tmp_path, index: int):
+    rows = sample_rows()[6000:]
+    positives = [r for r in rows if r[0] == "4"][index * 1500 : index * 1500 + 1500]
+    negatives = [r for r in rows if r[0] == "0"][index * 500 : index * 500 + 500]
+    return write_csv(tmp_path / f"day{index}.csv", positives + negatives)  # 75% positive, every day
+
+
+def test_a_stable_prior_that_differs_from_training_stops_alarming_once_it_is_the_baseline(
+    tmp_path, registry_dir, monkeypatch
+):
+    settings = settings_for(tmp_path, registry_dir)
+    dates = [f"2026-09-0{i + 1}" for i in range(4)]
+    for i, date in enumerate(dates):
+        job.run_batch(settings, [_day(tmp_path, i)], date)
+    before = run_drift_check(settings, dates[3], notify=False)
+    assert before.report.against == "training reference"
+    assert before.report.status in ("warning", "drift")  # 75/25 against a balanced reference
+
+    monkeypatch.setenv("SENTIOPS_HOME", str(settings.home))
+    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(registry_dir))
+    monkeypatch.setenv("SENTIOPS_RESULTS_DIR", str(settings.results))
+    from sentiops.config import get_settings
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["drift", "baseline", "--dates", f"{dates[0]}..{dates[2]}"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "3 days, 6000 rows" in result.output
+
+    after = run_drift_check(settings, dates[3], notify=False)
+    assert after.report.against == "production baseline"
+    assert after.report.status == "ok", [(c.name, c.status, c.message) for c in after.report.checks]
+    record = json.loads((settings.results / "drift" / "date=2026-09-04" / "drift.json").read_text())
+    assert record["baseline"]["dates"] == dates[:3]
+    assert record["training_reference"]["status"] in ("warning", "drift")  # still shown beside it
