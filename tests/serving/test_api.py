@@ -40,13 +40,17 @@ def test_predict_contract_matches_predictor(client, registry):
         assert response.headers["x-request-id"]
 
 
-def test_batch_keeps_order_and_matches_predictor(client, registry):
-    expected = Predictor.load(registry, backend=client.get("/model").json()["backend"]).predict(TWEETS)
-    response = client.post("/predict/batch", json={"texts": TWEETS})
+def test_batch_keeps_order_and_matches_predictor(registry_dir, registry):
+    # fp32: the request is scored in micro-batch pieces, and dynamic int8 scales activations
+    # per batch, so only an engine without that effect can be compared number for number.
+    with TestClient(create_app(make_settings(registry_dir, backend="ort-fp32"))) as client:
+        wait_ready(client)
+        expected = Predictor.load(registry, backend="ort-fp32").predict(TWEETS)
+        response = client.post("/predict/batch", json={"texts": TWEETS})
     assert response.status_code == 200
     got = response.json()["predictions"]
     assert [p["label"] for p in got] == [p.label for p in expected]
-    assert [p["confidence"] for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-6)
+    assert [p["confidence"] for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-5)
 
 
 @pytest.mark.parametrize(
