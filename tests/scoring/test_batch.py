@@ -6,8 +6,6 @@ import gzip
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pyarrow as pa
@@ -17,11 +15,19 @@ import pytest
 from sentiops.config import Settings
 from sentiops.exit_codes import ExitCode
 from sentiops.scoring import job, runs
-from tests.helpers.data import REPO, sample_rows, write_csv
+from tests.helpers.cli import start_batch_run
+from tests.helpers.data import sample_rows, write_csv
 
 
 def settings_for(tmp_path, registry_dir, **overrides) -> Settings:
-    values = {"home": tmp_path / "home", "registry_dir": registry_dir, "results_dir": tmp_path / "results"}
+    # One fixed engine: tests compare scores across separate runs, and `auto` may time engines
+    # differently in each (tests/test_engines.py and the concurrency tests cover `auto`).
+    values = {
+        "home": tmp_path / "home",
+        "registry_dir": registry_dir,
+        "results_dir": tmp_path / "results",
+        "backend": "ort-int8",
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -125,16 +131,6 @@ def test_simulate_walks_the_incoming_pool(tmp_path, prepared_data):
     assert runs.next_simulated_day(settings, "2026-05-01") == first
 
 
-def _cli(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sentiops.cli", "batch", "run", *args],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
 def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(3000))
     base_env = {
@@ -145,11 +141,11 @@ def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
         "SENTIOPS_BACKEND": "ort-int8",  # the clean run and the resumed one must use the same engine
     }
     clean_env = {**base_env, "SENTIOPS_RESULTS_DIR": str(tmp_path / "clean")}
-    assert _cli(clean_env, "--input", str(source), "--date", "2026-06-01", "--no-drift").wait(120) == 0
+    assert start_batch_run(clean_env, "--input", str(source), "--date", "2026-06-01", "--no-drift").wait(120) == 0
 
     env = {**base_env, "SENTIOPS_RESULTS_DIR": str(tmp_path / "killed")}
     work = tmp_path / "killed" / ".work" / "date=2026-06-01" / "part-00000-of-00001"
-    process = _cli(env, "--input", str(source), "--date", "2026-06-01", "--no-drift")
+    process = start_batch_run(env, "--input", str(source), "--date", "2026-06-01", "--no-drift")
     deadline = time.time() + 60
     while time.time() < deadline and len(list(work.glob("chunk-*.parquet"))) < 3:
         time.sleep(0.01)
@@ -159,8 +155,8 @@ def test_sigkill_mid_run_then_resume_matches_clean_run(tmp_path, registry_dir):
     assert 3 <= done_before < 30, "the kill must land mid-run"
     assert not list((tmp_path / "killed" / "runs").glob("*/part-*.json"))  # no success marker
 
-    resumed = _cli(env, "--input", str(source), "--date", "2026-06-01", "--no-drift")
-    output = resumed.communicate(timeout=120)[0].decode()
+    resumed = start_batch_run(env, "--input", str(source), "--date", "2026-06-01", "--no-drift")
+    output = resumed.communicate(timeout=120)[0]
     assert resumed.returncode == 0, output
     assert f"{done_before} of 30 chunks resumed" in output
 

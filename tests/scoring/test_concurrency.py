@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
@@ -17,21 +15,11 @@ from sentiops.exit_codes import ExitCode
 from sentiops.pins import pinned_versions
 from sentiops.registry import Registry
 from sentiops.scoring import job, runs
-from tests.helpers.data import REPO, sample_rows, write_csv
+from tests.helpers.cli import start_batch_run
+from tests.helpers.data import sample_rows, write_csv
 from tests.scoring.test_batch import settings_for
 
 COLUMNS = ["row_id", "text", "label", "confidence", "model_version"]
-
-
-def _run(env: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sentiops.cli", "batch", "run", *args],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 @pytest.fixture
@@ -47,10 +35,12 @@ def env(tmp_path, registry_dir):
 
 def test_two_runs_started_together_leave_exactly_one_clean_run(tmp_path, env):
     source = write_csv(tmp_path / "day.csv", sample_rows(2000))
-    clean = _run({**env, "SENTIOPS_RESULTS_DIR": str(tmp_path / "clean")}, "-i", str(source), "--date", "2026-07-01")
+    clean = start_batch_run(
+        {**env, "SENTIOPS_RESULTS_DIR": str(tmp_path / "clean")}, "-i", str(source), "--date", "2026-07-01"
+    )
     assert clean.wait(120) == 0
     args = ("-i", str(source), "--date", "2026-07-01", "--no-drift", "--wait-seconds", "120")
-    first, second = _run(env, *args), _run(env, *args)
+    first, second = start_batch_run(env, *args), start_batch_run(env, *args)
     outputs = [first.communicate(timeout=180)[0], second.communicate(timeout=180)[0]]
     assert (first.returncode, second.returncode) == (0, 0), outputs
     assert sum("already scored" in out for out in outputs) == 1
@@ -66,11 +56,11 @@ def test_a_second_run_exits_busy_or_waits_for_the_first(tmp_path, env):
     lock = tmp_path / "home" / "results" / ".locks" / "date=2026-07-02" / "part-00000-of-00001.lock"
     lock.parent.mkdir(parents=True)
     with FileLock(str(lock)):
-        busy = _run(env, "-i", str(source), "--date", "2026-07-02", "--no-drift")
+        busy = start_batch_run(env, "-i", str(source), "--date", "2026-07-02", "--no-drift")
         output = busy.communicate(timeout=60)[0]
         assert busy.returncode == ExitCode.BUSY, output
         assert "another run of 2026-07-02 part-00000-of-00001 is in progress" in output
-        waiting = _run(env, "-i", str(source), "--date", "2026-07-02", "--no-drift", "--wait-seconds", "60")
+        waiting = start_batch_run(env, "-i", str(source), "--date", "2026-07-02", "--no-drift", "--wait-seconds", "60")
         time.sleep(3)
         assert waiting.poll() is None  # still waiting for the lock
     assert waiting.wait(60) == 0, waiting.communicate()[0]
@@ -116,7 +106,7 @@ def test_a_resume_with_other_chunking_is_refused(tmp_path, registry_dir, monkeyp
 
 def test_every_shard_and_retry_of_a_date_uses_the_engine_the_first_run_chose(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(400))
-    settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100)  # SENTIOPS_BACKEND=auto
+    settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100, backend="auto")
     first = job.run_batch(settings, [source], "2026-07-06", runs.Shard(0, 2))
     chosen = first.manifest["backend"]
     assert first.manifest["backend_choice"]["mode"] == "auto"
