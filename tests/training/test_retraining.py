@@ -76,7 +76,7 @@ def test_poisoned_labels_are_refused(tmp_path, volume, registry):
     settings = _settings(tmp_path, volume, registry.root, retrain_replay_share=0.0)
     decision = retrain(settings, TINY)
     assert decision.action == "rejected"
-    assert any("could be worse than the champion" in reason for reason in decision.reasons), decision.reasons
+    assert any("worse than the champion where the labels are trusted" in r for r in decision.reasons), decision.reasons
     assert registry.aliases()["production"] == "1"
     assert registry.decisions()[-1]["action"] == "rejected"
 

@@ -55,17 +55,17 @@ def gate(
             report = classification_report(y, probs, predictor.labels)
             numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
             correct[side].append(probs.argmax(axis=1) == np.asarray(y))
-    paired = compare(
-        np.concatenate(correct["champion"]),
-        np.concatenate(correct["challenger"]),
-        resamples=settings.retrain_bootstrap_resamples,
-        confidence=settings.retrain_confidence,
-    )
+    resamples, confidence = settings.retrain_bootstrap_resamples, settings.retrain_confidence
+    paired = compare(np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence)
+    # The fixed holdout alone as well: its labels are trusted, while new feedback can be wrong
+    # (poisoned or mislabelled feedback makes a challenger look better on exactly that feedback).
+    on_holdout = compare(correct["champion"][0], correct["challenger"][0], resamples, confidence)
     texts = list(holdout[0][:500])
     behaviour_new = behaviour.run_all(new, texts)
     behaviour_old = behaviour.run_all(old, texts)
     agree = behaviour.agreement(new, old, list(holdout[0]))
     numbers["paired"] = paired.as_dict()
+    numbers["paired_holdout"] = on_holdout.as_dict()
     numbers["behaviour"] = {"challenger": behaviour_new, "champion": behaviour_old, "champion_agreement": agree}
 
     reasons = []
@@ -74,6 +74,11 @@ def gate(
         reasons.append(
             f"paired {paired.confidence:.0%} interval of the accuracy difference [{low:+.4f}, {high:+.4f}] "
             f"on {paired.n} rows reaches below -{settings.retrain_margin} (could be worse than the champion)"
+        )
+    if on_holdout.interval[0] < -settings.retrain_margin:
+        reasons.append(
+            f"on the fixed holdout alone the interval [{on_holdout.interval[0]:+.4f}, {on_holdout.interval[1]:+.4f}] "
+            f"reaches below -{settings.retrain_margin}: worse than the champion where the labels are trusted"
         )
     if paired.difference <= settings.retrain_min_gain:
         reasons.append(f"accuracy difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")
