@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install demo test lint format lock bench-serve bench-soak bench-batch bench-drift clean
+.PHONY: install tools demo test lint format lock bench-serve bench-soak bench-batch bench-drift clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -74,7 +74,13 @@ lock: install
 	$(LOCK) --extra serve --extra openvino --extra train -o requirements/train.txt pyproject.toml
 	$(LOCK) --extra serve --extra openvino --extra train --extra dev -o requirements/dev.txt pyproject.toml
 
-test: lint
+# System tools some tests drive for real: promtool (the alert rules) and Chromium (the browser
+# tests), from Debian's packages when missing.
+tools:
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint tools
 	$(BIN)/pytest
 
 clean:

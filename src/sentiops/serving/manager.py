@@ -66,7 +66,8 @@ class ModelManager:
             self.failed.pop(target, None)
             self.metrics.reloads.labels("success").inc()
             calibration = self.registry.read_json(target, "metrics.json").get("calibration", {})
-            self.metrics.model_loaded(target, predictor.backend, calibration.get("temperature"))
+            shares = self.registry.read_json(target, "reference.json").get("class_shares", {})
+            self.metrics.model_loaded(target, predictor.backend, calibration.get("temperature"), shares)
             log.info(
                 "model loaded",
                 extra={"version": target, "previous": serving, "seconds": round(time.perf_counter() - started, 3)},

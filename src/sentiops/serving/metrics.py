@@ -52,12 +52,22 @@ class ServiceMetrics:
             "Accuracy estimated without labels: mean calibrated confidence of predictions since the model loaded",
             registry=r,
         )
+        self.reference_share = Gauge(
+            "sentiops_reference_share",
+            "Share of each label in the served version's reference profile (what live shares are compared with)",
+            ["label"],
+            registry=r,
+        )
         self.temperature: float | None = None  # the served version's calibration; None: no estimate
         self._calibrated_sum = 0.0
         self._calibrated_n = 0
 
-    def model_loaded(self, version: str, backend: str, temperature: float | None) -> None:
+    def model_loaded(
+        self, version: str, backend: str, temperature: float | None, reference_shares: dict[str, float]
+    ) -> None:
         self.model.info({"version": version, "backend": backend})
+        for label, share in reference_shares.items():
+            self.reference_share.labels(label).set(share)
         self.temperature, self._calibrated_sum, self._calibrated_n = temperature, 0.0, 0
 
     def observe_predictions(self, predictions: list[Prediction]) -> None:
