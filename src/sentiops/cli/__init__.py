@@ -2,7 +2,7 @@
 
 Where each command lives: data prepare -> cli/data.py; train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
-retrain -> cli/retrain.py; serve -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
+retrain -> cli/retrain.py; serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sentiops.cli.data import data_app
 from sentiops.cli.drift import drift_app
 from sentiops.cli.models import models_app
 from sentiops.cli.retrain import retrain
-from sentiops.cli.serve import serve
+from sentiops.cli.serve import dashboard, serve
 from sentiops.cli.train import evaluate, predict, train
 
 app = typer.Typer(help="sentiops: tweet sentiment from fine-tuning to production.", no_args_is_help=True)
@@ -27,5 +27,6 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(drift_app, name="drift")
 app.command()(retrain)
 app.command()(serve)
+app.command()(dashboard)
 
 __all__ = ["app"]

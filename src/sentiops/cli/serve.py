@@ -20,3 +20,18 @@ def serve(
 
     settings = load_settings(json_logs=True)
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+
+
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: int = 8080,
+) -> None:
+    """Serve the dashboard (versions, drift, retraining decisions) over the registry and results
+    folders, without loading a model: for people who only want to look."""
+    import uvicorn
+
+    from sentiops.serving.app import create_dashboard_app
+
+    settings = load_settings()
+    typer.echo(f"dashboard: http://{host}:{port}/ui")
+    uvicorn.run(create_dashboard_app(settings), host=host, port=port, access_log=False, log_config=None)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from sentiops import __version__
 from sentiops.config import Settings, get_settings, read_secret
-from sentiops.serving import routes
+from sentiops.serving import routes, ui
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
@@ -78,4 +79,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.predictions)
     app.include_router(routes.operations)
     app.include_router(routes.admin)
+    app.include_router(ui.router)
+    return app
+
+
+@dataclass
+class DashboardState:
+    """What the dashboard needs when no model is served (`sentiops dashboard`)."""
+
+    settings: Settings
+    token: str | None
+
+
+def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
+    """The /ui pages alone, over a registry and results folder: no model, no prediction routes."""
+    settings = settings or get_settings()
+    app = FastAPI(title="sentiops dashboard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sentiops = DashboardState(settings, read_secret(settings.api_token, settings.api_token_file))
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui")
+
+    app.include_router(ui.router)
     return app

@@ -1,0 +1,188 @@
+"""The dashboard: server-rendered pages (Jinja2, no build step, no CDN, no external scripts)
+at /ui of the API, behind the same token as the prediction routes, and from
+`sentiops dashboard` for a registry and results folder without a model loaded. Read-only.
+
+A browser cannot send a bearer header on its own, so with a token configured /ui/login sets
+it as an HttpOnly cookie after checking it; the header works too (curl, scripts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+
+from sentiops.config import Settings
+from sentiops.serving import ui_data
+
+COOKIE = "sentiops_token"
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, int | float) and value:
+        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return str(value or "–")
+
+
+templates.env.filters.update(num=_num, pct=_pct, when=_when)
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.sentiops
+
+
+def ui_auth(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+) -> None:
+    token = getattr(_state(request), "token", None)
+    if not token:
+        return
+    given = credentials.credentials if credentials else request.cookies.get(COOKIE, "")
+    if not secrets.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            401, "missing or invalid token: sign in at /ui/login", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+router = APIRouter(include_in_schema=False)
+pages = APIRouter(prefix="/ui", dependencies=[Depends(ui_auth)], include_in_schema=False)
+
+
+def _page(request: Request, template: str, here: str, title: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, {"here": here, "title": title, **context})
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = _state(request).settings
+    return settings
+
+
+def _live(request: Request) -> dict[str, Any] | None:
+    state = _state(request)
+    manager, metrics = getattr(state, "manager", None), getattr(state, "metrics", None)
+    predictor = manager.current() if manager is not None else None
+    if predictor is None or metrics is None:
+        return None
+    sample = metrics.registry.get_sample_value
+    requests = sum(s.value for m in metrics.requests.collect() for s in m.samples if s.name.endswith("_total"))
+    positive = sample("sentiops_predictions_total", {"label": "positive"}) or 0.0
+    negative = sample("sentiops_predictions_total", {"label": "negative"}) or 0.0
+    count = sample("sentiops_prediction_confidence_count") or 0.0
+    uptime = max(1e-9, time.time() - metrics.started)
+    return {
+        "version": predictor.version,
+        "backend": predictor.backend,
+        "requests": int(requests),
+        "rate": requests / uptime,
+        "uptime": uptime,
+        "positive_share": positive / (positive + negative) if positive + negative else None,
+        "mean_confidence": (sample("sentiops_prediction_confidence_sum") or 0.0) / count if count else None,
+        "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.temperature else None,
+    }
+
+
+@pages.get("", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    models = ui_data.registry_overview(_settings(request))
+    return _page(request, "overview.html", "/ui", "Overview", models=models, live=_live(request))
+
+
+@pages.get("/versions", response_class=HTMLResponse)
+def versions(request: Request) -> HTMLResponse:
+    from sentiops.registry import Registry
+
+    settings = _settings(request)
+    history = list(reversed(ui_data.alias_history(Registry(settings.registry))))
+    return _page(
+        request, "versions.html", "/ui/versions", "Versions", versions=ui_data.versions(settings), history=history
+    )
+
+
+@pages.get("/versions/{version}/{name}")
+def version_plot(request: Request, version: str, name: str) -> Response:
+    from sentiops.registry import Registry, RegistryError
+
+    if not name.endswith(".png") or "/" in name or name.startswith("."):
+        raise HTTPException(404, "only a version's plots are served here")
+    try:
+        path = Registry(_settings(request).registry).path(version) / name
+    except RegistryError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not path.is_file():
+        raise HTTPException(404, f"version {version} has no {name}")
+    return FileResponse(path, media_type="image/png")
+
+
+@pages.get("/drift", response_class=HTMLResponse)
+def drift(request: Request) -> HTMLResponse:
+    return _page(request, "drift.html", "/ui/drift", "Drift", **ui_data.drift(_settings(request)))
+
+
+@pages.get("/drift/{date}/report", response_class=HTMLResponse)
+def drift_report(request: Request, date: str) -> Response:
+    try:
+        dt.date.fromisoformat(date)
+    except ValueError as exc:
+        raise HTTPException(404, "not a date") from exc
+    path = _settings(request).results / "drift" / f"date={date}" / "report.html"
+    if not path.is_file():
+        raise HTTPException(404, f"no drift report for {date}")
+    return FileResponse(path, media_type="text/html")
+
+
+@pages.get("/retraining", response_class=HTMLResponse)
+def retraining(request: Request) -> HTMLResponse:
+    return _page(
+        request, "retraining.html", "/ui/retraining", "Retraining", decisions=ui_data.decisions(_settings(request))
+    )
+
+
+@pages.get("/try", response_class=HTMLResponse)
+def try_it(request: Request) -> HTMLResponse:
+    state = _state(request)
+    serving = getattr(state, "manager", None) is not None
+    return _page(
+        request, "try.html", "/ui/try", "Try it", serving=serving, needs_token=bool(getattr(state, "token", None))
+    )
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+def login_form() -> HTMLResponse:
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sentiops · sign in</title>'
+        '<link rel="icon" href="data:,"></head><body><form method="post" action="/ui/login">'
+        '<label>API token <input name="token" type="password" autocomplete="off"></label> '
+        '<button type="submit">Sign in</button></form></body></html>'
+    )
+
+
+@router.post("/ui/login")
+def login(request: Request, token: Annotated[str, Form()]) -> Response:
+    expected = getattr(_state(request), "token", None) or ""
+    if not secrets.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(401, "wrong token")
+    response = RedirectResponse("/ui", status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+router.include_router(pages)

@@ -1,0 +1,197 @@
+"""What the dashboard shows, read from the registry and the results folder (read-only).
+
+Kept apart from the routes so the pages are plain functions of files, and fast: the drift
+history is one Parquet file, decisions and alias changes are JSON lines, and checksum
+verification is cached per version folder (hashing every model on every page load would not
+stay under a few hundred milliseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sentiops.config import Settings
+from sentiops.registry import Registry, RegistryError
+
+_verified: dict[tuple[str, float], str] = {}
+
+
+@dataclass
+class Chart:
+    """One drift trend: a value per date, the thresholds drawn as lines."""
+
+    title: str
+    column: str
+    points: list[tuple[str, float]]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def svg(self, width: int = 560, height: int = 160) -> str:
+        values = [v for _, v in self.points if not math.isnan(v)] + list(self.thresholds.values())
+        if not self.points or not values:
+            return ""
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        pad = 24
+
+        def x(i: int) -> float:
+            return pad + (width - 2 * pad) * (i / max(1, len(self.points) - 1))
+
+        def y(v: float) -> float:
+            return height - pad - (height - 2 * pad) * (v - low) / span
+
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+        colors = {"warning": "#ef6c00", "drift": "#c62828"}
+        for name, value in self.thresholds.items():
+            parts.append(
+                f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+                f'stroke="{colors.get(name, "#888")}" stroke-dasharray="4 3"><title>{name} {value}</title></line>'
+            )
+        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(self.points) if not math.isnan(v))
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="1.5"/>')
+        for i, (date, v) in enumerate(self.points):
+            if not math.isnan(v):
+                parts.append(
+                    f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="#1565c0">'
+                    f"<title>{date}: {v:.4f}</title></circle>"
+                )
+        parts.append(f'<text x="{pad}" y="14" font-size="11">{high:.3f}</text>')
+        parts.append(f'<text x="{pad}" y="{height - 6}" font-size="11">{low:.3f}</text></svg>')
+        return "".join(parts)
+
+
+def registry_overview(settings: Settings) -> dict[str, Any]:
+    registry = Registry(settings.registry)
+    aliases = registry.aliases()
+    history = alias_history(registry)
+    found = {}
+    for alias in ("production", "staging"):
+        version = aliases.get(alias)
+        if version is None:
+            continue
+        last: dict[str, Any] = next((h for h in reversed(history) if h["alias"] == alias and h["to"] == version), {})
+        metrics = registry.read_json(version, "metrics.json")
+        found[alias] = {
+            "version": version,
+            "since": last.get("time", ""),
+            "by": last.get("reason", ""),
+            "holdout": metrics.get("holdout", {}),
+        }
+    return found
+
+
+def alias_history(registry: Registry) -> list[dict[str, Any]]:
+    if not registry.alias_log.is_file():
+        return []
+    return [json.loads(line) for line in registry.alias_log.read_text().splitlines() if line.strip()]
+
+
+def versions(settings: Settings) -> list[dict[str, Any]]:
+    registry = Registry(settings.registry)
+    aliases = registry.aliases()
+    rows = []
+    for version in reversed(registry.versions()):
+        metrics = registry.read_json(version, "metrics.json")
+        training = registry.read_json(version, "training.json")
+        folder = registry.path(version)
+        rows.append(
+            {
+                "version": version,
+                "aliases": [a for a, v in aliases.items() if v == version],
+                "holdout": metrics.get("holdout", {}),
+                "validation": metrics.get("validation", {}),
+                "agreement": metrics.get("parity", {}).get("int8_fp32_agreement"),
+                "backends": metrics.get("backends", {}),
+                "parent": training.get("parent_version"),
+                "created": training.get("created", ""),
+                "data_sha": (training.get("data", {}).get("manifest_sha256") or "")[:12],
+                "examples": training.get("examples"),
+                "checksums": checksum_status(registry, version, folder),
+                "plots": sorted(p.name for p in folder.glob("*.png")),
+            }
+        )
+    return rows
+
+
+def checksum_status(registry: Registry, version: str, folder: Path) -> str:
+    key = (str(folder), (folder / "CHECKSUMS").stat().st_mtime if (folder / "CHECKSUMS").is_file() else 0.0)
+    if key not in _verified:
+        try:
+            registry.verify(version)
+            _verified[key] = "ok"
+        except RegistryError as exc:
+            _verified[key] = f"FAILED: {exc}"
+    return _verified[key]
+
+
+CHARTS = [
+    ("Share of positive predictions", "positive_share", {}),
+    ("Prediction PSI", "prediction_psi", {"warning": "psi_warning", "drift": "psi_drift"}),
+    ("Jensen-Shannon distance of class shares", "js_distance", {"warning": "js_warning", "drift": "js_drift"}),
+    ("Mean confidence", "mean_confidence", {}),
+    ("Confidence KS statistic", "confidence_ks", {"warning": "ks_warning", "drift": "ks_drift"}),
+    ("Token-length PSI", "token_length_psi", {"warning": "psi_warning", "drift": "psi_drift"}),
+    ("Unknown-token share", "unknown_token_share", {}),
+    ("Accuracy (labelled days)", "accuracy", {}),
+    ("Estimated accuracy (no labels)", "estimated_accuracy", {}),
+]
+
+
+def drift(settings: Settings) -> dict[str, Any]:
+    path = settings.results / "drift" / "history.parquet"
+    if not path.is_file():
+        return {"days": [], "charts": []}
+    table = pq.read_table(path).to_pylist()
+    thresholds = settings.drift.model_dump()
+    charts = []
+    for title, column, lines in CHARTS:
+        points = [(row["date"], _number(row.get(column))) for row in table]
+        if all(math.isnan(v) for _, v in points):
+            continue
+        charts.append(Chart(title, column, points, {k: float(thresholds[v]) for k, v in lines.items()}))
+    days = [
+        {
+            "date": row["date"],
+            "status": row["status"],
+            "n": row["n"],
+            "version": row["model_version"],
+            "report": (settings.results / "drift" / f"date={row['date']}" / "report.html").is_file(),
+        }
+        for row in reversed(table)
+    ]
+    return {"days": days, "charts": charts}
+
+
+def decisions(settings: Settings) -> list[dict[str, Any]]:
+    rows = []
+    for entry in reversed(Registry(settings.registry).decisions()):
+        n = entry.get("numbers", {})
+        paired = n.get("paired", {})
+        rows.append(
+            {
+                "challenger": entry.get("challenger"),
+                "champion": entry.get("champion"),
+                "action": entry.get("action"),
+                "reasons": entry.get("reasons", []),
+                "difference": paired.get("difference", n.get("holdout_change")),
+                "interval": paired.get("interval"),
+                "n": paired.get("n"),
+                "holdout": (
+                    n.get("challenger", {}).get("holdout", {}).get("accuracy"),
+                    n.get("champion", {}).get("holdout", {}).get("accuracy"),
+                ),
+            }
+        )
+    return rows
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
