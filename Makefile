@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools demo test lint format lock bench-serve bench-soak bench-batch bench-drift clean
+.PHONY: install tools screenshots bench-ui demo test lint format lock bench-serve bench-soak bench-batch bench-drift clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -48,6 +48,13 @@ $(DRIFT_HOME)/registry/aliases.json: $(STAMP)
 
 bench-drift: $(DRIFT_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/drift_bench.py --registry $(DRIFT_HOME)/registry
+
+# Screenshots of the dashboard for the README: the browser test, saving into docs/.
+screenshots: install tools
+	SENTIOPS_SCREENSHOTS=docs $(BIN)/pytest -q tests/serving/test_browser.py -k every_page
+
+bench-ui: install
+	$(BIN)/python benchmarks/ui_bench.py
 
 bench-soak: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -1,0 +1,79 @@
+"""The dashboard and the daily drift report in a real browser: Debian's Chromium driven by
+Playwright. Every page is visited on a live server; content is asserted and the console must
+stay free of errors. Screenshots go to SENTIOPS_SCREENSHOTS (docs/ via `make screenshots`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sentiops.serving.app import create_app
+from tests.helpers.serving import live_server
+from tests.serving.conftest import DATES
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGES = {
+    "overview": ("/ui", "production: version 1"),
+    "versions": ("/ui/versions", "Alias history"),
+    "drift": ("/ui/drift", "Days"),
+    "retraining": ("/ui/retraining", "rejected"),
+    "try": ("/ui/try", "Predict"),
+}
+
+
+@pytest.fixture
+def browser():
+    assert CHROMIUM, "Chromium is missing: `make test` installs it (Debian package chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _watch(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_every_page_renders_in_a_browser_without_console_errors(history, browser, tmp_path):
+    shots = Path(os.environ.get("SENTIOPS_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with live_server(create_app(history)) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = _watch(page)
+        for name, (path, expected) in PAGES.items():
+            response = page.goto(base + path)
+            assert response is not None and response.status == 200, path
+            assert expected in page.inner_text("main"), name
+            page.screenshot(path=str(shots / f"ui-{name}.png"), full_page=True)
+
+        page.goto(base + "/ui/drift")
+        assert page.locator("figure.chart").first.locator("circle.point").count() == len(DATES)
+        assert page.locator("#days tr").count() == len(DATES) + 1
+
+        page.goto(base + "/ui/try")
+        page.fill("#text", "I love this so much, best day ever!")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#result:not([hidden])")
+        assert page.inner_text("#label") in ("positive", "negative")
+        assert 0.5 <= float(page.inner_text("#confidence")) <= 1.0
+        assert page.inner_text("#version") == "1"
+        page.screenshot(path=str(shots / "ui-try-result.png"), full_page=True)
+        assert errors == []
+
+
+def test_the_daily_drift_report_renders_without_console_errors(history, browser):
+    report = history.results / "drift" / f"date={DATES[-1]}" / "report.html"
+    page = browser.new_page()
+    errors = _watch(page)
+    page.goto(report.as_uri())
+    assert "Overall status" in page.inner_text("body")
+    assert page.locator("svg").count() >= 3  # the charts are inline SVG
+    assert errors == []
