@@ -27,6 +27,9 @@ demo: install
 	$(BIN)/sentiops retrain --max-examples 2000
 	$(BIN)/sentiops models list
 	$(BIN)/sentiops predict "I love this so much, best day ever!" "This is awful. I hate everything about today."
+	@echo ""
+	@echo "Look at it: .venv/bin/sentiops dashboard, then open http://127.0.0.1:8080/ui"
+	@echo "(or .venv/bin/sentiops serve and open http://127.0.0.1:8000/ui for the live service and Try it)"
 
 # Benchmarks (not tests): a fresh model under var/bench, then the harnesses; results go to
 # benchmarks/results/ and are summarised in the README.

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sentiops.cli.common import fail, load_settings, write_failed
+from sentiops.cli.output import JsonOption, VerboseOption, progress, quiet_libraries, summary
 from sentiops.exit_codes import ExitCode
 
 batch_app = typer.Typer(help="Score batches of tweets.", no_args_is_help=True)
@@ -28,6 +29,8 @@ def batch_run(
     wait_seconds: Annotated[
         float, typer.Option(help="If another run of this date+shard is working, wait this long for it (then exit 5).")
     ] = 0,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Score tweets into date-partitioned Parquet. Exit codes: 0 ok (or already done), 1 unexpected
     error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 drift check or alert
@@ -42,6 +45,7 @@ def batch_run(
     from sentiops.scoring.runs import Shard, next_simulated_day
 
     settings = load_settings()
+    quiet_libraries(verbose)
     if output is not None:
         settings = settings.model_copy(update={"results_dir": output})
     day = date or dt.datetime.now(dt.UTC).date().isoformat()
@@ -57,9 +61,18 @@ def batch_run(
         else:
             fail("give --input PATH or --simulate", ExitCode.USAGE)
         hook = drift_hook(settings, labels_file, echo=typer.echo) if drift else None
-        result = run_batch(
-            settings, inputs, day, parsed, force, max_reject_share, after_success=hook, wait_seconds=wait_seconds
-        )
+        with progress(None, "rows", f"scoring {day}") as bar:
+            result = run_batch(
+                settings,
+                inputs,
+                day,
+                parsed,
+                force,
+                max_reject_share,
+                after_success=hook,
+                wait_seconds=wait_seconds,
+                on_rows=bar.update,
+            )
     except RunBusy as exc:
         fail(str(exc), ExitCode.BUSY)
     except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
@@ -68,13 +81,14 @@ def batch_run(
         write_failed(exc)
     m = result.manifest
     if result.status == "skipped":
-        typer.echo(f"{day} {parsed.name}: already scored ({m.get('rows_scored')} rows); nothing to do")
+        line = f"{day} {parsed.name}: already scored ({m.get('rows_scored')} rows); nothing to do"
     else:
-        typer.echo(
+        line = (
             f"{day} {parsed.name}: read {m['rows_read']}, scored {m['rows_scored']}, rejected {m['rows_rejected']} "
-            f"({m['reject_share']:.2%}), model {m['model_version']}, {m['rows_per_second']} rows/s, "
-            f"{m['chunks_resumed']} of {m['chunks']} chunks resumed"
+            f"({m['reject_share']:.2%}), model {m['model_version']} on {m.get('backend')}, "
+            f"{m['rows_per_second']} rows/s, {m['chunks_resumed']} of {m['chunks']} chunks resumed"
         )
+    summary(as_json, {"status": result.status, "exit_code": int(result.exit_code), **m}, line)
     if result.exit_code == ExitCode.TOO_MANY_REJECTS:
         typer.secho(f"reject share {m['reject_share']:.2%} is over the limit {m['max_reject_share']:.2%}", err=True)
     raise typer.Exit(int(result.exit_code))

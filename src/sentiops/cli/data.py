@@ -9,6 +9,7 @@ import typer
 
 from sentiops.cli.common import LabelSchemeOption, fail, load_settings, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
+from sentiops.cli.output import JsonOption, VerboseOption, progress, quiet_libraries, summary
 
 data_app = typer.Typer(help="Prepare data.", no_args_is_help=True)
 
@@ -22,21 +23,27 @@ def data_prepare(
     validation_rows: int = 2000,
     holdout_rows: int = 2000,
     label_scheme: LabelSchemeOption = None,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Read, clean, de-duplicate and split tweets; write Parquet pools and a manifest."""
     from sentiops.data.prepare import SplitPlan, prepare
     from sentiops.data.readers import InputError
 
     settings = load_settings()
+    quiet_libraries(verbose)
     plan = SplitPlan(seed=seed, day_rows=day_rows, validation_rows=validation_rows, holdout_rows=holdout_rows)
     try:
-        manifest = prepare(input, output or settings.data, plan, parse_scheme(label_scheme))
+        with progress(None, "rows", "reading") as bar:
+            manifest = prepare(input, output or settings.data, plan, parse_scheme(label_scheme), on_rows=bar.update)
     except (InputError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     except OSError as exc:
         write_failed(exc)
     splits = manifest["splits"]
-    typer.echo(
+    summary(
+        as_json,
+        manifest,
         f"usable {manifest['rows_usable']} rows; dropped {manifest['dropped']}; "
-        + "; ".join(f"{k}={v['rows']}" for k, v in splits.items())
+        + "; ".join(f"{k}={v['rows']}" for k, v in splits.items()),
     )

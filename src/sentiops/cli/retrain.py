@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, cast
 
 import typer
 
 from sentiops.cli.common import fail, load_settings, write_failed
+from sentiops.cli.output import JsonOption, VerboseOption, quiet_libraries, summary
 from sentiops.exit_codes import ExitCode
 
 
@@ -18,9 +20,12 @@ def retrain(
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     seed: int = 42,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
     Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
+    quiet_libraries(verbose)
     from sentiops.registry import RegistryError
     from sentiops.training.gate import Policy
     from sentiops.training.retrain import RetrainError, RetrainOptions, StartFrom, decision_lines, notify
@@ -38,8 +43,7 @@ def retrain(
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
         write_failed(exc)
-    for line in decision_lines(decision):
-        typer.echo(line)
+    summary(as_json, asdict(decision), "\n".join(decision_lines(decision)))
     deliveries = notify(settings, decision)
     if any(not d.delivered for d in deliveries):
         typer.secho("decision notification failed (see logs)", err=True)

@@ -10,6 +10,7 @@ import typer
 
 from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry, parse_backend, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
+from sentiops.cli.output import JsonOption, VerboseOption, quiet_libraries, summary
 
 
 def train(
@@ -22,8 +23,11 @@ def train(
     max_length: int = 64,
     seed: int = 42,
     promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fine-tune, evaluate, export and register a new version (production if it is the first)."""
+    quiet_libraries(verbose)
     from sentiops.training.finetune import TrainOptions
     from sentiops.training.train import train as run_train
 
@@ -38,10 +42,12 @@ def train(
     if promote:
         open_registry(settings).set_alias("production", version, reason="manual promote (train --promote)")
     parity = metrics["parity"]
-    typer.echo(
+    summary(
+        as_json,
+        {"version": version, "promoted": promote, "metrics": metrics},
         f"registered version {version}: validation accuracy {metrics['validation']['accuracy']:.4f}, "
         f"holdout accuracy {metrics['holdout']['accuracy']:.4f}, "
-        f"int8/fp32 agreement {parity['int8_fp32_agreement']:.4f}"
+        f"int8/fp32 agreement {parity['int8_fp32_agreement']:.4f}",
     )
 
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class SplitPlan:
 
 
 def read_labelled(
-    inputs: list[Path], scheme: Scheme | None = None
+    inputs: list[Path], scheme: Scheme | None = None, on_rows: Callable[[int], object] | None = None
 ) -> tuple[list[tuple[str, str, int]], list[Reject], Counter[str]]:
     """Rows (id, text, label id) with binary labels; rejects; and counts of what was dropped.
 
@@ -62,6 +63,8 @@ def read_labelled(
         for chunk, bad in iter_chunks(path):
             records.extend(chunk)
             rejects.extend(bad)
+            if on_rows is not None:
+                on_rows(len(chunk) + len(bad))
         file_scheme = scheme or detect_scheme(r.label for r in records)
         for rec in records:
             label = map_label(rec.label, file_scheme)
@@ -103,11 +106,15 @@ def _cut(rows: list, size: int) -> list[list]:
 
 
 def prepare(
-    inputs: list[Path], output: Path, plan: SplitPlan = SplitPlan(), scheme: Scheme | None = None
+    inputs: list[Path],
+    output: Path,
+    plan: SplitPlan = SplitPlan(),
+    scheme: Scheme | None = None,
+    on_rows: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
     """Run the whole prepare step; the output folder is replaced only once it is complete."""
     files = [f for spec in inputs for f in expand_inputs(spec)]
-    rows, rejects, dropped = read_labelled(files, scheme)
+    rows, rejects, dropped = read_labelled(files, scheme, on_rows)
     if len(rows) < 10:
         raise ValueError(f"only {len(rows)} usable labelled rows in {', '.join(map(str, files))}")
     order = np.random.default_rng(plan.seed).permutation(len(rows))

@@ -67,6 +67,7 @@ def run_batch(
     max_reject_share: float | None = None,
     after_success: Callable[[RunResult], None] | None = None,
     wait_seconds: float = 0,
+    on_rows: Callable[[int], object] | None = None,
 ) -> RunResult:
     """Score one date+shard exactly once. A second run of the same date+shard waits up to
     ``wait_seconds`` for the first (then finds it done) or raises RunBusy."""
@@ -78,7 +79,7 @@ def run_batch(
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(paths.lock), timeout=wait_seconds):
-            result = _run_locked(settings, inputs, paths, force, limit)
+            result = _run_locked(settings, inputs, paths, force, limit, on_rows)
     except Timeout as exc:
         raise RunBusy(
             f"another run of {date} {shard.name} is in progress (lock {paths.lock}); "
@@ -89,7 +90,14 @@ def run_batch(
     return result
 
 
-def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force: bool, limit: float) -> RunResult:
+def _run_locked(
+    settings: Settings,
+    inputs: list[Path],
+    paths: BatchPaths,
+    force: bool,
+    limit: float,
+    on_rows: Callable[[int], object] | None = None,
+) -> RunResult:
     date, shard = paths.date, paths.shard
     if paths.manifest.is_file() and not force:
         log.info("already scored: %s %s (use --force to redo)", date, shard.name)
@@ -128,6 +136,8 @@ def _run_locked(settings: Settings, inputs: list[Path], paths: BatchPaths, force
             counts["rows_read"] += len(records) + len(rejects)
             counts["rows_scored"] += scored.num_rows
             counts["rows_rejected"] += bad.num_rows
+            if on_rows is not None:
+                on_rows(len(records) + len(rejects))
             elapsed = time.perf_counter() - started
             log.info(
                 "chunk %d done: %d rows scored so far, %.0f rows/s",

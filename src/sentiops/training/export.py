@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from pathlib import Path
@@ -94,7 +96,9 @@ def torch_logits(
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
 
 
-def quantize_openvino_int8(fp32_path: Path, xml_path: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+def quantize_openvino_int8(
+    fp32_path: Path, xml_path: Path, calibration: list[dict[str, np.ndarray]], quiet: bool = False
+) -> None:
     """Static int8 with NNCF on OpenVINO's reading of the fp32 export, calibrated on the
     version's own training tweets (activation ranges measured, not guessed per batch as ONNX
     Runtime's dynamic int8 does). Writes an OpenVINO IR (.xml + .bin) beside the ONNX files."""
@@ -102,10 +106,12 @@ def quantize_openvino_int8(fp32_path: Path, xml_path: Path, calibration: list[di
     import openvino as ov
 
     model = ov.Core().read_model(str(fp32_path))
-    quantized = nncf.quantize(
-        model,
-        nncf.Dataset(calibration),
-        model_type=nncf.ModelType.TRANSFORMER,  # keeps the attention softmax and layer norms accurate
-        subset_size=len(calibration),
-    )
+    # NNCF draws its progress bars on stdout with no switch to turn them off; quiet swallows them.
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(calibration),
+            model_type=nncf.ModelType.TRANSFORMER,  # keeps the attention softmax and layer norms accurate
+            subset_size=len(calibration),
+        )
     ov.save_model(quantized, str(xml_path), compress_to_fp16=False)

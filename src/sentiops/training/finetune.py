@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -93,8 +95,34 @@ class _Tweets(torch.utils.data.Dataset):
         return item
 
 
-def fine_tune(texts: list[str], labels: list[int], init_from: str, options: TrainOptions) -> FineTuned:
-    """Fine-tune ``init_from`` (a base model or a previous version's `hf/` folder)."""
+class _OneBar(transformers.TrainerCallback):
+    """One progress bar over the training steps, with the latest loss (instead of the Trainer's
+    per-step dictionaries); hidden where stderr is no terminal."""
+
+    def __init__(self, steps: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=steps, unit="step", desc="training", disable=not sys.stderr.isatty(), leave=False)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar.update(1)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.bar.close()
+
+
+def fine_tune(
+    texts: list[str], labels: list[int], init_from: str, options: TrainOptions, verbose: bool | None = None
+) -> FineTuned:
+    """Fine-tune ``init_from`` (a base model or a previous version's `hf/` folder).
+
+    ``verbose``: the Trainer's own progress and logs (default: unless a command asked for quiet)."""
+    if verbose is None:
+        verbose = os.environ.get("SENTIOPS_SHOW_PROGRESS", "library") == "library"
     if len(set(labels)) < 2:
         raise ValueError("training data holds only one class; refusing to train on it")
     transformers.set_seed(options.seed)  # also fixes the new classification head's init
@@ -122,7 +150,8 @@ def fine_tune(texts: list[str], labels: list[int], init_from: str, options: Trai
             logging_strategy="steps",
             logging_steps=max(1, steps // 20),
             report_to="none",
-            disable_tqdm=False,  # progress bar with ETA
+            # The Trainer's own bar and per-step dictionaries with --verbose; else our one bar.
+            disable_tqdm=not verbose,
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
         )
@@ -132,7 +161,10 @@ def fine_tune(texts: list[str], labels: list[int], init_from: str, options: Trai
             train_dataset=dataset,
             data_collator=DataCollatorWithPadding(tokenizer),
             processing_class=tokenizer,
+            callbacks=[] if verbose else [_OneBar(steps)],
         )
+        if not verbose:
+            trainer.remove_callback(transformers.PrinterCallback)  # the per-step dictionaries
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
@@ -171,7 +203,10 @@ def package_version(
         int8 = Predictor.from_folder(folder, backend="ort-int8", verify=False)
         fp32 = Predictor.from_folder(folder, backend="ort-fp32", verify=False)
         if openvino_available():
-            quantize_openvino_int8(folder / "model.onnx", folder / FILES["openvino-int8"], fp32.feeds(calibration))
+            quiet = os.environ.get("SENTIOPS_SHOW_PROGRESS") == "own"  # a command without --verbose
+            quantize_openvino_int8(
+                folder / "model.onnx", folder / FILES["openvino-int8"], fp32.feeds(calibration), quiet=quiet
+            )
         metrics: dict = {}
         val_texts, val_labels = eval_sets["validation"]
         outputs = {}
