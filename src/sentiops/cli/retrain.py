@@ -25,7 +25,6 @@ def retrain(
 ) -> None:
     """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
     Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
-    quiet_libraries(verbose)
     from sentiops.registry import RegistryError
     from sentiops.training.gate import Policy
     from sentiops.training.retrain import RetrainError, RetrainOptions, StartFrom, decision_lines, notify
@@ -34,6 +33,7 @@ def retrain(
     if start_from not in ("production", "base") or policy not in ("auto", "staging"):
         fail("--from must be production or base; --policy must be auto or staging", ExitCode.USAGE)
     settings = load_settings()
+    quiet_libraries(verbose)  # after the logging set-up, which it narrows
     options = RetrainOptions(
         max_examples, epochs, cast(StartFrom, start_from), cast(Policy, policy), batch_size, learning_rate, seed
     )

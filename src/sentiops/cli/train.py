@@ -27,11 +27,11 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune, evaluate, export and register a new version (production if it is the first)."""
-    quiet_libraries(verbose)
     from sentiops.training.finetune import TrainOptions
     from sentiops.training.train import train as run_train
 
     settings = load_settings()
+    quiet_libraries(verbose)  # after the logging set-up, which it narrows
     options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, max_length, seed)
     try:
         version, metrics = run_train(open_registry(settings), data or settings.data, options)

@@ -57,7 +57,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
 
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.WARNING)  # the quantiser logs every node at INFO on the root logger
+    root.setLevel(logging.ERROR)  # the quantiser logs every node, and a pre-processing hint, on the root logger
     try:
         quantize_dynamic(
             str(fp32_path),
