@@ -86,3 +86,17 @@ def registry(registry_dir):
     from sentiops.registry import Registry
 
     return Registry(registry_dir)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Commands run in-process (CliRunner) set up logging on a stream that closes with them;
+    put the root logger and the record factory back so later tests do not log into it."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level, factory = list(root.handlers), root.level, logging.getLogRecordFactory()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.setLogRecordFactory(factory)
