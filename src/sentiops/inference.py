@@ -68,11 +68,6 @@ class Predictor:
     def backend(self) -> Backend:
         return self.engine.backend
 
-    @property
-    def variant(self) -> str:
-        """Backward-compatible name for the engine (what `/model` and logs called it before)."""
-        return self.engine.backend
-
     @classmethod
     def load(
         cls,
@@ -141,9 +136,15 @@ class Predictor:
         found = []
         for encoding in self.tokenizer.encode_batch([clean_text(t) for t in texts]):
             ids = np.array([encoding.ids], dtype=np.int64)
-            feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-            found.append({k: v for k, v in feed.items() if k in self.engine.inputs})
+            found.append(self._feed(ids, np.ones_like(ids)))
         return found
+
+    def _feed(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The inputs this engine's graph takes, from token ids and their attention mask."""
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.engine.inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        return {k: v for k, v in feed.items() if k in self.engine.inputs}
 
     def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logits [n, classes], token counts [n], unknown-token counts [n]), in input order.
@@ -160,7 +161,6 @@ class Predictor:
         unk = self.unk_id
         unknown = np.array([e.ids.count(unk) if unk is not None else 0 for e in encodings], dtype=np.int32)
         pad_id = self.tokenizer.token_to_id("[PAD]") or 0
-        wanted = self.engine.inputs
         step = 1 if self.exact_widths else self.engine.width_step
         order = np.argsort(lengths, kind="stable")
         # Bucket on widths rounded to the engine's step: texts that pad to the same width share a batch.
@@ -173,10 +173,7 @@ class Predictor:
                 enc = encodings[i]
                 ids[row, : len(enc.ids)] = enc.ids
                 mask[row, : len(enc.ids)] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in wanted:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            out[idx] = self.engine.run({k: v for k, v in feeds.items() if k in wanted})
+            out[idx] = self.engine.run(self._feed(ids, mask))
         return out, lengths, unknown
 
     def predict(self, texts: list[str]) -> list[Prediction]:

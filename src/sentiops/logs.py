@@ -8,17 +8,26 @@ at whatever level (HTTP client libraries log full request URLs, and a webhook UR
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
+# Set by quiet commands (cli/output.py) to "own"; read where libraries are driven (training):
+# with it, their progress bars and per-step logs stay off.
+LIBRARY_OUTPUT_ENV = "SENTIOPS_SHOW_PROGRESS"
 _secrets: set[str] = set()
 _lock = threading.Lock()
 # Libraries that log each HTTP request with its URL at INFO/DEBUG; their lines add nothing ours
 # do not say, so they are kept to warnings (and redacted all the same).
 QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "slack_sdk", "sentiops.slack")
+
+
+def library_output() -> bool:
+    """Whether the libraries' own progress and logs are wanted (unless a command asked for quiet)."""
+    return os.environ.get(LIBRARY_OUTPUT_ENV) != "own"
 
 
 def register_secret(value: str) -> None:

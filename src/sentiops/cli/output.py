@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from sentiops.logs import LIBRARY_OUTPUT_ENV
+
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show the libraries' own logs and progress.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
 
@@ -25,9 +27,9 @@ def quiet_libraries(verbose: bool) -> None:
     """Silence library chatter unless asked for. Progress bars of our own stay (and disappear
     where stderr is no terminal, as in a Job's log, which gets the summary line instead)."""
     if verbose:
-        os.environ["SENTIOPS_SHOW_PROGRESS"] = "library"
+        os.environ[LIBRARY_OUTPUT_ENV] = "library"
         return
-    os.environ["SENTIOPS_SHOW_PROGRESS"] = "own"
+    os.environ[LIBRARY_OUTPUT_ENV] = "own"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
@@ -43,18 +45,13 @@ def quiet_libraries(verbose: bool) -> None:
         pass
 
 
-def library_progress() -> bool:
-    """Whether the libraries may draw their own progress (only with --verbose)."""
-    return os.environ.get("SENTIOPS_SHOW_PROGRESS", "library") == "library"
-
-
 def summary(as_json: bool, data: dict[str, Any], line: str) -> None:
     typer.echo(json.dumps(data, indent=2, default=str) if as_json else line)
 
 
 def progress(total: int | None, unit: str, description: str) -> Any:
-    """One tqdm bar on stderr (off where stderr is no terminal, and in --json mode)."""
+    """One tqdm bar on stderr (off where stderr is no terminal; stdout stays for the summary)."""
     from tqdm import tqdm
 
-    hidden = not sys.stderr.isatty() or os.environ.get("SENTIOPS_SHOW_PROGRESS") == "json"
+    hidden = not sys.stderr.isatty()
     return tqdm(total=total, unit=unit, desc=description, disable=hidden, leave=False, dynamic_ncols=True)

@@ -32,8 +32,14 @@ def baseline_path(settings: Settings) -> Path:
     return settings.results / "drift" / "baseline.json"
 
 
-def profile_scores(table: pa.Table, labels: list[str], seed: int = 1) -> Profile:
-    probs = np.stack([table.column("score_negative").to_numpy(), table.column("score_positive").to_numpy()], 1)
+def score_probabilities(table: pa.Table) -> np.ndarray:
+    """[n, 2] class probabilities of scored rows (negative, positive), from the scores Parquet."""
+    return np.stack([table.column("score_negative").to_numpy(), table.column("score_positive").to_numpy()], 1)
+
+
+def profile_scores(table: pa.Table, labels: list[str], seed: int = 1, probs: np.ndarray | None = None) -> Profile:
+    """The profile of scored rows: what a drift check compares and a baseline stores."""
+    probs = score_probabilities(table) if probs is None else probs
     return build_profile(
         table.column("text").to_pylist(),
         probs,

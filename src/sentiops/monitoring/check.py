@@ -29,9 +29,9 @@ from sentiops.evaluation.calibration import estimate_accuracy
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
-from sentiops.monitoring.baseline import load_baseline
+from sentiops.monitoring.baseline import load_baseline, profile_scores, score_probabilities
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
-from sentiops.monitoring.profile import Profile, build_profile
+from sentiops.monitoring.profile import Profile
 from sentiops.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,8 @@ def run_drift_check(
         raise FileNotFoundError(f"model version {version} has no reference profile (reference.json)")
     reference = Profile.from_dict(stored)
     labels = reference.labels
-    probs = np.stack([scored.column("score_negative").to_numpy(), scored.column("score_positive").to_numpy()], 1)
-    batch = build_profile(
-        scored.column("text").to_pylist(),
-        probs,
-        scored.column("tokens").to_numpy(),
-        scored.column("unknown_tokens").to_numpy(),
-        labels,
-        seed=1,
-    )
+    probs = score_probabilities(scored)
+    batch = profile_scores(scored, labels, probs=probs)
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
     temperature = (reference.metrics or {}).get("calibration", {}).get("temperature")
     estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none

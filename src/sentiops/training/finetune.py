@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import sys
@@ -37,6 +36,7 @@ from sentiops.evaluation.calibration import calibration_record
 from sentiops.evaluation.metrics import classification_report
 from sentiops.evaluation.plots import save_plots
 from sentiops.inference import CALIBRATION_FILE, Predictor, softmax
+from sentiops.logs import library_output
 from sentiops.monitoring.profile import build_profile
 from sentiops.registry import Registry
 from sentiops.text import clean_text
@@ -122,7 +122,7 @@ def fine_tune(
 
     ``verbose``: the Trainer's own progress and logs (default: unless a command asked for quiet)."""
     if verbose is None:
-        verbose = os.environ.get("SENTIOPS_SHOW_PROGRESS", "library") == "library"
+        verbose = library_output()
     if len(set(labels)) < 2:
         raise ValueError("training data holds only one class; refusing to train on it")
     transformers.set_seed(options.seed)  # also fixes the new classification head's init
@@ -203,9 +203,11 @@ def package_version(
         int8 = Predictor.from_folder(folder, backend="ort-int8", verify=False)
         fp32 = Predictor.from_folder(folder, backend="ort-fp32", verify=False)
         if openvino_available():
-            quiet = os.environ.get("SENTIOPS_SHOW_PROGRESS") == "own"  # a command without --verbose
             quantize_openvino_int8(
-                folder / "model.onnx", folder / FILES["openvino-int8"], fp32.feeds(calibration), quiet=quiet
+                folder / "model.onnx",
+                folder / FILES["openvino-int8"],
+                fp32.feeds(calibration),
+                quiet=not library_output(),
             )
         metrics: dict = {}
         val_texts, val_labels = eval_sets["validation"]
@@ -227,7 +229,8 @@ def package_version(
             "int8_validation_accuracy": metrics["validation"]["accuracy"],
             "int8_minus_fp32_accuracy": metrics["validation"]["accuracy"] - fp32_report["accuracy"],
         }
-        metrics["backends"] = backend_accuracy(folder, val_texts, val_labels, fp32_logits.argmax(1))
+        already = {"ort-fp32": fp32_logits.argmax(1), "ort-int8": int8_probs.argmax(1)}
+        metrics["backends"] = backend_accuracy(folder, val_texts, val_labels, already)
         metrics["calibration"] = calibration_record(int8_probs, val_labels)
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
         reference = build_profile(val_texts, int8_probs, tokens, unknown, int8.labels)
@@ -248,13 +251,20 @@ def _calibration_sample(texts: list[str], seed: int, n: int = 300) -> list[str]:
 
 
 def backend_accuracy(
-    folder: Path, texts: list[str], labels: np.ndarray, fp32_predicted: np.ndarray
+    folder: Path, texts: list[str], labels: np.ndarray, already: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
     """Validation accuracy and agreement with fp32 of every engine this machine can run: what
-    `auto` checks before it lets a faster engine serve (bf16 is measured only on CPUs with it)."""
+    `auto` checks before it lets a faster engine serve (bf16 is measured only on CPUs with it).
+
+    ``already``: predicted classes the caller has for some engines (it must hold ort-fp32, the
+    reference); only the other engines are run."""
+    fp32_predicted = already["ort-fp32"]
     found: dict[str, dict[str, float]] = {}
     for backend in eligible(folder):
-        predicted = Predictor.from_folder(folder, backend=backend, verify=False).probabilities(texts)[0].argmax(1)
+        predicted = already.get(backend)
+        if predicted is None:
+            engine = Predictor.from_folder(folder, backend=backend, verify=False)
+            predicted = engine.probabilities(texts)[0].argmax(1)
         found[backend] = {
             "validation_accuracy": float((predicted == np.asarray(labels)).mean()),
             "agreement_with_fp32": float((predicted == fp32_predicted).mean()),
