@@ -187,7 +187,9 @@ def test_a_challenger_no_better_than_the_champion_is_not_promoted(tmp_path, volu
     holdout = read_split(volume, "holdout")
     rows = (holdout.column("text").to_pylist(), holdout.column("label").to_numpy())
     settings = _settings(tmp_path, volume, registry.root)
+    assert settings.backend == "auto"  # where each load may pick another engine by timing
     decision = gate(settings, registry, "1", twin, rows, rows, "auto")
+    assert decision.numbers["backend"] == "ort-fp32"  # so both sides run on the reference engine
     assert decision.action == "rejected"
     assert list(decision.numbers["paired"]["interval"]) == [0.0, 0.0]
     assert any("is not above" in reason for reason in decision.reasons)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sentiops.config import Settings
+from sentiops.engines import REFERENCE
 from sentiops.evaluation.metrics import classification_report
 from sentiops.evaluation.paired import compare
 from sentiops.inference import Predictor
@@ -45,9 +46,12 @@ def gate(
 ) -> Decision:
     """Champion and challenger on the same rows, which the challenger's lineage never trained on
     (the fixed holdout and the held-back newest feedback), plus the behavioural checks."""
-    old = Predictor.from_settings(settings, champion)
-    new = Predictor.from_settings(settings, challenger)
-    numbers: dict[str, Any] = {"challenger": {}, "champion": {}}
+    # Both sides on one engine: under `auto` each load times the engines and may pick another
+    # one, and engines differ in the last digits, which would count as a model difference.
+    backend = REFERENCE if settings.backend == "auto" else settings.backend
+    old = Predictor.from_settings(settings, champion, backend)
+    new = Predictor.from_settings(settings, challenger, backend)
+    numbers: dict[str, Any] = {"challenger": {}, "champion": {}, "backend": backend}
     correct: dict[str, list[np.ndarray]] = {"champion": [], "challenger": []}
     for name, (texts, y) in (("holdout", holdout), ("newest", newest)):
         for side, predictor in (("champion", old), ("challenger", new)):
