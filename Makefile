@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test lint format lock bench-serve bench-soak bench-batch bench-drift clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -68,13 +68,13 @@ bench-batch: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
+	$(BIN)/ruff format --check src tests benchmarks deploy
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks deploy
+	$(BIN)/ruff format src tests benchmarks deploy
 
 # Regenerate the locks after changing dependencies in pyproject.toml (tests/test_locks.py fails
 # while they disagree). One lock per install set: serve (API, batch, drift, OpenVINO), train, dev.
@@ -85,13 +85,24 @@ lock: install
 	$(LOCK) --extra serve --extra openvino --extra train --extra dev -o requirements/dev.txt pyproject.toml
 
 # System tools some tests drive for real: promtool (the alert rules) and Chromium (the browser
-# tests), from Debian's packages when missing.
+# tests), from Debian's packages when missing; checkov (the manifests' security policy) in a
+# virtual environment of its own, since its pins would fight the project's.
+CHECKOV := var/tools/checkov
 tools:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -x $(CHECKOV)/bin/checkov || ($(PYTHON) -m venv $(CHECKOV) && $(CHECKOV)/bin/pip install --quiet "checkov==3.3.30")
 
 test: lint tools
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not deploy"
+
+# Container images with podman (installed from Debian's packages when missing), saved under
+# var/images/; then every Kubernetes workload from the rendered manifests in real containers.
+images: install
+	$(BIN)/python deploy/images.py
+
+test-deploy: images
+	$(BIN)/pytest -m deploy -s tests/deploy/test_containers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,14 +1,19 @@
-"""Kubernetes manifests: they render, validate against the schemas (strict), and agree with the app:
-every command is a real CLI command, probes hit real routes, env names are real settings."""
+"""Kubernetes manifests: they render, validate against the schemas (strict), meet the "restricted"
+Pod Security Standard (checked by checkov too), and agree with the app: every command is a real
+CLI command, probes hit real routes, env names are real settings, image tags the package version."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import click
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -49,7 +54,9 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kustomize)
 def test_renders_and_validates_strictly(tmp_path, target):
     docs = render(K8S / target)
     kinds = sorted(d["kind"] for d in docs)
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "CronJob"} <= set(kinds)
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "CronJob"} <= set(kinds)
+    # Several replicas keep one up through a drain; one replica (minikube) must not block it.
+    assert ("PodDisruptionBudget" in kinds) == (target == "base")
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(yaml.safe_dump_all(docs))
     files = [rendered, *sorted((K8S / "jobs").glob("*.yaml"))]
@@ -71,12 +78,29 @@ def test_commands_are_real_cli_commands():
         result = CliRunner().invoke(app, [*command[1:], "--help"])
         assert result.exit_code == 0, f"{name}: {' '.join(command)}: {result.output}"
         needs_torch = command[1] in ("train", "retrain")
-        assert image.startswith("sentiops-train" if needs_torch else "sentiops-serve"), name
+        expected = "localhost/sentiops-train" if needs_torch else "localhost/sentiops-serve"
+        # A versioned tag (what `make images` tags and `minikube image load` loads), never latest.
+        assert image == f"{expected}:{version('sentiops')}", name
+
+
+def _cli_envvars() -> set[str]:
+    """Environment variables that CLI options read (e.g. SENTIOPS_RETRAIN_MAX_EXAMPLES)."""
+    found: set[str] = set()
+
+    def walk(command: click.Command) -> None:
+        for param in command.params:
+            found.update([param.envvar] if isinstance(param.envvar, str) else param.envvar or [])
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return found
 
 
 def test_probes_hit_real_routes_and_env_names_are_settings():
     routes = set(create_app(Settings()).openapi()["paths"])
-    fields = {f"SENTIOPS_{name.upper()}" for name in Settings.model_fields}
+    fields = {f"SENTIOPS_{name.upper()}" for name in Settings.model_fields} | _cli_envvars()
+    assert "SENTIOPS_RETRAIN_MAX_EXAMPLES" in fields
     for doc in all_docs():
         if doc["kind"] == "ConfigMap":
             assert set(doc["data"]) <= fields, set(doc["data"]) - fields
@@ -94,3 +118,77 @@ def test_indexed_job_shard_count_matches_completions():
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert job["spec"]["completionMode"] == "Indexed"
     assert int(env["SENTIOPS_SHARD_COUNT"]) == job["spec"]["completions"]
+
+
+def _pods() -> list[tuple[str, dict]]:
+    return [(doc["metadata"]["name"], spec) for doc in all_docs() if (spec := pod_spec(doc))]
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard():
+    pods = _pods()
+    assert len(pods) == 6
+    for name, spec in pods:
+        assert spec["automountServiceAccountToken"] is False, name
+        pod_context = spec["securityContext"]
+        assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] >= 10000, name
+        assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+            assert "memory" in container["resources"]["limits"], name
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: a read-only root needs a writable /tmp"
+
+
+def test_only_the_alert_secret_is_optional():
+    for name, spec in _pods():
+        for volume in spec["volumes"]:
+            if "secret" in volume:
+                optional = volume["secret"].get("optional", False)
+                # Alerts are optional (no webhook: the drift check logs instead); the API token is not.
+                assert optional == (volume["secret"]["secretName"] == "sentiops-slack-webhook"), name
+
+
+CHECKOV = REPO / "var" / "tools" / "checkov" / "bin" / "checkov"
+# checkov's checks for the restricted standard and the resource limits; the others it has
+# (image digests, pull policy Always, CPU limits, network policies) are choices for a cluster.
+RESTRICTED_CHECKS = [
+    "CKV_K8S_16",  # no privileged containers
+    "CKV_K8S_17",  # no host PID
+    "CKV_K8S_18",  # no host IPC
+    "CKV_K8S_19",  # no host network
+    "CKV_K8S_20",  # allowPrivilegeEscalation false
+    "CKV_K8S_22",  # read-only root filesystem
+    "CKV_K8S_23",  # no root containers (runAsNonRoot)
+    "CKV_K8S_28",  # NET_RAW dropped
+    "CKV_K8S_31",  # seccomp RuntimeDefault
+    "CKV_K8S_37",  # capabilities minimised (drop ALL)
+    "CKV_K8S_38",  # service account token not mounted
+    "CKV_K8S_40",  # high UID
+    "CKV_K8S_12",  # memory requests
+    "CKV_K8S_13",  # memory limits
+    "CKV_K8S_35",  # secrets as files, not env
+]
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by `make tools` (make test does it)")
+def test_checkov_finds_nothing_against_the_restricted_checks(tmp_path):
+    folder = tmp_path / "rendered"
+    folder.mkdir()
+    (folder / "minikube.yaml").write_text(yaml.safe_dump_all(render(K8S / "overlays" / "minikube")))
+    (folder / "base.yaml").write_text(yaml.safe_dump_all(render(K8S / "base")))
+    for job in (K8S / "jobs").glob("*.yaml"):
+        shutil.copy(job, folder / job.name)
+    done = subprocess.run(
+        [str(CHECKOV), "--quiet", "--compact", "-o", "json", "--framework", "kubernetes", "-d", str(folder)]
+        + ["--check", ",".join(RESTRICTED_CHECKS)],
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(done.stdout)
+    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
+    assert summary["failed"] == 0, done.stdout[-4000:]
+    assert summary["passed"] >= 6 * 10  # the checks really ran, over every workload

@@ -21,7 +21,11 @@ class Recorder:
 
 
 @contextlib.contextmanager
-def webhook_server(statuses: list[int] | None = None) -> Iterator[tuple[str, Recorder]]:
+def webhook_server(
+    statuses: list[int] | None = None, bind: str = "127.0.0.1", url_host: str | None = None
+) -> Iterator[tuple[str, Recorder]]:
+    """Yields (the hook's URL, its recorder). Containers reach it with bind="0.0.0.0" and
+    url_host="host.containers.internal" (podman's name for the host)."""
     recorder = Recorder(list(statuses or [200]))
 
     class Handler(BaseHTTPRequestHandler):
@@ -36,11 +40,12 @@ def webhook_server(statuses: list[int] | None = None) -> Iterator[tuple[str, Rec
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((bind, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/SECRET-hook-token", recorder
+        host = url_host or "127.0.0.1"
+        yield f"http://{host}:{server.server_address[1]}/services/T000/B000/SECRET-hook-token", recorder
     finally:
         server.shutdown()
         server.server_close()

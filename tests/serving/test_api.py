@@ -165,6 +165,49 @@ def test_auth_on(registry_dir, tmp_path):
         assert client.get("/healthz").status_code == 200  # probes stay open
 
 
+@pytest.mark.parametrize("content", [None, "", "  \n"], ids=["missing", "empty", "blank"])
+def test_auth_fails_closed_when_the_token_file_is_missing_or_empty(registry_dir, tmp_path, content, caplog):
+    # What happens when the token Secret is absent or broken: never serve without auth.
+    secret = tmp_path / "token"
+    if content is not None:
+        secret.write_text(content)
+    with TestClient(create_app(make_settings(registry_dir, api_token_file=secret))) as client:
+        time.sleep(1.5)  # long enough for the model to load: readiness must still say no
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "no-token"
+        refused = client.post("/predict", json={"text": "hi"})
+        assert refused.status_code == 503 and str(secret) in refused.json()["detail"]
+        assert client.post("/predict", json={"text": "hi"}, headers={"Authorization": "Bearer "}).status_code == 503
+        assert client.get("/ui").status_code == 503
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+        assert any(str(secret) in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+        secret.write_text("late-token\n")  # the Secret appears: no restart needed
+        wait_ready(client)
+        good = {"Authorization": "Bearer late-token"}
+        assert client.post("/predict", json={"text": "hi"}, headers=good).status_code == 200
+
+
+def test_a_rotated_token_file_is_read_again_without_a_restart(registry_dir, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("first-token")
+    with TestClient(create_app(make_settings(registry_dir, api_token_file=secret))) as client:
+        wait_ready(client)
+        first, second = {"Authorization": "Bearer first-token"}, {"Authorization": "Bearer second-token"}
+        assert client.post("/predict", json={"text": "hi"}, headers=first).status_code == 200
+        # Kubernetes rotates a Secret by swapping the mounted file for a new one.
+        replacement = tmp_path / "token.new"
+        replacement.write_text("second-token")
+        replacement.replace(secret)
+        deadline = time.time() + 5
+        while (
+            time.time() < deadline and client.post("/predict", json={"text": "hi"}, headers=second).status_code != 200
+        ):
+            time.sleep(0.2)
+        assert client.post("/predict", json={"text": "hi"}, headers=second).status_code == 200
+        assert client.post("/predict", json={"text": "hi"}, headers=first).status_code == 401
+
+
 def test_auth_off_keeps_admin_closed(client):
     assert client.post("/predict", json={"text": "hi"}).status_code == 200
     response = client.post("/admin/reload")

@@ -18,7 +18,9 @@ batch_app = typer.Typer(help="Score batches of tweets.", no_args_is_help=True)
 def batch_run(
     input: Annotated[list[str] | None, typer.Option("--input", "-i", help="File, folder or glob; repeatable.")] = None,
     output: Annotated[Path | None, typer.Option(help="Results folder (default: $SENTIOPS_HOME/results).")] = None,
-    date: Annotated[str | None, typer.Option(help="Partition date YYYY-MM-DD (default: today, UTC).")] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Partition date YYYY-MM-DD (default: today, UTC).", envvar="SENTIOPS_BATCH_DATE")
+    ] = None,
     shard: Annotated[
         str | None, typer.Option(help="I/N: score shard I of N (default: Indexed Job env or 0/1).")
     ] = None,

@@ -13,8 +13,10 @@ from sentiops.exit_codes import ExitCode
 
 
 def retrain(
-    max_examples: Annotated[int, typer.Option(help="Training rows (new feedback plus replay).")] = 4000,
-    epochs: float = 1.0,
+    max_examples: Annotated[
+        int, typer.Option(help="Training rows (new feedback plus replay).", envvar="SENTIOPS_RETRAIN_MAX_EXAMPLES")
+    ] = 4000,
+    epochs: Annotated[float, typer.Option(envvar="SENTIOPS_RETRAIN_EPOCHS")] = 1.0,
     start_from: Annotated[str, typer.Option("--from", help="production or base")] = "production",
     policy: Annotated[str, typer.Option(help="auto: promote if the gate passes; staging: set staging only")] = "auto",
     batch_size: int = 32,

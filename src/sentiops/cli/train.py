@@ -16,8 +16,9 @@ from sentiops.cli.output import JsonOption, VerboseOption, quiet_libraries, summ
 def train(
     data: Annotated[Path | None, typer.Option(help="Prepared data folder.")] = None,
     base_model: Annotated[str | None, typer.Option(help="Local HF model folder or hub id.")] = None,
-    max_examples: int = 8000,
-    epochs: float = 1.0,
+    # Also from the environment, so a Job's size can change without editing its command.
+    max_examples: Annotated[int, typer.Option(envvar="SENTIOPS_TRAIN_MAX_EXAMPLES")] = 8000,
+    epochs: Annotated[float, typer.Option(envvar="SENTIOPS_TRAIN_EPOCHS")] = 1.0,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     max_length: int = 64,

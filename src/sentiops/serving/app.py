@@ -13,13 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from sentiops import __version__
-from sentiops.config import Settings, get_settings, read_secret
+from sentiops.config import Settings, get_settings
 from sentiops.serving import routes, ui
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.middleware import RequestMiddleware
+from sentiops.serving.token import TokenSource
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_queue_wait_ms=settings.max_queue_wait_ms,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
-        token = read_secret(settings.api_token, settings.api_token_file)
+        token = TokenSource(settings.api_token, settings.api_token_file)
         app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token)
         batcher.start()
         poller = asyncio.create_task(manager.poll_forever())  # first load happens here, off the loop
@@ -88,14 +89,14 @@ class DashboardState:
     """What the dashboard needs when no model is served (`sentiops dashboard`)."""
 
     settings: Settings
-    token: str | None
+    token: TokenSource
 
 
 def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
     """The /ui pages alone, over a registry and results folder: no model, no prediction routes."""
     settings = settings or get_settings()
     app = FastAPI(title="sentiops dashboard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sentiops = DashboardState(settings, read_secret(settings.api_token, settings.api_token_file))
+    app.state.sentiops = DashboardState(settings, TokenSource(settings.api_token, settings.api_token_file))
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

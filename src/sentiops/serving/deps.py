@@ -17,6 +17,7 @@ from sentiops.config import Settings
 from sentiops.serving.batcher import MicroBatcher
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
+from sentiops.serving.token import TokenSource, TokenUnavailable
 
 
 @dataclass
@@ -25,7 +26,7 @@ class ServiceState:
     metrics: ServiceMetrics
     manager: ModelManager
     batcher: MicroBatcher
-    token: str | None
+    token: TokenSource
 
 
 def service_state(request: Request) -> ServiceState:
@@ -43,14 +44,24 @@ def _check_token(expected: str, credentials: HTTPAuthorizationCredentials | None
         raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
+def expected_token(source: TokenSource) -> str | None:
+    """The configured token, or a 503 when its file is missing or empty (fail closed)."""
+    try:
+        return source.get()
+    except TokenUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
 def predict_auth(state: State, credentials: Credentials) -> None:
     """Prediction routes: open when no token is configured, else the bearer token is required."""
-    if state.token:
-        _check_token(state.token, credentials)
+    expected = expected_token(state.token)
+    if expected:
+        _check_token(expected, credentials)
 
 
 def admin_auth(state: State, credentials: Credentials) -> None:
     """Admin routes: closed when no token is configured."""
-    if not state.token:
+    expected = expected_token(state.token)
+    if not expected:
         raise HTTPException(403, "admin routes are disabled: no API token is configured")
-    _check_token(state.token, credentials)
+    _check_token(expected, credentials)

@@ -18,6 +18,7 @@ from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import State, admin_auth, predict_auth
 from sentiops.serving.manager import ReloadError
 from sentiops.serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse, errors
+from sentiops.serving.token import TokenUnavailable
 from sentiops.text import text_problem
 
 log = logging.getLogger("sentiops.api")
@@ -72,7 +73,12 @@ async def healthz() -> dict[str, str]:
 
 @operations.get("/readyz", responses=errors(503))
 async def readyz(s: State) -> JSONResponse:
-    """Readiness: a model is loaded, verified and warmed up."""
+    """Readiness: a model is loaded, verified and warmed up, and the API token (when one is
+    configured) can be read: a pod whose token Secret is missing never joins the Service."""
+    try:
+        s.token.get()
+    except TokenUnavailable as exc:
+        return JSONResponse({"status": "no-token", "detail": str(exc)}, status_code=503)
     predictor = s.manager.current()
     if predictor is None:
         return JSONResponse({"status": "loading"}, status_code=503)

@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
+from sentiops.serving.deps import expected_token
 
 COOKIE = "sentiops_token"
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -53,7 +54,7 @@ def _state(request: Request) -> Any:
 def ui_auth(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 ) -> None:
-    token = getattr(_state(request), "token", None)
+    token = expected_token(_state(request).token)
     if not token:
         return
     given = credentials.credentials if credentials else request.cookies.get(COOKIE, "")
@@ -160,9 +161,7 @@ def retraining(request: Request) -> HTMLResponse:
 def try_it(request: Request) -> HTMLResponse:
     state = _state(request)
     serving = getattr(state, "manager", None) is not None
-    return _page(
-        request, "try.html", "/ui/try", "Try it", serving=serving, needs_token=bool(getattr(state, "token", None))
-    )
+    return _page(request, "try.html", "/ui/try", "Try it", serving=serving, needs_token=state.token.configured)
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
@@ -177,7 +176,7 @@ def login_form() -> HTMLResponse:
 
 @router.post("/ui/login")
 def login(request: Request, token: Annotated[str, Form()]) -> Response:
-    expected = getattr(_state(request), "token", None) or ""
+    expected = expected_token(_state(request).token) or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(401, "wrong token")
     response = RedirectResponse("/ui", status_code=303)

@@ -1,0 +1,220 @@
+"""The system as deployed: every Kubernetes workload from the rendered manifests, in real
+containers (podman) on one shared volume, with the Secrets as mounted files.
+
+`make test-deploy` builds the images first (`make images`); without them these tests skip
+(`make test` never runs them: they are marked `deploy`). Each step asserts on the results on
+the volume and over HTTP, not on exit codes alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+import time
+
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from deploy import run_pods
+from deploy.podman import image_exists, podman
+from tests.helpers.data import sample_rows, write_csv
+from tests.helpers.webhook_server import webhook_server
+
+pytestmark = pytest.mark.deploy
+
+TAGS = run_pods.ROOT / "var" / "images" / "tags.json"
+SMALL_TRAIN = {"SENTIOPS_TRAIN_MAX_EXAMPLES": "400"}  # like `kubectl set env`: a small first model
+# The scenario's retrain is as small as its first model, so the gate is told to accept any
+# challenger that is not broken: what is tested here is the Job and the hand-over, not the gate.
+SMALL_RETRAIN = {
+    "SENTIOPS_RETRAIN_MAX_EXAMPLES": "400",
+    "SENTIOPS_RETRAIN_MARGIN": "1",
+    "SENTIOPS_RETRAIN_MIN_GAIN": "-1",
+    "SENTIOPS_RETRAIN_BEHAVIOUR_TOLERANCE": "1",
+    "SENTIOPS_RETRAIN_MIN_AGREEMENT": "0",
+}
+
+
+def _images() -> dict:
+    if shutil.which("podman") is None or not TAGS.exists():
+        pytest.skip("no images: run `make images` (or `make test-deploy`)")
+    images = json.loads(TAGS.read_text())
+    for entry in images.values():
+        if not image_exists(entry["manifest_image"]):
+            pytest.skip(f"{entry['manifest_image']} is not built: run `make images`")
+    return images
+
+
+@pytest.fixture(scope="module")
+def images() -> dict:
+    return _images()
+
+
+@pytest.fixture
+def volume(tmp_path):
+    folder = tmp_path / "pv"
+    folder.mkdir()
+    folder.chmod(0o777)  # as minikube's hostPath provisioner makes it
+    return folder
+
+
+def _node(volume, secrets_: dict[str, dict[str, str]]) -> run_pods.Node:
+    return run_pods.Node(run_pods.render(), volume, secrets_)
+
+
+def _ok(pods: list[run_pods.JobPod]) -> None:
+    for pod in pods:
+        assert pod.exit_code == 0, f"completion {pod.index} exited {pod.exit_code}:\n{pod.log[-4000:]}"
+
+
+def _drift_the_next_day(volume) -> int:
+    """Make the next incoming day a real class-prior shift: only negative tweets (labels kept
+    beside it, as `data prepare` writes them). Returns its row count."""
+    incoming = volume / "data" / "incoming"
+    labelled = pa.concat_tables(pq.read_table(p) for p in sorted((incoming / "labels").glob("day-*.parquet"))[:3])
+    negatives = labelled.filter(pc.equal(labelled["label"], 0))
+    pq.write_table(negatives, incoming / "labels" / "day-0001.parquet")
+    pq.write_table(negatives.drop(["label"]), incoming / "day-0001.parquet")
+    return negatives.num_rows
+
+
+def test_every_serve_command_imports_in_the_serve_image(images):
+    """The serve image holds the serve extra alone: every module its commands use must import."""
+    probe = (
+        "import importlib, pkgutil, sentiops\n"
+        "needs_train = {'sentiops.training.finetune', 'sentiops.training.export', 'sentiops.training.train',"
+        " 'sentiops.training.retrain'}\n"
+        "names = [m.name for m in pkgutil.walk_packages(sentiops.__path__, 'sentiops.') if m.name not in needs_train]\n"
+        "[importlib.import_module(n) for n in names]\n"
+        "print(len(names))\n"
+    )
+    image = images["serve"]["manifest_image"]
+    result = podman(
+        "run", "--rm", "--read-only", "--entrypoint", "python", image, "-c", probe, check=False, capture=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.strip()) > 40
+    for command in (["batch", "run"], ["drift", "check"], ["serve"], ["data", "prepare"]):
+        result = podman("run", "--rm", "--read-only", image, "sentiops", *command, "--help", check=False, capture=True)
+        assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
+
+
+def test_a_pod_whose_required_secret_is_missing_does_not_start(images, volume):
+    # The API token Secret is required (not optional): without it the kubelet does not start the pod.
+    node = _node(volume, {})
+    with pytest.raises(run_pods.PodFailed, match="sentiops-api-token not found"):
+        node.up("Deployment/sentiops-api")
+    assert node.started == []
+
+
+def test_the_whole_loop_as_deployed(images, volume, tmp_path):
+    timings: dict[str, float] = {}
+    token = secrets.token_hex(16)
+    write_csv(volume / "input.csv", sample_rows(16000))
+    (volume / "input").mkdir()
+    shutil.move(volume / "input.csv", volume / "input" / "tweets.csv")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    with webhook_server(bind="0.0.0.0", url_host="host.containers.internal") as (hook_url, hook):
+        node = _node(volume, {"sentiops-api-token": {"token": token}, "sentiops-slack-webhook": {"url": hook_url}})
+        try:
+            started = time.monotonic()
+            _ok(node.run_job("Job/sentiops-prepare"))
+            timings["prepare"] = time.monotonic() - started
+            data = volume / "data"
+            assert {p.name for p in data.iterdir()} >= {"train.parquet", "validation.parquet", "incoming", "feedback"}
+
+            started = time.monotonic()
+            _ok(node.run_job("Job/sentiops-train", SMALL_TRAIN))
+            timings["train"] = time.monotonic() - started
+            aliases = json.loads((volume / "registry" / "aliases.json").read_text())
+            assert aliases["production"] == "1"
+
+            started = time.monotonic()
+            (api,) = node.up("Deployment/sentiops-api", {"SENTIOPS_RELOAD_POLL_SECONDS": "1"})
+            timings["api ready"] = time.monotonic() - started
+            with httpx.Client(base_url=api.url("http"), timeout=30) as http:
+                assert http.post("/predict", json={"text": "what a lovely day"}).status_code == 401
+                bad = http.post("/predict", json={"text": "hi"}, headers={"Authorization": "Bearer nope"})
+                assert bad.status_code == 401
+                auth = {"Authorization": f"Bearer {token}"}
+                answer = http.post("/predict", json={"text": "I love this, best day ever"}, headers=auth)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["model_version"] == "1"
+                assert answer.json()["label"] in ("negative", "positive")
+                assert 0.5 <= answer.json()["confidence"] <= 1.0
+
+                # The daily CronJob, run by hand (kubectl create job --from=cronjob/sentiops-batch),
+                # on a day that really shifted: only negative tweets.
+                shifted_rows = _drift_the_next_day(volume)
+                started = time.monotonic()
+                _ok(node.run_job("CronJob/sentiops-batch"))
+                timings["daily batch"] = time.monotonic() - started
+                scored = pq.read_table(volume / "results" / "scores" / f"date={today}")
+                assert scored.num_rows == shifted_rows
+                drift = json.loads((volume / "results" / "drift" / f"date={today}" / "drift.json").read_text())
+                assert drift["status"] in ("warning", "drift")
+                assert (volume / "results" / "drift" / f"date={today}" / "report.html").is_file()
+                assert len(hook.requests) >= 1, "the drift alert never reached the webhook"
+                assert "hook-token" not in json.dumps(drift)  # the URL from the Secret stays out of results
+
+                # The Indexed Job: one day's file split over 3 pods, each row scored exactly once.
+                day = "2026-01-02"
+                (volume / "input" / "today").mkdir()
+                rows = sample_rows(30000)[20000:21500]
+                write_csv(volume / "input" / "today" / "tweets.csv", rows)
+                started = time.monotonic()
+                pods = node.run_job("Job/sentiops-batch-sharded", {"SENTIOPS_BATCH_DATE": day})
+                timings["indexed job (3 pods)"] = time.monotonic() - started
+                _ok(pods)
+                assert len(pods) == 3
+                parts = sorted(p.name for p in (volume / "results" / "scores" / f"date={day}").glob("*.parquet"))
+                assert [p.split(".")[0] for p in parts] == [f"part-{i:05d}-of-00003" for i in range(3)]
+                sharded = pq.read_table(volume / "results" / "scores" / f"date={day}")
+                rejects = volume / "results" / "rejects" / f"date={day}"
+                rejected = pq.read_table(rejects).num_rows if rejects.exists() else 0
+                assert sharded.num_rows + rejected == len(rows)
+                assert len(set(sharded.column("id").to_pylist())) == sharded.num_rows  # nobody twice
+                assert (volume / "results" / "drift" / f"date={day}" / "drift.json").is_file()
+
+                started = time.monotonic()
+                _ok(node.run_job("CronJob/sentiops-retrain", SMALL_RETRAIN))
+                timings["retrain"] = time.monotonic() - started
+                aliases = json.loads((volume / "registry" / "aliases.json").read_text())
+                assert aliases["production"] == "2"
+
+                started = time.monotonic()
+                deadline = time.monotonic() + 90
+                served = None
+                while time.monotonic() < deadline:
+                    served = http.post("/predict", json={"text": "still here?"}, headers=auth).json()["model_version"]
+                    if served == "2":
+                        break
+                    time.sleep(0.5)
+                assert served == "2", "the running API never hot-reloaded version 2"
+                timings["api hot reload"] = time.monotonic() - started
+                assert api.probe("livenessProbe") and api.running()
+        finally:
+            node.down()
+    print("scenario timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
+
+
+def test_podman_sees_the_host_by_name(images):
+    # The scenario's webhook lives on the host; pods reach it as host.containers.internal.
+    result = podman(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "getent",
+        images["serve"]["manifest_image"],
+        "hosts",
+        "host.containers.internal",
+        check=False,
+        capture=True,
+    )
+    assert result.returncode == 0, result.stderr
