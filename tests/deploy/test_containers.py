@@ -89,7 +89,8 @@ def test_every_serve_command_imports_in_the_serve_image(images):
         "import importlib, pkgutil, sentiops\n"
         "needs_train = {'sentiops.training.finetune', 'sentiops.training.export', 'sentiops.training.train',"
         " 'sentiops.training.retrain'}\n"
-        "names = [m.name for m in pkgutil.walk_packages(sentiops.__path__, 'sentiops.') if m.name not in needs_train]\n"
+        "names = [m.name for m in pkgutil.walk_packages(sentiops.__path__, 'sentiops.')\n"
+        "         if m.name not in needs_train and not m.name.endswith('__main__')]\n"
         "[importlib.import_module(n) for n in names]\n"
         "print(len(names))\n"
     )
@@ -179,7 +180,9 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 rejects = volume / "results" / "rejects" / f"date={day}"
                 rejected = pq.read_table(rejects).num_rows if rejects.exists() else 0
                 assert sharded.num_rows + rejected == len(rows)
-                assert len(set(sharded.column("id").to_pylist())) == sharded.num_rows  # nobody twice
+                assert len(set(sharded.column("row_id").to_pylist())) == sharded.num_rows  # nobody twice
+                assert set(sharded.column("text").to_pylist()) <= {text for _, text in rows}
+                assert set(sharded.column("model_version").to_pylist()) == {"1"}
                 assert (volume / "results" / "drift" / f"date={day}" / "drift.json").is_file()
 
                 started = time.monotonic()
