@@ -67,6 +67,11 @@ bench-batch: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/backends_bench.py --registry $(BENCH_HOME)/registry
 	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry
 
+# The images as they run (after `make images`): size, API cold start / RSS / p50, batch rows/s,
+# each against the same command outside a container.
+bench-containers: $(BENCH_HOME)/registry/aliases.json images
+	$(BIN)/python benchmarks/containers_bench.py --registry $(BENCH_HOME)/registry
+
 lint: install
 	$(BIN)/ruff check src tests benchmarks deploy
 	$(BIN)/ruff format --check src tests benchmarks deploy

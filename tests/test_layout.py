@@ -10,7 +10,15 @@ from tests.helpers.data import REPO
 SRC = REPO / "src"
 # Lowest first. A module may import its own package and anything in a lower layer.
 LAYERS = [
-    {"sentiops", "sentiops.config", "sentiops.text", "sentiops.files", "sentiops.logs", "sentiops.exit_codes"},
+    {
+        "sentiops",
+        "sentiops.config",
+        "sentiops.text",
+        "sentiops.files",
+        "sentiops.logs",
+        "sentiops.exit_codes",
+        "sentiops.charts",
+    },
     {"sentiops.data", "sentiops.registry", "sentiops.evaluation", "sentiops.pins", "sentiops.engines"},
     {"sentiops.inference"},
     {"sentiops.monitoring"},

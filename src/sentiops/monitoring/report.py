@@ -1,49 +1,18 @@
-"""A self-contained HTML drift report: inline SVG charts (matplotlib), no scripts, no CDN."""
+"""A self-contained HTML drift report: inline SVG charts (sentiops.charts), no scripts, no CDN."""
 
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from sentiops import charts
 from sentiops.monitoring.drift import DriftReport
 from sentiops.monitoring.profile import Histogram, Profile
 
 COLORS = {"too_few": "#757575", "ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828"}
-
-
-def _svg(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _bars(title: str, labels: list[str], reference: list[float], batch: list[float]) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.5, 2.8))
-    x = np.arange(len(labels))
-    ax.bar(x - 0.2, reference, 0.4, label="reference", color="#90a4ae")
-    ax.bar(x + 0.2, batch, 0.4, label="batch", color="#1565c0")
-    ax.set_xticks(x, labels, rotation=30 if len(labels) > 4 else 0, fontsize=8)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _svg(fig)
 
 
 def _shares(histogram: Histogram) -> list[float]:
@@ -52,40 +21,31 @@ def _shares(histogram: Histogram) -> list[float]:
 
 
 def _trend(history: pa.Table, column: str, title: str) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.5, 2.5))
-    ax.plot(history.column("date").to_pylist(), history.column(column).to_pylist(), "o-")
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=45, labelsize=7)
-    return _svg(fig)
+    points = list(zip(history.column("date").to_pylist(), history.column(column).to_pylist(), strict=True))
+    return charts.trend([(str(d), float("nan") if v is None else float(v)) for d, v in points], title=title, width=420)
 
 
 def render(date: str, version: str, report: DriftReport, reference: Profile, batch: Profile, history: pa.Table) -> str:
     labels = reference.labels
     conf_labels = _edge_labels(reference.confidence_histogram["edges"])
     len_labels = _edge_labels(reference.token_length_histogram["edges"])
-    charts = [
-        _bars(
-            "Predicted class shares",
-            labels,
-            [reference.class_shares[k] for k in labels],
-            [batch.class_shares[k] for k in labels],
-        ),
-        _bars(
+    profiles = {"reference": reference, "batch": batch}
+    shares = {name: [profile.class_shares[k] for k in labels] for name, profile in profiles.items()}
+    figures = [
+        charts.bars("Predicted class shares", labels, shares),
+        charts.bars(
             "Confidence",
             conf_labels,
-            _shares(reference.confidence_histogram),
-            _shares(batch.confidence_histogram),
+            {"reference": _shares(reference.confidence_histogram), "batch": _shares(batch.confidence_histogram)},
         ),
-        _bars(
+        charts.bars(
             "Text length (tokens)",
             len_labels,
-            _shares(reference.token_length_histogram),
-            _shares(batch.token_length_histogram),
+            {"reference": _shares(reference.token_length_histogram), "batch": _shares(batch.token_length_histogram)},
         ),
     ]
     if history.num_rows > 1:
-        charts += [
+        figures += [
             _trend(history, "prediction_psi", "Prediction PSI over time"),
             _trend(history, "mean_confidence", "Mean confidence over time"),
             _trend(history, "positive_share", "Positive share over time"),
@@ -104,7 +64,7 @@ padding:4px 8px;vertical-align:top;font-size:13px}} table{{border-collapse:colla
 <p>Model version <b>{html.escape(version)}</b>, {report.n} scored rows. Overall status:
 <b style="color:{COLORS[report.status]}">{report.status}</b></p>
 <table><tr><th>check</th><th>status</th><th>summary</th><th>numbers</th></tr>{rows}</table>
-<div class="charts">{"".join(charts)}</div>
+<div class="charts">{"".join(figures)}</div>
 </body></html>
 """
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from sentiops import charts
 from sentiops.config import Settings
 from sentiops.registry import Registry, RegistryError
 
@@ -32,37 +33,7 @@ class Chart:
     thresholds: dict[str, float] = field(default_factory=dict)
 
     def svg(self, width: int = 560, height: int = 160) -> str:
-        values = [v for _, v in self.points if not math.isnan(v)] + list(self.thresholds.values())
-        if not self.points or not values:
-            return ""
-        low, high = min(values), max(values)
-        span = (high - low) or 1.0
-        pad = 24
-
-        def x(i: int) -> float:
-            return pad + (width - 2 * pad) * (i / max(1, len(self.points) - 1))
-
-        def y(v: float) -> float:
-            return height - pad - (height - 2 * pad) * (v - low) / span
-
-        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-        colors = {"warning": "#ef6c00", "drift": "#c62828"}
-        for name, value in self.thresholds.items():
-            parts.append(
-                f'<line class="threshold" x1="{pad}" x2="{width - pad}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-                f'stroke="{colors.get(name, "#888")}" stroke-dasharray="4 3"><title>{name} {value}</title></line>'
-            )
-        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(self.points) if not math.isnan(v))
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="1.5"/>')
-        for i, (date, v) in enumerate(self.points):
-            if not math.isnan(v):
-                parts.append(
-                    f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="#1565c0">'
-                    f"<title>{date}: {v:.4f}</title></circle>"
-                )
-        parts.append(f'<text x="{pad}" y="14" font-size="11">{high:.3f}</text>')
-        parts.append(f'<text x="{pad}" y="{height - 6}" font-size="11">{low:.3f}</text></svg>')
-        return "".join(parts)
+        return charts.trend(self.points, self.thresholds, width=width, height=height)
 
 
 def registry_overview(settings: Settings) -> dict[str, Any]:
