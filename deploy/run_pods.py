@@ -67,6 +67,8 @@ class Container:
     name: str
     spec: dict[str, Any]
     ports: dict[str, int]  # port name or number (as text) -> host port on 127.0.0.1
+    restarts: int = 0  # by the liveness watcher, as the kubelet restarts a container that fails it
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def url(self, port: str | int, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.ports[str(port)]}{path}"
@@ -88,6 +90,20 @@ class Container:
         except (urllib.error.URLError, OSError):
             return False
 
+    def watch_liveness(self) -> None:
+        """In a thread: poll the liveness probe every periodSeconds; restart after failureThreshold."""
+        spec = self.spec.get("livenessProbe")
+        if not spec:
+            return
+        if self.stop.wait(float(spec.get("initialDelaySeconds", 0))):
+            return
+        failures = 0
+        while not self.stop.wait(float(spec.get("periodSeconds", 10))):
+            failures = 0 if self.probe("livenessProbe") else failures + 1
+            if failures >= int(spec.get("failureThreshold", 3)):
+                podman("restart", self.name, check=False, capture=True)
+                self.restarts, failures = self.restarts + 1, 0
+
     def running(self) -> bool:
         out = podman("inspect", "--format", "{{.State.Running}}", self.name, check=False, capture=True).stdout
         return out.strip() == "true"
@@ -102,6 +118,7 @@ class Node:
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # Secret name -> key -> value
     scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sentiops-pods-")))
     started: list[str] = field(default_factory=list)
+    watched: list[Container] = field(default_factory=list)
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -158,6 +175,8 @@ class Node:
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         args: list[str] = []
         for mount in container.get("volumeMounts", []):
+            if mount["name"] not in volumes:
+                raise PodFailed(f"volumeMount {mount['name']}: the pod has no volume of that name")
             volume = volumes[mount["name"]]
             read_only = mount.get("readOnly", False)
             if "persistentVolumeClaim" in volume:
@@ -312,9 +331,13 @@ class Node:
             containers += started
         for container in containers:
             wait_ready(container, ready_timeout)
+            threading.Thread(target=container.watch_liveness, daemon=True).start()
+            self.watched.append(container)
         return containers
 
     def down(self) -> None:
+        for container in self.watched:
+            container.stop.set()
         for name in self.started:
             podman("rm", "--force", "--time", "5", name, check=False, capture=True)
         shutil.rmtree(self.scratch, ignore_errors=True)

@@ -113,6 +113,42 @@ def test_a_pod_whose_required_secret_is_missing_does_not_start(images, volume):
     assert node.started == []
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c, pod: c.update(image="localhost/sentiops-serve:0.0.0-nope"), "is not on this node"),
+        (lambda c, pod: pod["securityContext"].update(runAsUser=0), "runAsNonRoot"),
+        (lambda c, pod: c.update(volumeMounts=[*c["volumeMounts"], {"name": "gone", "mountPath": "/x"}]), "no volume"),
+    ],
+    ids=["unknown image", "root user", "mount of no volume"],
+)
+def test_a_wrong_manifest_fails_the_run(images, volume, change, message):
+    node = _node(volume, {"sentiops-api-token": {"token": "t"}})
+    pod = node.get("Job", "sentiops-prepare")["spec"]["template"]["spec"]
+    change(pod["containers"][0], pod)
+    with pytest.raises(run_pods.PodFailed, match=message):
+        node.run_job("Job/sentiops-prepare")
+    node.down()
+
+
+def test_a_container_failing_its_liveness_probe_is_restarted(images, volume, tmp_path):
+    # The probes are polled at the manifest's paths: point liveness at a path that does not
+    # exist and the watcher restarts the container, as the kubelet would.
+    node = _node(volume, {"sentiops-api-token": {"token": "t"}})
+    container = node.get("Deployment", "sentiops-api")["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbe"]["httpGet"]["path"] = "/healthz"  # ready without a model
+    container["livenessProbe"] = {"httpGet": {"path": "/no-such-path", "port": "http"}, "periodSeconds": 1}
+    container["livenessProbe"]["failureThreshold"] = 2
+    try:
+        (api,) = node.up("Deployment/sentiops-api")
+        deadline = time.monotonic() + 30
+        while api.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert api.restarts >= 1
+    finally:
+        node.down()
+
+
 def test_the_whole_loop_as_deployed(images, volume, tmp_path):
     timings: dict[str, float] = {}
     token = secrets.token_hex(16)
@@ -202,6 +238,7 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 assert served == "2", "the running API never hot-reloaded version 2"
                 timings["api hot reload"] = time.monotonic() - started
                 assert api.probe("livenessProbe") and api.running()
+                assert api.restarts == 0  # the liveness probe held through training, batches, reload
         finally:
             node.down()
     print("scenario timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
