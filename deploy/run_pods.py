@@ -24,6 +24,7 @@ import argparse
 import concurrent.futures
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -409,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.volume.mkdir(parents=True, exist_ok=True)
     env = dict(item.split("=", 1) for item in args.env)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on `kill` as on Ctrl-C
     try:
         if args.action == "run":
             pods = node.run_job(args.workload, env)
@@ -422,9 +424,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         return 0
+    except PodFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
-        if args.action == "up":
-            node.down()
+        node.down()  # finished pods go too (their logs were printed)
 
 
 if __name__ == "__main__":
