@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+from serve_bench import rss_mb, wait_ready  # noqa: E402
 from soak import cpu_model  # noqa: E402
 
 from deploy import run_pods  # noqa: E402
@@ -46,18 +47,6 @@ def p50_ms(base_url: str, requests: int = 300) -> float:
             if i >= 30:  # the first ones warm up
                 timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
-
-
-def wait_ready(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} never became ready")
 
 
 def container_rss_mb(name: str) -> float:
@@ -90,12 +79,7 @@ def api_outside(volume: Path) -> dict[str, float]:
         wait_ready(url)
         ready = time.monotonic() - started
         p50 = p50_ms(url)
-        rss = next(
-            int(line.split()[1]) / 1024
-            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
-            if line.startswith("VmRSS")
-        )
-        return {"ready_s": ready, "rss_mb": rss, "p50_ms": p50}
+        return {"ready_s": ready, "rss_mb": rss_mb(process.pid), "p50_ms": p50}
     finally:
         process.terminate()
         process.wait(10)

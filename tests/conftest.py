@@ -19,6 +19,7 @@ from tests.helpers.data import sample_rows, write_csv
 @pytest.fixture(scope="session")
 def tiny_base_model(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT with a WordPiece vocabulary built from the sample."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
     folder = tmp_path_factory.mktemp("tiny-bert")
@@ -36,6 +37,7 @@ def tiny_base_model(tmp_path_factory) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    torch.manual_seed(0)  # the same random start every run: results that depend on it do not vary
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -8,11 +8,13 @@ the volume and over HTTP, not on exit codes alone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 
 import httpx
 import pyarrow as pa
@@ -151,6 +153,13 @@ def test_a_container_failing_its_liveness_probe_is_restarted(images, volume, tmp
 
 def test_the_whole_loop_as_deployed(images, volume, tmp_path):
     timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        timings[name] = time.monotonic() - started
+
     token = secrets.token_hex(16)
     write_csv(volume / "input.csv", sample_rows(16000))
     (volume / "input").mkdir()
@@ -160,21 +169,18 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
     with webhook_server(bind="0.0.0.0", url_host="host.containers.internal") as (hook_url, hook):
         node = _node(volume, {"sentiops-api-token": {"token": token}, "sentiops-slack-webhook": {"url": hook_url}})
         try:
-            started = time.monotonic()
-            _ok(node.run_job("Job/sentiops-prepare"))
-            timings["prepare"] = time.monotonic() - started
+            with step("prepare"):
+                _ok(node.run_job("Job/sentiops-prepare"))
             data = volume / "data"
             assert {p.name for p in data.iterdir()} >= {"train.parquet", "validation.parquet", "incoming", "feedback"}
 
-            started = time.monotonic()
-            _ok(node.run_job("Job/sentiops-train", SMALL_TRAIN))
-            timings["train"] = time.monotonic() - started
+            with step("train"):
+                _ok(node.run_job("Job/sentiops-train", SMALL_TRAIN))
             aliases = json.loads((volume / "registry" / "aliases.json").read_text())
             assert aliases["production"] == "1"
 
-            started = time.monotonic()
-            (api,) = node.up("Deployment/sentiops-api", {"SENTIOPS_RELOAD_POLL_SECONDS": "1"})
-            timings["api ready"] = time.monotonic() - started
+            with step("api ready"):
+                (api,) = node.up("Deployment/sentiops-api", {"SENTIOPS_RELOAD_POLL_SECONDS": "1"})
             with httpx.Client(base_url=api.url("http"), timeout=30) as http:
                 assert http.post("/predict", json={"text": "what a lovely day"}).status_code == 401
                 bad = http.post("/predict", json={"text": "hi"}, headers={"Authorization": "Bearer nope"})
@@ -189,9 +195,8 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 # The daily CronJob, run by hand (kubectl create job --from=cronjob/sentiops-batch),
                 # on a day that really shifted: only negative tweets.
                 shifted_rows = _drift_the_next_day(volume)
-                started = time.monotonic()
-                _ok(node.run_job("CronJob/sentiops-batch"))
-                timings["daily batch"] = time.monotonic() - started
+                with step("daily batch"):
+                    _ok(node.run_job("CronJob/sentiops-batch"))
                 scored = pq.read_table(volume / "results" / "scores" / f"date={today}")
                 assert scored.num_rows == shifted_rows
                 drift = json.loads((volume / "results" / "drift" / f"date={today}" / "drift.json").read_text())
@@ -205,9 +210,8 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 (volume / "input" / "today").mkdir()
                 rows = sample_rows(30000)[20000:21500]
                 write_csv(volume / "input" / "today" / "tweets.csv", rows)
-                started = time.monotonic()
-                pods = node.run_job("Job/sentiops-batch-sharded", {"SENTIOPS_BATCH_DATE": day})
-                timings["indexed job (3 pods)"] = time.monotonic() - started
+                with step("indexed job (3 pods)"):
+                    pods = node.run_job("Job/sentiops-batch-sharded", {"SENTIOPS_BATCH_DATE": day})
                 _ok(pods)
                 assert len(pods) == 3
                 parts = sorted(p.name for p in (volume / "results" / "scores" / f"date={day}").glob("*.parquet"))
@@ -221,22 +225,21 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 assert set(sharded.column("model_version").to_pylist()) == {"1"}
                 assert (volume / "results" / "drift" / f"date={day}" / "drift.json").is_file()
 
-                started = time.monotonic()
-                _ok(node.run_job("CronJob/sentiops-retrain", SMALL_RETRAIN))
-                timings["retrain"] = time.monotonic() - started
+                with step("retrain"):
+                    _ok(node.run_job("CronJob/sentiops-retrain", SMALL_RETRAIN))
                 aliases = json.loads((volume / "registry" / "aliases.json").read_text())
                 assert aliases["production"] == "2"
 
-                started = time.monotonic()
-                deadline = time.monotonic() + 90
-                served = None
-                while time.monotonic() < deadline:
-                    served = http.post("/predict", json={"text": "still here?"}, headers=auth).json()["model_version"]
-                    if served == "2":
-                        break
-                    time.sleep(0.5)
-                assert served == "2", "the running API never hot-reloaded version 2"
-                timings["api hot reload"] = time.monotonic() - started
+                with step("api hot reload"):
+                    deadline = time.monotonic() + 90
+                    served = None
+                    while time.monotonic() < deadline:
+                        answer = http.post("/predict", json={"text": "still here?"}, headers=auth)
+                        served = answer.json()["model_version"]
+                        if served == "2":
+                            break
+                        time.sleep(0.5)
+                    assert served == "2", "the running API never hot-reloaded version 2"
                 assert api.probe("livenessProbe") and api.running()
                 assert api.restarts == 0  # the liveness probe held through training, batches, reload
         finally:
