@@ -123,7 +123,7 @@ def _local_paths(setting: str, value: str) -> list[Path]:
     return [p.parent if setting.endswith("index-url") else p for p in found]
 
 
-def build(target: str, base: str, image_tag: str, retries: int = 1) -> str:
+def build(target: str, base: str, image_tag: str, retries: int = 2) -> str:
     name = f"localhost/sentiops-{target}:{image_tag}"
     mounts = pip_mounts()
     args = ["build", "--network", "host", "--target", target, "--build-arg", f"BASE_IMAGE={base}"]
@@ -140,7 +140,8 @@ def build(target: str, base: str, image_tag: str, retries: int = 1) -> str:
             print(f"{name} built in {time.monotonic() - started:.0f} s", flush=True)
             return name
         # Storage hiccups ("read/write on closed pipe" while committing a large layer) pass on retry.
-        print(f"build of {name} failed (exit {result.returncode}), attempt {attempt + 1}", file=sys.stderr)
+        print(f"build of {name} failed (exit {result.returncode}), attempt {attempt + 1}", file=sys.stderr, flush=True)
+        podman("image", "prune", "--force", check=False, capture=True)
     raise PodmanError(f"podman build of {name} failed {retries + 1} times")
 
 
@@ -191,7 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {entry['size_bytes'] / 1e6:.0f} MB", flush=True)
     IMAGES_DIR.mkdir(parents=True, exist_ok=True)
     tags_file.write_text(json.dumps(built, indent=2) + "\n")
+    remove_old_builds({str(entry["image"]) for entry in built.values()})
     return 0
+
+
+def remove_old_builds(keep: set[str]) -> None:
+    """Earlier builds' tags and the dangling build stages they leave, so the store stays bounded."""
+    listing = podman("images", "--format", "{{.Repository}}:{{.Tag}}", capture=True).stdout.split()
+    for name in listing:
+        repository, _, image_tag = name.rpartition(":")
+        if repository in {f"localhost/sentiops-{t}" for t in TARGETS} and name not in keep and "-" in image_tag:
+            podman("rmi", name, check=False, capture=True)
+    podman("image", "prune", "--force", check=False, capture=True)
 
 
 if __name__ == "__main__":
