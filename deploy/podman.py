@@ -51,6 +51,7 @@ def ensure_installed() -> None:
     if os.geteuid() != 0:
         raise PodmanError(f"podman is not installed; install: apt-get install {' '.join(APT_PACKAGES)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-q", *APT_PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
