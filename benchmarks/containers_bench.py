@@ -122,9 +122,9 @@ def main() -> None:
         container["command"] = ["sentiops", "batch", "run", "--input", f"/data/input/{SAMPLE.name}"]
         container["env"] = [{"name": "SENTIOPS_BATCH_DATE", "value": "2030-01-01"}]
         started = time.monotonic()
-        code = node.start(pod, "bench-batch")
+        pod_name, code = node.run_pod(pod, "bench-batch")
         elapsed = time.monotonic() - started
-        log = node.pod_log(node.started[-1])
+        log = node.pod_log(pod_name)
         node.down()
         if code != 0:
             raise RuntimeError(log[-3000:])

@@ -243,10 +243,10 @@ class Node:
             args += ["--privileged"]
         return args
 
-    def start(
-        self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None = None, detach: bool = False
-    ) -> list[Container] | int:
-        """Start a pod's containers; detached (a Deployment) returns them, else waits and returns the exit code."""
+    def _container_args(
+        self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None
+    ) -> tuple[str, list[str], dict[str, int], dict[str, Any]]:
+        """(container name, `podman run` options, published ports, container spec) for a pod."""
         spec = pod["spec"]
         if len(spec["containers"]) != 1 or spec.get("initContainers"):
             raise PodFailed("this runner runs pods of exactly one container")
@@ -259,7 +259,7 @@ class Node:
         pod_dir.mkdir(parents=True)
         env_file = pod_dir / "env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in self._env(container, env or {}).items()))
-        args = ["run", "--name", name, "--hostname", name, "--env-file", str(env_file)]
+        args = ["--name", name, "--hostname", name, "--env-file", str(env_file)]
         args += self._volume_args(spec, container, pod_dir)
         args += self._security_args(spec, container, image)
         limits = container.get("resources", {}).get("limits", {})
@@ -278,15 +278,25 @@ class Node:
                 ports[port["name"]] = host_port
         if "command" in container:
             args += ["--entrypoint", json.dumps(container["command"])]
-        args += ["--detach", image] if detach else [image]
-        args += [str(a) for a in container.get("args", [])]
-        self.started.append(name)
-        if detach:
-            podman(*args, capture=True)
-            return [Container(name, container, ports)]
-        result = podman(*args, check=False, capture=True)
-        (pod_dir / "log").write_text(result.stdout + result.stderr)
-        return result.returncode
+        with self._lock:
+            self.started.append(name)
+        return name, args, ports, container
+
+    def _command(self, container: dict[str, Any]) -> list[str]:
+        return [container["image"], *(str(a) for a in container.get("args", []))]
+
+    def run_pod(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+        """Run a pod's container to its end: (its name, exit code); its output goes to `pod_log`."""
+        name, args, _, container = self._container_args(pod, prefix, env)
+        result = podman("run", *args, *self._command(container), check=False, capture=True)
+        (self.scratch / name / "log").write_text(result.stdout + result.stderr)
+        return name, result.returncode
+
+    def start_pod(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None = None) -> Container:
+        """Start a long-running pod's container (a Deployment replica) in the background."""
+        name, args, ports, container = self._container_args(pod, prefix, env)
+        podman("run", "--detach", *args, *self._command(container), capture=True)
+        return Container(name, container, ports)
 
     def pod_log(self, name: str) -> str:
         log = self.scratch / name / "log"
@@ -308,13 +318,13 @@ class Node:
 
         def one(index: int) -> JobPod:
             extra = {**(env or {}), **({"JOB_COMPLETION_INDEX": str(index)} if indexed else {})}
-            attempts = []
+            attempts, code = [], 1
             for _ in range(retries + 1):
-                code = self.start(template, f"{name}-{index}", extra)
-                attempts.append(self.started[-1])
+                pod_name, code = self.run_pod(template, f"{name}-{index}", extra)
+                attempts.append(pod_name)
                 if code == 0:
                     break
-            return JobPod(index, int(code), attempts, self.pod_log(attempts[-1]))  # type: ignore[arg-type]
+            return JobPod(index, code, attempts, self.pod_log(attempts[-1]))
 
         parallelism = max(1, int(job.get("parallelism", 1)))
         with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
@@ -325,11 +335,8 @@ class Node:
         """Start a Deployment's replicas and wait until each passes its readiness probe."""
         kind, name = ref.split("/", 1)
         deployment = self.get(kind, name)
-        containers: list[Container] = []
-        for _ in range(int(deployment["spec"].get("replicas", 1))):
-            started = self.start(deployment["spec"]["template"], name, env, detach=True)
-            assert isinstance(started, list)
-            containers += started
+        replicas = int(deployment["spec"].get("replicas", 1))
+        containers = [self.start_pod(deployment["spec"]["template"], name, env) for _ in range(replicas)]
         for container in containers:
             wait_ready(container, ready_timeout)
             threading.Thread(target=container.watch_liveness, daemon=True).start()
