@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -75,8 +76,21 @@ class _Redacting(logging.Formatter):
         return redact(self.inner.format(record))
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes, not the one at set-up: a caller that
+    swaps stderr and closes its own (a test runner invoking a command) leaves no dead stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure(json_logs: bool = True, level: int | str = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     inner: logging.Formatter
     if json_logs:
         inner = JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
