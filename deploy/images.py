@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deploy.podman import ROOT, PodmanError, ensure_installed, environment, image_exists, podman  # noqa: E402
+from deploy.podman import ROOT, PodmanError, ensure_installed, image_exists, podman  # noqa: E402
 
 IMAGES_DIR = ROOT / "var" / "images"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
@@ -171,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-save", action="store_true", help="skip writing the archives under var/images/")
     args = parser.parse_args(argv)
     ensure_installed()
-    environment()
     base = args.base or build_local_base()
     image_tag = tag()
     built: dict[str, dict[str, object]] = {}

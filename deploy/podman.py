@@ -8,6 +8,7 @@ set rlimits: runc, cgroupfs, explicit ulimits read from this host's hard limit.
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import shutil
@@ -23,8 +24,10 @@ class PodmanError(RuntimeError):
     pass
 
 
+@functools.cache
 def environment() -> dict[str, str]:
-    """Environment variables that point podman at this clone's configuration and store."""
+    """Environment variables that point podman at this clone's configuration and store (the
+    files are written once per process; every podman call reuses them)."""
     STATE.mkdir(parents=True, exist_ok=True)
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nofile = 1_048_576 if nofile == resource.RLIM_INFINITY else nofile
