@@ -52,13 +52,26 @@ class PodFailed(RuntimeError):
     pass
 
 
+def kustomize(folder: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
 def render() -> list[dict[str, Any]]:
     """What a user applies: the minikube overlay (kustomize) plus the one-off Job files."""
-    out = subprocess.run(["kubectl", "kustomize", str(OVERLAY)], capture_output=True, text=True, check=True).stdout
-    docs = [doc for doc in yaml.safe_load_all(out) if doc]
+    docs = kustomize(OVERLAY)
     for path in sorted(JOBS.glob("*.yaml")):
         docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     return docs
+
+
+def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template of a workload (a CronJob's through its job template); None otherwise."""
+    if obj["kind"] in ("Deployment", "Job"):
+        return obj["spec"]["template"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
+    return None
 
 
 @dataclass
@@ -309,7 +322,9 @@ class Node:
         kind, name = ref.split("/", 1)
         obj = self.get(kind, name)
         job = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
-        template = job["template"]
+        template = pod_template(obj)
+        if template is None or kind == "Deployment":
+            raise PodFailed(f"{ref} is not a Job or a CronJob")
         if template["spec"].get("restartPolicy") not in ("Never", "OnFailure"):
             raise PodFailed(f"{ref}: a Job's pods need restartPolicy Never or OnFailure")
         completions = int(job.get("completions", 1))

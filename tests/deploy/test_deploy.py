@@ -17,6 +17,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from deploy import run_pods
 from sentiops.cli import app
 from sentiops.config import Settings
 from sentiops.serving.app import create_app
@@ -27,24 +28,16 @@ KUBECTL = shutil.which("kubectl")
 
 
 def render(target: Path) -> list[dict]:
-    out = subprocess.run([KUBECTL, "kustomize", str(target)], check=True, capture_output=True, text=True).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    return run_pods.kustomize(target)
 
 
 def all_docs() -> list[dict]:
-    docs = render(K8S / "overlays" / "minikube")
-    for job in sorted((K8S / "jobs").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(job.read_text()) if d]
-    return docs
+    return run_pods.render()  # what a user applies: the minikube overlay and the Job files
 
 
 def pod_spec(doc: dict) -> dict | None:
-    kind = doc["kind"]
-    if kind == "Deployment" or kind == "Job":
-        return doc["spec"]["template"]["spec"]
-    if kind == "CronJob":
-        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return None
+    template = run_pods.pod_template(doc)
+    return template["spec"] if template else None
 
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kustomize) is not installed")
