@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import os
 import statistics
@@ -21,13 +20,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from soak import cpu_model  # noqa: E402
+from common import cpu_model, sample_rows  # noqa: E402
 
 from sentiops import engines  # noqa: E402
 from sentiops.inference import Predictor  # noqa: E402
 from sentiops.registry import Registry  # noqa: E402
-
-SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
 
 
 def in_process(folder: Path, texts: list[str], labels: list[int]) -> list[dict]:
@@ -80,8 +77,7 @@ def main() -> None:
 
     registry = Registry(args.registry)
     folder = registry.verify(registry.resolve("production"))
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))[1:]
+    rows = sample_rows()
     spread = rows[::12][:2500]  # the file holds its negatives first: take both classes
     texts = [r[1] for r in spread]
     labels = [0 if r[0] == "0" else 1 for r in spread]

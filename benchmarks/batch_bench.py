@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import os
 import platform
@@ -24,7 +23,8 @@ import psutil
 from sentiops.registry import Registry
 
 HERE = Path(__file__).resolve().parent
-SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
+sys.path.insert(0, str(HERE))
+from common import sample_rows  # noqa: E402
 
 
 def make_input(path: Path, rows: int, tweets: list[str]) -> None:
@@ -63,8 +63,7 @@ def main() -> None:
 
     registry = Registry(args.registry)
     version = registry.resolve("production")
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        tweets = [row[1] for row in list(csv.reader(handle))[1:]]
+    tweets = [row[1] for row in sample_rows()]
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SENTIOPS_REGISTRY_DIR": str(args.registry), "SENTIOPS_HOME": str(args.work)}
 

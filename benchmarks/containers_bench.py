@@ -27,13 +27,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+from common import SAMPLE, cpu_model  # noqa: E402
 from serve_bench import rss_mb, wait_ready  # noqa: E402
-from soak import cpu_model  # noqa: E402
 
 from deploy import run_pods  # noqa: E402
 from deploy.podman import podman  # noqa: E402
 
-SAMPLE = ROOT / "data" / "sample" / "sentiment140_30k.csv.gz"
 TWEETS = ["I love this so much, best day ever!", "This is awful. I hate everything about today.", "meh, fine"]
 TOKEN = "bench-token"
 

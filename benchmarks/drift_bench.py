@@ -9,9 +9,7 @@ benchmarks/results/drift.{json,md}; a benchmark, not a timed test.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import gzip
 import json
 import re
 import sys
@@ -23,7 +21,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from soak import cpu_model  # noqa: E402
+from common import cpu_model, sample_rows  # noqa: E402
 
 from sentiops.config import Thresholds  # noqa: E402
 from sentiops.evaluation.calibration import estimate_accuracy, fit_temperature  # noqa: E402
@@ -32,7 +30,6 @@ from sentiops.monitoring.drift import check_batch  # noqa: E402
 from sentiops.monitoring.profile import build_profile  # noqa: E402
 from sentiops.registry import Registry  # noqa: E402
 
-SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
 SIZES = (100, 200, 1000, 10000)
 
 
@@ -58,8 +55,7 @@ def main() -> None:
     started = time.time()
     print(f"CPU: {cpu_model()}", flush=True)
 
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))[1:]
+    rows = sample_rows()
     rng = np.random.default_rng(0)
     rows = [rows[i] for i in rng.permutation(len(rows))]
     texts = [r[1] for r in rows]

@@ -10,8 +10,6 @@ and Markdown to benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import subprocess
@@ -26,8 +24,9 @@ import psutil
 from sentiops.registry import Registry
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # soak.cpu_model
-SAMPLE = HERE.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
+sys.path.insert(0, str(HERE))
+from common import cpu_model, sample_rows  # noqa: E402
+
 LEVELS = (1, 8, 32)
 
 
@@ -133,8 +132,7 @@ def main() -> None:
 
     registry = Registry(args.registry)
     version = registry.resolve("production")
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        tweets = [row[1] for row in list(csv.reader(handle))[1:]][:5000]
+    tweets = [row[1] for row in sample_rows()][:5000]
     tweets_path = Path(tempfile.mkdtemp()) / "tweets.json"
     tweets_path.write_text(json.dumps(tweets))
 
@@ -168,7 +166,6 @@ def main() -> None:
                 "p99_ratio": round(a["p99_ms"] / max(b["p99_ms"], 1e-9), 3),
             }
         )
-    from soak import cpu_model
 
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

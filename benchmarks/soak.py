@@ -10,11 +10,8 @@ Pass: no errors other than deliberate 503s, server RSS growth under 10%.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -26,17 +23,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from common import cpu_model, sample_rows  # noqa: E402
 from loadgen import run as wrk_run  # noqa: E402
-from serve_bench import SAMPLE, rss_mb, wait_ready  # noqa: E402
-
-
-def cpu_model() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.+)", info)
-    flags = re.search(r"flags\s*:\s*(.+)", info)
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-    have = [f for f in wanted if flags and f in flags.group(1).split()]
-    return f"{model.group(1) if model else platform.processor()} ({', '.join(have)}; {os.cpu_count()} cores)"
+from serve_bench import rss_mb, wait_ready  # noqa: E402
 
 
 def bulk_client(url: str, tweets: list[str], stop: threading.Event, out: list[tuple[int, float]]) -> None:
@@ -71,8 +60,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
-    with gzip.open(SAMPLE, "rt", encoding="utf-8", newline="") as handle:
-        tweets = [row[1] for row in list(csv.reader(handle))[1:]][:5000]
+    tweets = [row[1] for row in sample_rows()][:5000]
     port = 8713
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "SENTIOPS_REGISTRY_DIR": str(args.registry), "SENTIOPS_HOME": str(args.registry.parent)}

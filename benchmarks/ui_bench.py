@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from soak import cpu_model  # noqa: E402
+from common import cpu_model  # noqa: E402
 
 from sentiops.config import Settings  # noqa: E402
 from sentiops.registry import Registry  # noqa: E402
