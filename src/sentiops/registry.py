@@ -199,17 +199,21 @@ class Registry:
             self._log_alias(alias, current, target, "rollback")
         return target
 
+    def alias_history(self) -> list[dict[str, Any]]:
+        """Every alias change, oldest first: time, alias, from, to, reason."""
+        if not self.alias_log.is_file():
+            return []
+        return [json.loads(line) for line in self.alias_log.read_text().splitlines() if line.strip()]
+
     def _alias_stack(self, alias: str) -> list[str]:
         stack: list[str] = []
-        if self.alias_log.is_file():
-            for line in self.alias_log.read_text().splitlines():
-                entry = json.loads(line)
-                if entry["alias"] != alias:
-                    continue
-                if entry["reason"] == "rollback":
-                    stack.pop()
-                else:
-                    stack.append(entry["to"])
+        for entry in self.alias_history():
+            if entry["alias"] != alias:
+                continue
+            if entry["reason"] == "rollback":
+                stack.pop()
+            else:
+                stack.append(entry["to"])
         return stack
 
     def _log_alias(self, alias: str, old: str | None, new: str, reason: str) -> None:

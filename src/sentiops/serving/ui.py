@@ -112,7 +112,7 @@ def versions(request: Request) -> HTMLResponse:
     from sentiops.registry import Registry
 
     settings = _settings(request)
-    history = list(reversed(ui_data.alias_history(Registry(settings.registry))))
+    history = list(reversed(Registry(settings.registry).alias_history()))
     return _page(
         request, "versions.html", "/ui/versions", "Versions", versions=ui_data.versions(settings), history=history
     )

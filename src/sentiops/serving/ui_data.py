@@ -8,7 +8,6 @@ stay under a few hundred milliseconds).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ class Chart:
 def registry_overview(settings: Settings) -> dict[str, Any]:
     registry = Registry(settings.registry)
     aliases = registry.aliases()
-    history = alias_history(registry)
+    history = registry.alias_history()
     found = {}
     for alias in ("production", "staging"):
         version = aliases.get(alias)
@@ -54,12 +53,6 @@ def registry_overview(settings: Settings) -> dict[str, Any]:
             "holdout": metrics.get("holdout", {}),
         }
     return found
-
-
-def alias_history(registry: Registry) -> list[dict[str, Any]]:
-    if not registry.alias_log.is_file():
-        return []
-    return [json.loads(line) for line in registry.alias_log.read_text().splitlines() if line.strip()]
 
 
 def versions(settings: Settings) -> list[dict[str, Any]]:
