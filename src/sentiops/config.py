@@ -18,6 +18,9 @@ from sentiops import logs
 
 # Inference engines (sentiops/engines.py says what each is and when it wins).
 Backend = Literal["ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8"]
+# Token length models are trained and served at unless told otherwise (`sentiops train --max-length`);
+# versions record their own, and the ones of releases that did not are read as this.
+DEFAULT_MAX_LENGTH = 64
 BackendSetting = Literal["auto", "ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8"]
 
 
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
     backend: BackendSetting = "auto"
     intra_op_threads: int = 0  # 0: the container's CPU quota (cgroup), else the cores this process may use
     inference_batch_size: int = 64
-    max_length: int = 64
+    max_length: int = DEFAULT_MAX_LENGTH  # `sentiops train`'s default; a version serves at the length it trained at
 
     # Serving
     max_text_chars: int = 1000

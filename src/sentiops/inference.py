@@ -8,7 +8,6 @@ is `SENTIOPS_BACKEND`: a named one, or `auto` (see `choose_backend`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,15 +17,15 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from sentiops.config import Backend, BackendSetting, Settings
+from sentiops.config import DEFAULT_MAX_LENGTH, Backend, BackendSetting, Settings
 from sentiops.engines import REFERENCE, Engine, eligible, open_engine
-from sentiops.registry import Registry, verify_checksums
+from sentiops.registry import Registry
 from sentiops.text import clean_text
+from sentiops.version import VersionFolder
 
 log = logging.getLogger(__name__)
 # `auto` keeps only engines whose validation accuracy is within this many points of fp32.
 AUTO_MAX_ACCURACY_DROP = 0.003
-CALIBRATION_FILE = "calibration.json"  # training tweets stored with the version: NNCF and `auto` use them
 _FALLBACK_TEXTS = [
     "I love this so much, best day ever!",
     "This is awful. I hate everything about today.",
@@ -54,7 +53,7 @@ class Predictor:
     engine: Engine
     tokenizer: Tokenizer
     labels: list[str]
-    max_length: int = 64
+    max_length: int = DEFAULT_MAX_LENGTH
     batch_size: int = 64
     loaded_at: float = field(default_factory=time.time)
     # How the engine was picked: "named" or the `auto` timings (texts/s per eligible engine).
@@ -104,19 +103,17 @@ class Predictor:
         batch_size: int = 64,
         verify: bool = True,
     ) -> Predictor:
+        files = VersionFolder(folder)
         if verify:
-            verify_checksums(folder)
-        label_info = json.loads((folder / "labels.json").read_text())
-        training = json.loads((folder / "training.json").read_text())
-        max_length = int(training.get("max_length", 64))
+            files.verify()
+        labels = files.labels().labels
+        max_length = files.training().max_length
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()  # we pad per length bucket ourselves
         tokenizer.enable_truncation(max_length)
 
         def build(engine: Engine, choice: dict[str, Any]) -> Predictor:
-            return cls(
-                version, folder, engine, tokenizer, list(label_info["labels"]), max_length, batch_size, choice=choice
-            )
+            return cls(version, folder, engine, tokenizer, labels, max_length, batch_size, choice=choice)
 
         if backend != "auto":
             return build(open_engine(folder, backend, threads), {"mode": "named", "backend": backend})
@@ -230,33 +227,28 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def calibration_texts(folder: Path, n: int = 256) -> list[str]:
     """The version's stored training tweets (a generic set for versions packaged without them)."""
-    path = folder / CALIBRATION_FILE
-    texts = json.loads(path.read_text())["texts"] if path.is_file() else []
-    texts = texts or _FALLBACK_TEXTS
+    texts = VersionFolder(folder).calibration_texts() or _FALLBACK_TEXTS
     return [texts[i % len(texts)] for i in range(n)]
 
 
 def accurate_enough(folder: Path, candidates: list[Backend]) -> tuple[list[Backend], dict[str, str]]:
     """Engines whose validation accuracy (stored at packaging) is within AUTO_MAX_ACCURACY_DROP of fp32.
 
-    Engines with no stored accuracy are left out, except fp32 ones (the same weights, exactly)
-    and, for versions packaged before per-engine accuracies, ONNX Runtime int8 (its accuracy
-    is in the version's parity numbers).
+    Engines with no stored accuracy are left out, except fp32 ones (the same weights, exactly);
+    versions packaged before per-engine accuracies read ONNX Runtime's two from their parity
+    numbers (sentiops.version migrates them).
     """
-    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
-    accuracy = {name: entry.get("validation_accuracy") for name, entry in metrics.get("backends", {}).items()}
-    parity = metrics.get("parity", {})
-    accuracy.setdefault("ort-int8", parity.get("int8_validation_accuracy"))
-    reference = accuracy.get(REFERENCE) or parity.get("fp32_validation_accuracy")
+    accuracy = {name: entry.validation_accuracy for name, entry in VersionFolder(folder).metrics().backends.items()}
+    reference = accuracy.get(REFERENCE)
     kept: list[Backend] = []
     excluded: dict[str, str] = {}
     for backend in candidates:
         if backend in (REFERENCE, "openvino-fp32"):
             kept.append(backend)
-        elif accuracy.get(backend) is None or reference is None:
+        elif (measured := accuracy.get(backend)) is None or reference is None:
             excluded[backend] = "no validation accuracy recorded for this version"
-        elif reference - accuracy[backend] > AUTO_MAX_ACCURACY_DROP:
-            excluded[backend] = f"validation accuracy {accuracy[backend]:.4f} vs fp32 {reference:.4f}"
+        elif reference - measured > AUTO_MAX_ACCURACY_DROP:
+            excluded[backend] = f"validation accuracy {measured:.4f} vs fp32 {reference:.4f}"
         else:
             kept.append(backend)
     return kept, excluded

@@ -1,7 +1,7 @@
 """A versioned model registry in a folder (the shared volume).
 
 registry/
-  versions/1/ ... CHECKSUMS     immutable; written under a temp name, then renamed
+  versions/1/ ... CHECKSUMS     immutable; written under a temp name, then renamed (files: sentiops.version)
   aliases.json                  {"production": "2", "staging": "3"}, replaced atomically
   alias_log.jsonl               every alias change, so rollback knows what came before
   decisions.jsonl               one line per promotion decision, with its numbers
@@ -23,23 +23,16 @@ from typing import Any, Literal, get_args
 
 from filelock import FileLock
 
-from sentiops.files import sha256_file, write_json_atomic
+from sentiops.files import write_json_atomic
+from sentiops.version import ChecksumError, RegistryError, TrainingRecord, VersionFolder
 
-CHECKSUMS = "CHECKSUMS"
+__all__ = ["ALIASES", "AliasMoved", "ChecksumError", "Registry", "RegistryError", "VersionFolder"]
 Alias = Literal["production", "staging"]
 ALIASES: tuple[Alias, ...] = get_args(Alias)
 
 
-class RegistryError(RuntimeError):
-    """A registry operation that cannot be done (unknown version, bad checksum, ...)."""
-
-
 class AliasMoved(RegistryError):
     """A compare-and-swap found the alias no longer where the caller last saw it."""
-
-
-class ChecksumError(RegistryError):
-    pass
 
 
 @dataclass
@@ -86,7 +79,7 @@ class Registry:
         pending = PendingVersion(Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir)))
         try:
             yield pending
-            write_checksums(pending.path)
+            VersionFolder(pending.path).write_checksums()
             pending.path.chmod(0o755)  # mkdtemp makes it private; serving pods must read it
             with self.lock():
                 versions = self.versions()
@@ -109,12 +102,15 @@ class Registry:
     def verify(self, version: str) -> Path:
         """The version folder, after checking every file against CHECKSUMS."""
         path = self.path(version)
-        verify_checksums(path)
+        VersionFolder(path).verify()
         return path
 
-    def read_json(self, version: str, name: str) -> dict[str, Any]:
-        file = self.path(version) / name
-        return json.loads(file.read_text()) if file.is_file() else {}
+    def folder(self, version: str) -> VersionFolder:
+        """The version's files, typed (sentiops.version), without verifying them."""
+        return VersionFolder(self.path(version))
+
+    def training(self, version: str) -> TrainingRecord:
+        return self.folder(version).training()
 
     def delete(self, version: str, pinned: set[str] | None = None) -> None:
         with self.lock():
@@ -131,7 +127,7 @@ class Registry:
         keep = {v for v in self.aliases().values() if v}
         production = self.aliases().get("production")
         if production:
-            parent = self.read_json(production, "training.json").get("parent_version")
+            parent = self.training(production).parent_version
             if parent:
                 keep.add(str(parent))
         return keep
@@ -230,27 +226,3 @@ class Registry:
         if not self.decisions_path.is_file():
             return []
         return [json.loads(line) for line in self.decisions_path.read_text().splitlines() if line]
-
-
-def write_checksums(folder: Path) -> None:
-    lines = []
-    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS):
-        lines.append(f"{sha256_file(file)}  {file.relative_to(folder).as_posix()}")
-    (folder / CHECKSUMS).write_text("\n".join(lines) + "\n")
-
-
-def verify_checksums(folder: Path) -> None:
-    listing = folder / CHECKSUMS
-    if not listing.is_file():
-        raise ChecksumError(f"{folder}: no {CHECKSUMS} file; refusing to load an unverifiable model")
-    expected = {}
-    for line in listing.read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        expected[name] = digest
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {CHECKSUMS}
-    missing = sorted(set(expected) - present)
-    if missing:
-        raise ChecksumError(f"{folder}: missing files {missing}")
-    for name, digest in expected.items():
-        if sha256_file(folder / name) != digest:
-            raise ChecksumError(f"{folder}: checksum mismatch for {name}; the file was changed or corrupted")

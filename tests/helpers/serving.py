@@ -14,7 +14,8 @@ import httpx
 import uvicorn
 
 from sentiops.config import Settings
-from sentiops.registry import CHECKSUMS, Registry
+from sentiops.registry import Registry
+from sentiops.version import CHECKSUMS_FILE
 
 
 def make_settings(registry_dir: Path, **overrides) -> Settings:
@@ -27,7 +28,7 @@ def clone_version(registry: Registry, source: str) -> str:
     """Publish a byte-for-byte copy of a version under the next number (a 'new' model)."""
     with registry.new_version() as pending:
         for file in registry.path(source).rglob("*"):
-            if file.is_file() and file.name != CHECKSUMS:
+            if file.is_file() and file.name != CHECKSUMS_FILE:
                 target = pending.path / file.relative_to(registry.path(source))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(file, target)

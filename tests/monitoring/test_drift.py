@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from sentiops.config import Thresholds
 from sentiops.inference import Predictor
 from sentiops.monitoring.drift import check_batch
-from sentiops.monitoring.profile import build_profile
+from sentiops.monitoring.profile import Profile, build_profile
 from tests.helpers.data import sample_rows
 
 FORMAL = (
@@ -100,7 +98,9 @@ def test_small_batches_are_not_judged(pool):
 
 
 def test_performance_check_uses_holdout(pool):
-    reference = dataclasses.replace(pool[1], metrics={"holdout": {"accuracy": 0.9, "macro_f1": 0.9}})
+    reference = Profile.model_validate(
+        {**pool[1].as_dict(), "metrics": {"holdout": {"accuracy": 0.9, "macro_f1": 0.9}}}
+    )
     batch = _profile(pool, np.arange(1000))
     worse = check_batch(reference, batch, Thresholds(), {"accuracy": 0.8, "macro_f1": 0.8, "n": 1000})
     same = check_batch(reference, batch, Thresholds(), {"accuracy": 0.89, "macro_f1": 0.9, "n": 1000})

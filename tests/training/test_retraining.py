@@ -62,9 +62,9 @@ def test_retrain_records_version_lineage_and_decision(tmp_path, volume, registry
         assert 0 <= logged["numbers"][side]["newest"]["accuracy"] <= 1
     assert logged["numbers"]["behaviour"]["challenger"]["invariance_case"]["tested"] > 0
     assert logged["numbers"]["paired"]["n"] > 0 and len(logged["numbers"]["paired"]["interval"]) == 2
-    training = registry.read_json("2", "training.json")
-    assert training["parent_version"] == "1"
-    assert training["data"]["feedback_files"][0]["sha256"]
+    training = registry.training("2")
+    assert training.parent_version == "1"
+    assert training.data.feedback_files[0].sha256
     assert registry.aliases()["production"] == "2"
     # feedback that production (or its ancestors) trained on is not used again
     with pytest.raises(RetrainError, match="no new labelled feedback"):

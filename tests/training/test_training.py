@@ -40,7 +40,7 @@ def test_version_is_complete_and_production(registry):
 
 
 def test_metrics_and_parity(registry):
-    metrics = registry.read_json("1", "metrics.json")
+    metrics = json.loads((registry.path("1") / "metrics.json").read_text())
     for split in ("validation", "holdout"):
         report = metrics[split]
         assert report["n"] == 150

@@ -76,8 +76,9 @@ def drift_baseline(
     else:
         days = [d.strip() for d in dates.split(",") if d.strip()]
     try:
-        labels = open_registry(settings).read_json(open_registry(settings).resolve("production"), "labels.json")
-        record = build_baseline(settings, days, list(labels.get("labels", ["negative", "positive"])))
+        registry = open_registry(settings)
+        labels = registry.folder(registry.resolve("production")).labels()
+        record = build_baseline(settings, days, labels)
     except (FileNotFoundError, ValueError, RegistryError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

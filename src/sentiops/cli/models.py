@@ -19,9 +19,10 @@ def models_list() -> None:
     aliases = registry.aliases()
     for version in registry.versions():
         tags = [name for name, target in aliases.items() if target == version]
-        metrics = registry.read_json(version, "metrics.json")
-        accuracy = metrics.get("holdout", {}).get("accuracy")
-        parent = registry.read_json(version, "training.json").get("parent_version")
+        files = registry.folder(version)
+        holdout = files.metrics().holdout
+        accuracy = holdout.accuracy if holdout else None
+        parent = files.training().parent_version
         typer.echo(
             f"{version:>4}  holdout_acc={accuracy if accuracy is None else round(accuracy, 4)}  "
             f"parent={parent}  {' '.join(tags)}"
@@ -41,15 +42,15 @@ def models_show(version: Annotated[str, typer.Argument()] = "production") -> Non
             verified = "ok"
         except RegistryError as exc:
             verified = f"FAILED: {exc}"
+        files = registry.folder(number)
         info: dict[str, Any] = {
             "version": number,
             "checksums": verified,
-            "training": registry.read_json(number, "training.json"),
-            "metrics": registry.read_json(number, "metrics.json"),
+            "training": files.training().model_dump(mode="json", exclude_unset=True, exclude={"loss_history"}),
+            "metrics": files.metrics().model_dump(mode="json", exclude_unset=True),
         }
     except RegistryError as exc:
         fail(str(exc))
-    info["training"].pop("loss_history", None)
     typer.echo(json.dumps(info, indent=2))
 
 

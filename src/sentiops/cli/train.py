@@ -21,7 +21,7 @@ def train(
     epochs: Annotated[float, typer.Option(envvar="SENTIOPS_TRAIN_EPOCHS")] = 1.0,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
-    max_length: int = 64,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per tweet (default SENTIOPS_MAX_LENGTH, 64).")] = None,
     seed: int = 42,
     promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
     verbose: VerboseOption = False,
@@ -33,7 +33,8 @@ def train(
 
     settings = load_settings()
     quiet_libraries(verbose)  # after the logging set-up, which it narrows
-    options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, max_length, seed)
+    length = settings.max_length if max_length is None else max_length
+    options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, length, seed)
     try:
         version, metrics = run_train(open_registry(settings), data or settings.data, options)
     except (FileNotFoundError, ValueError) as exc:
@@ -42,13 +43,13 @@ def train(
         write_failed(exc)
     if promote:
         open_registry(settings).set_alias("production", version, reason="manual promote (train --promote)")
-    parity = metrics["parity"]
+    assert metrics.validation is not None and metrics.holdout is not None  # packaging always writes both
     summary(
         as_json,
-        {"version": version, "promoted": promote, "metrics": metrics},
-        f"registered version {version}: validation accuracy {metrics['validation']['accuracy']:.4f}, "
-        f"holdout accuracy {metrics['holdout']['accuracy']:.4f}, "
-        f"int8/fp32 agreement {parity['int8_fp32_agreement']:.4f}",
+        {"version": version, "promoted": promote, "metrics": metrics.model_dump(mode="json", exclude_unset=True)},
+        f"registered version {version}: validation accuracy {metrics.validation.accuracy:.4f}, "
+        f"holdout accuracy {metrics.holdout.accuracy:.4f}, "
+        f"int8/fp32 agreement {metrics.parity.int8_fp32_agreement:.4f}",
     )
 
 

@@ -24,22 +24,24 @@ import pyarrow.parquet as pq
 from sentiops.config import Settings
 from sentiops.files import write_json_atomic
 from sentiops.monitoring.profile import Profile, build_profile
+from sentiops.version import LabelMap, score_column
 
-COLUMNS = ["text", "score_negative", "score_positive", "tokens", "unknown_tokens", "model_version"]
+# The columns of the scores Parquet a profile needs, beside one probability column per class.
+PROFILE_COLUMNS = ["text", "tokens", "unknown_tokens", "model_version"]
 
 
 def baseline_path(settings: Settings) -> Path:
     return settings.results / "drift" / "baseline.json"
 
 
-def score_probabilities(table: pa.Table) -> np.ndarray:
-    """[n, 2] class probabilities of scored rows (negative, positive), from the scores Parquet."""
-    return np.stack([table.column("score_negative").to_numpy(), table.column("score_positive").to_numpy()], 1)
+def score_probabilities(table: pa.Table, labels: list[str]) -> np.ndarray:
+    """[n, classes] class probabilities of scored rows, in ``labels`` order, from the scores Parquet."""
+    return np.stack([table.column(score_column(label)).to_numpy() for label in labels], 1)
 
 
 def profile_scores(table: pa.Table, labels: list[str], seed: int = 1, probs: np.ndarray | None = None) -> Profile:
     """The profile of scored rows: what a drift check compares and a baseline stores."""
-    probs = score_probabilities(table) if probs is None else probs
+    probs = score_probabilities(table, labels) if probs is None else probs
     return build_profile(
         table.column("text").to_pylist(),
         probs,
@@ -50,7 +52,7 @@ def profile_scores(table: pa.Table, labels: list[str], seed: int = 1, probs: np.
     )
 
 
-def build_baseline(settings: Settings, dates: list[str], labels: list[str]) -> dict[str, Any]:
+def build_baseline(settings: Settings, dates: list[str], labels: LabelMap) -> dict[str, Any]:
     """Profile the scored rows of ``dates`` (one model version) and store it as the baseline."""
     if not dates:
         raise ValueError("give at least one scored date for the baseline")
@@ -59,13 +61,13 @@ def build_baseline(settings: Settings, dates: list[str], labels: list[str]) -> d
         folder = settings.results / "scores" / f"date={date}"
         if not folder.is_dir():
             raise FileNotFoundError(f"no scored results for {date} in {settings.results / 'scores'}")
-        tables.append(pq.read_table(folder, columns=COLUMNS))
+        tables.append(pq.read_table(folder, columns=PROFILE_COLUMNS + labels.score_columns))
     table = pa.concat_tables(tables)
     versions = collections.Counter(table.column("model_version").to_pylist())
     if len(versions) != 1:
         raise ValueError(f"the dates were scored by several model versions {dict(versions)}: pick days of one version")
     record = {
-        "profile": profile_scores(table, labels).as_dict(),
+        "profile": profile_scores(table, labels.labels).as_dict(),
         "provenance": {
             "dates": sorted(dates),
             "rows": table.num_rows,

@@ -29,13 +29,13 @@ from sentiops.evaluation.calibration import estimate_accuracy
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
-from sentiops.monitoring.baseline import load_baseline, profile_scores, score_probabilities
+from sentiops.monitoring.baseline import PROFILE_COLUMNS, load_baseline, profile_scores, score_probabilities
+from sentiops.monitoring.checks import BY_NAME, CHECKS
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
 from sentiops.monitoring.profile import Profile
 from sentiops.registry import Registry
 
 log = logging.getLogger(__name__)
-COLUMNS = ["row_id", "text", "label", "score_negative", "score_positive", "tokens", "unknown_tokens", "model_version"]
 
 
 @dataclass
@@ -91,19 +91,18 @@ def run_drift_check(
     notifier: Notifier | None = None,
 ) -> DriftOutcome:
     date, folder = scores_dir(settings, results)
-    scored = pq.read_table(folder, columns=COLUMNS)
-    versions = collections.Counter(scored.column("model_version").to_pylist())
+    versions = collections.Counter(pq.read_table(folder, columns=["model_version"]).column(0).to_pylist())
     version = versions.most_common(1)[0][0] if versions else ""
-    registry = Registry(settings.registry)
-    stored = registry.read_json(version, "reference.json")
-    if not stored:
-        raise FileNotFoundError(f"model version {version} has no reference profile (reference.json)")
-    reference = Profile.from_dict(stored)
+    files = Registry(settings.registry).folder(version)
+    reference = files.reference()
+    if reference is None:
+        raise FileNotFoundError(f"model version {version} has no reference profile")
     labels = reference.labels
-    probs = score_probabilities(scored)
+    scored = pq.read_table(folder, columns=["row_id", *PROFILE_COLUMNS, *files.labels().score_columns])
+    probs = score_probabilities(scored, labels)
     batch = profile_scores(scored, labels, probs=probs)
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
-    temperature = (reference.metrics or {}).get("calibration", {}).get("temperature")
+    temperature = reference.temperature
     estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none
     training_report = check_batch(reference, batch, settings.drift, performance, estimate)
     report, provenance = training_report, None
@@ -113,7 +112,7 @@ def run_drift_check(
         # against the holdout (a baseline has no labels). The training comparison is kept beside.
         profile, provenance = baseline
         against = check_batch(profile, batch, settings.drift)
-        kept = [c for c in training_report.checks if c.name in ("performance", "estimated_performance")]
+        kept = [c for c in training_report.checks if BY_NAME[c.name].against_holdout]
         checks = [*against.checks, *kept]
         report = DriftReport(worst(*(c.status for c in checks)), checks, batch.n, "production baseline")
 
@@ -140,23 +139,12 @@ def run_drift_check(
 
 
 def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -> dict[str, Any]:
+    """One row of the history: the date's status and each check's columns (NaN where it did not run)."""
     numbers = {c.name: c.numbers for c in report.checks}
-    get = lambda check, key: float(numbers.get(check, {}).get(key, float("nan")))  # noqa: E731
-    return {
-        "date": date,
-        "model_version": version,
-        "status": report.status,
-        "n": report.n,
-        "positive_share": float(batch.class_shares.get("positive", float("nan"))),
-        "prediction_psi": get("prediction_drift", "psi"),
-        "js_distance": get("prediction_drift", "js_distance"),
-        "mean_confidence": float(batch.mean_confidence),
-        "confidence_ks": get("confidence_drift", "ks_statistic"),
-        "token_length_psi": get("input_drift", "token_length_psi"),
-        "unknown_token_share": float(batch.unknown_token_share),
-        "accuracy": get("performance", "accuracy"),
-        "estimated_accuracy": get("estimated_performance", "estimated_accuracy"),
-    }
+    row: dict[str, Any] = {"date": date, "model_version": version, "status": report.status, "n": report.n}
+    for check in CHECKS:
+        row.update(check.history(numbers.get(check.name, {}), batch))
+    return row
 
 
 def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: Profile) -> pa.Table:
@@ -191,7 +179,7 @@ def _alert(settings: Settings, outcome: DriftOutcome, notifier: Notifier) -> Non
         outcome.alert_skipped = "duplicate of a recent alert (not worse)"
         return
     title = f"sentiops drift {report.status.upper()}: batch {outcome.date}, model version {outcome.model_version}"
-    lines = [f"- {c.name}: {c.status} — {c.message}" for c in fired]
+    lines = [f"- {c.name}: {c.status} — {c.message}. {BY_NAME[c.name].advice}" for c in fired]
     lines.append(f"Report: {outcome.paths['report']}")
     payload = {
         "kind": "drift",

@@ -6,52 +6,15 @@ that distribution tests (KS) can compare a batch with the reference exactly.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, TypedDict
-
 import numpy as np
 
 from sentiops.text import clean_text, is_placeholder_only
+from sentiops.version import Histogram, Profile
+
+__all__ = ["Histogram", "Profile", "build_profile"]
 
 SAMPLE_SIZE = 5000
 LOW_CONFIDENCE = 0.6
-
-
-class Histogram(TypedDict):
-    edges: list[float]
-    counts: list[int]
-
-
-@dataclass
-class Profile:
-    """What a set of predictions looked like; stored as reference.json (same keys as this class)."""
-
-    n: int
-    labels: list[str]
-    class_counts: dict[str, int]
-    class_shares: dict[str, float]
-    mean_confidence: float
-    low_confidence_share: float
-    mean_tokens: float
-    unknown_token_share: float
-    empty_or_link_only_share: float
-    confidence_histogram: Histogram
-    token_length_histogram: Histogram
-    confidence_sample: list[float]
-    token_length_sample: list[int]
-    # The version's summary metrics; only a model's reference profile carries them.
-    metrics: dict[str, dict[str, float]] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.metrics is None:
-            del data["metrics"]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Profile:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def build_profile(

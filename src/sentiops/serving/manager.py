@@ -65,9 +65,10 @@ class ModelManager:
             self.predictor = predictor  # the atomic swap
             self.failed.pop(target, None)
             self.metrics.reloads.labels("success").inc()
-            calibration = self.registry.read_json(target, "metrics.json").get("calibration", {})
-            shares = self.registry.read_json(target, "reference.json").get("class_shares", {})
-            self.metrics.model_loaded(target, predictor.backend, calibration.get("temperature"), shares)
+            files = self.registry.folder(target)
+            reference = files.reference()
+            shares = reference.class_shares if reference else {}
+            self.metrics.model_loaded(target, predictor.backend, files.metrics().temperature, shares)
             log.info(
                 "model loaded",
                 extra={"version": target, "previous": serving, "seconds": round(time.perf_counter() - started, 3)},

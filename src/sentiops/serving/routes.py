@@ -91,11 +91,11 @@ async def model(s: State) -> dict[str, Any]:
     predictor = s.manager.current()
     if predictor is None:
         raise NoModelError("no model is loaded yet")
-    metrics = s.manager.registry.read_json(predictor.version, "metrics.json")
+    metrics = s.manager.registry.folder(predictor.version).metrics()
     summary = {
-        split: {k: metrics[split].get(k) for k in ("accuracy", "macro_f1", "roc_auc", "ece")}
+        split: {k: v for k, v in report.summary().items() if k != "n"}
         for split in ("validation", "holdout")
-        if split in metrics
+        if (report := metrics.report(split)) is not None
     }
     return {
         "version": predictor.version,

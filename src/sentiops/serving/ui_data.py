@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 
 from sentiops import charts
 from sentiops.config import Settings
+from sentiops.monitoring.checks import CHECKS
 from sentiops.registry import Registry, RegistryError
+from sentiops.version import CHECKSUMS_FILE
 
 _verified: dict[tuple[str, float], str] = {}
 
@@ -45,12 +47,11 @@ def registry_overview(settings: Settings) -> dict[str, Any]:
         if version is None:
             continue
         last: dict[str, Any] = next((h for h in reversed(history) if h["alias"] == alias and h["to"] == version), {})
-        metrics = registry.read_json(version, "metrics.json")
         found[alias] = {
             "version": version,
             "since": last.get("time", ""),
             "by": last.get("reason", ""),
-            "holdout": metrics.get("holdout", {}),
+            "holdout": _report(registry.folder(version).metrics().holdout),
         }
     return found
 
@@ -60,21 +61,20 @@ def versions(settings: Settings) -> list[dict[str, Any]]:
     aliases = registry.aliases()
     rows = []
     for version in reversed(registry.versions()):
-        metrics = registry.read_json(version, "metrics.json")
-        training = registry.read_json(version, "training.json")
-        folder = registry.path(version)
+        files = registry.folder(version)
+        metrics, training, folder = files.metrics(), files.training(), files.path
         rows.append(
             {
                 "version": version,
                 "aliases": [a for a, v in aliases.items() if v == version],
-                "holdout": metrics.get("holdout", {}),
-                "validation": metrics.get("validation", {}),
-                "agreement": metrics.get("parity", {}).get("int8_fp32_agreement"),
-                "backends": metrics.get("backends", {}),
-                "parent": training.get("parent_version"),
-                "created": training.get("created", ""),
-                "data_sha": (training.get("data", {}).get("manifest_sha256") or "")[:12],
-                "examples": training.get("examples"),
+                "holdout": _report(metrics.holdout),
+                "validation": _report(metrics.validation),
+                "agreement": metrics.parity.int8_fp32_agreement,
+                "backends": {name: entry.model_dump() for name, entry in metrics.backends.items()},
+                "parent": training.parent_version,
+                "created": training.created,
+                "data_sha": (training.data.manifest_sha256 or "")[:12],
+                "examples": training.examples,
                 "checksums": checksum_status(registry, version, folder),
                 "plots": sorted(p.name for p in folder.glob("*.png")),
             }
@@ -83,7 +83,8 @@ def versions(settings: Settings) -> list[dict[str, Any]]:
 
 
 def checksum_status(registry: Registry, version: str, folder: Path) -> str:
-    key = (str(folder), (folder / "CHECKSUMS").stat().st_mtime if (folder / "CHECKSUMS").is_file() else 0.0)
+    listing = folder / CHECKSUMS_FILE
+    key = (str(folder), listing.stat().st_mtime if listing.is_file() else 0.0)
     if key not in _verified:
         try:
             registry.verify(version)
@@ -93,19 +94,6 @@ def checksum_status(registry: Registry, version: str, folder: Path) -> str:
     return _verified[key]
 
 
-CHARTS = [
-    ("Share of positive predictions", "positive_share", {}),
-    ("Prediction PSI", "prediction_psi", {"warning": "psi_warning", "drift": "psi_drift"}),
-    ("Jensen-Shannon distance of class shares", "js_distance", {"warning": "js_warning", "drift": "js_drift"}),
-    ("Mean confidence", "mean_confidence", {}),
-    ("Confidence KS statistic", "confidence_ks", {"warning": "ks_warning", "drift": "ks_drift"}),
-    ("Token-length PSI", "token_length_psi", {"warning": "psi_warning", "drift": "psi_drift"}),
-    ("Unknown-token share", "unknown_token_share", {}),
-    ("Accuracy (labelled days)", "accuracy", {}),
-    ("Estimated accuracy (no labels)", "estimated_accuracy", {}),
-]
-
-
 def drift(settings: Settings) -> dict[str, Any]:
     path = settings.results / "drift" / "history.parquet"
     if not path.is_file():
@@ -113,11 +101,12 @@ def drift(settings: Settings) -> dict[str, Any]:
     table = pq.read_table(path).to_pylist()
     thresholds = settings.drift.model_dump()
     charts = []
-    for title, column, lines in CHARTS:
-        points = [(row["date"], _number(row.get(column))) for row in table]
+    for spec in (chart for check in CHECKS for chart in check.charts):
+        points = [(row["date"], _number(row.get(spec.column))) for row in table]
         if all(math.isnan(v) for _, v in points):
             continue
-        charts.append(Chart(title, column, points, {k: float(thresholds[v]) for k, v in lines.items()}))
+        lines = {k: float(thresholds[v]) for k, v in spec.lines.items()}
+        charts.append(Chart(spec.title, spec.column, points, lines))
     days = [
         {
             "date": row["date"],
@@ -152,6 +141,10 @@ def decisions(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _report(report: Any) -> dict[str, Any]:
+    return report.model_dump() if report is not None else {}
 
 
 def _number(value: Any) -> float:

@@ -55,9 +55,9 @@ def lineage_feedback(registry: Registry, version: str) -> set[str]:
     current: str | None = version
     while current and current not in seen and current in registry.versions():
         seen.add(current)
-        training = registry.read_json(current, "training.json")
-        used.update(f["sha256"] for f in training.get("data", {}).get("feedback_files", []))
-        current = training.get("parent_version")
+        training = registry.training(current)
+        used.update(training.feedback_hashes)
+        current = training.parent_version
     return used
 
 
@@ -123,13 +123,14 @@ def retrain(settings: Settings, options: RetrainOptions) -> Decision:
 
 
 def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOptions) -> Decision:
-    from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune, package_version
+    from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune
+    from sentiops.training.package import package_version
 
     registry.cleanup_temp()
     champion = registry.resolve("production")
     data = gather_data(settings, registry, champion, options)
-    champion_training = registry.read_json(champion, "training.json")
-    max_length = int(champion_training.get("max_length", 64))
+    champion_training = registry.training(champion)
+    max_length = champion_training.max_length
     init_from = (
         str(registry.path(champion) / "hf")
         if options.start_from == "production"
@@ -152,7 +153,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
     newest = _xy(data["newest"])
     eval_sets = {"validation": _xy(read_split(settings.data, "validation")), "holdout": holdout, "newest": newest}
     lineage = {
-        "base_model": champion_training.get("base_model"),
+        "base_model": champion_training.base_model,
         "init_from": f"version {champion}" if options.start_from == "production" else "base",
         "parent_version": champion,
         "data": {
@@ -162,7 +163,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
             "replay_share": settings.retrain_replay_share,
         },
     }
-    challenger, metrics = package_version(registry, tuned, train_opts, eval_sets, lineage)
+    challenger, _ = package_version(registry, tuned, train_opts, eval_sets, lineage)
     decision = gate(settings, registry, champion, challenger, holdout, newest, options.policy)
     decision.numbers["data"] = data["rows"]
     registry.log_decision(asdict(decision))

@@ -11,7 +11,9 @@ import pyarrow as pa
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
-from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune, package_version
+from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune
+from sentiops.training.package import package_version
+from sentiops.version import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ def eval_sets(data_dir: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     return {name: texts_labels(read_split(data_dir, name)) for name in ("validation", "holdout")}
 
 
-def train(registry: Registry, data_dir: Path, options: TrainOptions) -> tuple[str, dict]:
+def train(registry: Registry, data_dir: Path, options: TrainOptions) -> tuple[str, Metrics]:
     """Fine-tune on the prepared training split and register the result.
 
     The new version becomes `production` only when there is no production version yet;
