@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from sentiops.cli import app
 from sentiops.monitoring.check import run_drift_check
 from sentiops.registry import Registry
-from sentiops.scoring import job
+from sentiops.scoring import job, runs
 from tests.helpers.data import sample_rows, write_csv
 from tests.scoring.test_batch import settings_for
 
@@ -29,13 +29,13 @@ def _snapshot(folder):
 def test_a_full_disk_while_publishing_scores_keeps_the_last_good_results(tmp_path, registry_dir, monkeypatch):
     source = write_csv(tmp_path / "day.csv", sample_rows(300))
     settings = settings_for(tmp_path, registry_dir)
-    job.run_batch(settings, [source], "2026-10-01")
+    job.run_batch(settings, runs.BatchOptions([source], "2026-10-01"))
     before = _snapshot(settings.results / "scores")
     manifest = (settings.results / "runs" / "date=2026-10-01" / "part-00000-of-00001.json").read_text()
 
     monkeypatch.setattr(job.pq.ParquetWriter, "write_table", _disk_full)
     with pytest.raises(OSError, match="No space left"):
-        job.run_batch(settings, [source], "2026-10-01", force=True)
+        job.run_batch(settings, runs.BatchOptions([source], "2026-10-01", force=True))
     assert _snapshot(settings.results / "scores") == before  # no temp file, no half file
     assert (settings.results / "runs" / "date=2026-10-01" / "part-00000-of-00001.json").read_text() == manifest
 
@@ -69,7 +69,7 @@ def test_a_full_disk_while_writing_a_version_leaves_no_version(tmp_path):
 def test_a_full_disk_while_writing_drift_history_keeps_the_old_history(tmp_path, registry_dir, monkeypatch):
     settings = settings_for(tmp_path, registry_dir)
     for date in ("2026-10-03", "2026-10-04"):
-        job.run_batch(settings, [write_csv(tmp_path / f"{date}.csv", sample_rows(200))], date)
+        job.run_batch(settings, runs.BatchOptions([write_csv(tmp_path / f"{date}.csv", sample_rows(200))], date))
     run_drift_check(settings, "2026-10-03", notify=False)
     history = settings.results / "drift" / "history.parquet"
     before = history.read_bytes()

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     batch_chunk_rows: int = 4096
     batch_max_reject_share: float = 0.05
     batch_max_text_chars: int = 1000
+    # Indexed Job: pod I of N scores shard I/N. Kubernetes sets JOB_COMPLETION_INDEX in each pod;
+    # the manifest sets SENTIOPS_SHARD_COUNT to the Job's completions.
+    shard_count: int = Field(1, ge=1)
+    job_completion_index: int | None = Field(None, validation_alias="JOB_COMPLETION_INDEX")
 
     # Alerts (URL from env or a mounted secret file; never logged)
     slack_webhook_url: SecretStr | None = None

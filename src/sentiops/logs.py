@@ -8,7 +8,6 @@ at whatever level (HTTP client libraries log full request URLs, and a webhook UR
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
-# Set by quiet commands (cli/output.py) to "own"; read where libraries are driven (training):
-# with it, their progress bars and per-step logs stay off.
-LIBRARY_OUTPUT_ENV = "SENTIOPS_SHOW_PROGRESS"
+# Switched off by quiet commands (cli/output.py); read where libraries are driven (training):
+# when off, their progress bars and per-step logs stay off. One switch per process.
+_library_output = True
 _secrets: set[str] = set()
 _lock = threading.Lock()
 # Libraries that log each HTTP request with its URL at INFO/DEBUG; their lines add nothing ours
@@ -28,7 +27,12 @@ QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "slack_sdk", "sentiops.slack"
 
 def library_output() -> bool:
     """Whether the libraries' own progress and logs are wanted (unless a command asked for quiet)."""
-    return os.environ.get(LIBRARY_OUTPUT_ENV) != "own"
+    return _library_output
+
+
+def set_library_output(on: bool) -> None:
+    global _library_output
+    _library_output = on
 
 
 def register_secret(value: str) -> None:

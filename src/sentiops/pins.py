@@ -21,39 +21,33 @@ from pathlib import Path
 from filelock import FileLock
 
 from sentiops.files import write_json_atomic
+from sentiops.volume import DateFiles
 
 
-def pin_file(results: Path, date: str) -> Path:
-    return results / "runs" / f"date={date}" / "model.json"
-
-
-def pin_model(results: Path, date: str, shard_count: int, resolve: Callable[[], str]) -> str:
+def pin_model(day: DateFiles, shard_count: int, resolve: Callable[[], str]) -> str:
     """The version the date scores with: the recorded one, else ``resolve()`` recorded now."""
-    path = pin_file(results, date)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(".model.lock"))):
-        if path.is_file():
-            return str(json.loads(path.read_text())["model_version"])
+    day.runs.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(day.pin_lock)):
+        if day.pin.is_file():
+            return str(json.loads(day.pin.read_text())["model_version"])
         version = resolve()
         pinned_at = dt.datetime.now(dt.UTC).isoformat()
-        write_json_atomic(path, {"model_version": version, "shard_count": shard_count, "pinned_at": pinned_at})
+        write_json_atomic(day.pin, {"model_version": version, "shard_count": shard_count, "pinned_at": pinned_at})
         return version
 
 
-def pin_backend(results: Path, date: str, backend: str) -> str:
+def pin_backend(day: DateFiles, backend: str) -> str:
     """The engine the date scores with: the recorded one, else ``backend`` recorded now."""
-    path = pin_file(results, date)
-    with FileLock(str(path.with_name(".model.lock"))):
-        record = json.loads(path.read_text())
+    with FileLock(str(day.pin_lock)):
+        record = json.loads(day.pin.read_text())
         if record.get("backend"):
             return str(record["backend"])
-        write_json_atomic(path, {**record, "backend": backend})
+        write_json_atomic(day.pin, {**record, "backend": backend})
         return backend
 
 
-def pinned_backend(results: Path, date: str) -> str | None:
-    path = pin_file(results, date)
-    return json.loads(path.read_text()).get("backend") if path.is_file() else None
+def pinned_backend(day: DateFiles) -> str | None:
+    return json.loads(day.pin.read_text()).get("backend") if day.pin.is_file() else None
 
 
 def pinned_versions(results: Path) -> set[str]:

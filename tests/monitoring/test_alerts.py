@@ -15,7 +15,7 @@ from sentiops.config import Settings
 from sentiops.exit_codes import ExitCode
 from sentiops.monitoring.alerts import Notifier, remember_alert, should_alert
 from sentiops.monitoring.check import run_drift_check
-from sentiops.scoring import job
+from sentiops.scoring import job, runs
 from tests.helpers.data import REPO, write_csv
 from tests.helpers.webhook_server import webhook_server
 
@@ -30,7 +30,7 @@ def _settings(tmp_path, registry_dir, **extra) -> Settings:
 
 def _score(settings: Settings, tmp_path, date: str = "2026-07-01") -> str:
     source = write_csv(tmp_path / "foreign.csv", FOREIGN)
-    job.run_batch(settings, [source], date)
+    job.run_batch(settings, runs.BatchOptions([source], date))
     return date
 
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from sentiops.cli import app
 from sentiops.monitoring.check import run_drift_check
-from sentiops.scoring import job
+from sentiops.scoring import job, runs
 from tests.helpers.data import sample_rows, write_csv
 from tests.scoring.test_batch import settings_for
 
@@ -26,7 +26,7 @@ def test_a_stable_prior_that_differs_from_training_stops_alarming_once_it_is_the
     settings = settings_for(tmp_path, registry_dir, backend="ort-fp32")  # one engine for every day
     dates = [f"2026-09-0{i + 1}" for i in range(4)]
     for i, date in enumerate(dates):
-        job.run_batch(settings, [_day(tmp_path, i)], date)
+        job.run_batch(settings, runs.BatchOptions([_day(tmp_path, i)], date))
     before = run_drift_check(settings, dates[3], notify=False)
     assert before.report.against == "training reference"
     assert before.report.status in ("warning", "drift")  # 75/25 against a balanced reference

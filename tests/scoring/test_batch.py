@@ -15,6 +15,7 @@ import pytest
 from sentiops.config import Settings
 from sentiops.exit_codes import ExitCode
 from sentiops.scoring import job, runs
+from sentiops.volume import DateFiles
 from tests.helpers.cli import start_batch_run
 from tests.helpers.data import sample_rows, write_csv
 
@@ -39,7 +40,7 @@ def scores(settings: Settings, date: str) -> pa.Table:
 def test_headed_csv_scores_every_row(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(300))
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=64)
-    result = job.run_batch(settings, [source], "2026-11-27")
+    result = job.run_batch(settings, runs.BatchOptions([source], "2026-11-27"))
     assert result.status == "scored" and result.exit_code == 0
     table = pq.read_table(settings.results / "scores" / "date=2026-11-27" / "part-00000-of-00001.parquet")
     assert table.num_rows == 300
@@ -62,7 +63,7 @@ def test_official_layout_jsonl_and_parquet(tmp_path, registry_dir):
         handle.write(json.dumps({"id": "j1", "text": "hello there"}) + "\n{broken\n")
     pq.write_table(pa.table({"tweet_id": ["p1"], "text": ["parquet tweet"]}), folder / "c.parquet")
     settings = settings_for(tmp_path, registry_dir)
-    result = job.run_batch(settings, [folder], "2026-01-02")
+    result = job.run_batch(settings, runs.BatchOptions([folder], "2026-01-02"))
     table = scores(settings, "2026-01-02")
     assert sorted(table.column("row_id").to_pylist()) == ["101", "102", "j1", "p1"]
     assert "café is great" in table.column("text").to_pylist()
@@ -74,12 +75,12 @@ def test_official_layout_jsonl_and_parquet(tmp_path, registry_dir):
 def test_rerun_is_a_noop_and_force_replaces(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(50))
     settings = settings_for(tmp_path, registry_dir)
-    job.run_batch(settings, [source], "2026-02-01")
+    job.run_batch(settings, runs.BatchOptions([source], "2026-02-01"))
     part = settings.results / "scores" / "date=2026-02-01" / "part-00000-of-00001.parquet"
     before = part.stat().st_mtime_ns
-    assert job.run_batch(settings, [source], "2026-02-01").status == "skipped"
+    assert job.run_batch(settings, runs.BatchOptions([source], "2026-02-01")).status == "skipped"
     assert part.stat().st_mtime_ns == before
-    forced = job.run_batch(settings, [source], "2026-02-01", force=True)
+    forced = job.run_batch(settings, runs.BatchOptions([source], "2026-02-01", force=True))
     assert forced.status == "scored" and part.stat().st_mtime_ns != before
     assert pq.read_table(part).num_rows == 50
 
@@ -87,11 +88,11 @@ def test_rerun_is_a_noop_and_force_replaces(tmp_path, registry_dir):
 def test_shards_score_every_row_exactly_once(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(700))
     single = settings_for(tmp_path / "single", registry_dir, batch_chunk_rows=50)
-    job.run_batch(single, [source], "2026-03-01")
+    job.run_batch(single, runs.BatchOptions([source], "2026-03-01"))
     sharded = settings_for(tmp_path / "sharded", registry_dir, batch_chunk_rows=50)
     for i in range(3):
-        job.run_batch(sharded, [source], "2026-03-01", runs.Shard(i, 3))
-    assert runs.all_shards_done(sharded, "2026-03-01", 3)
+        job.run_batch(sharded, runs.BatchOptions([source], "2026-03-01", runs.Shard(i, 3)))
+    assert DateFiles(sharded.results, "2026-03-01").shards_done(3)
     one = scores(single, "2026-03-01").sort_by("row_id")
     many = scores(sharded, "2026-03-01").sort_by("row_id")
     ids = many.column("row_id").to_pylist()
@@ -103,7 +104,9 @@ def test_shards_score_every_row_exactly_once(tmp_path, registry_dir):
 def test_shard_from_indexed_job_env(monkeypatch):
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "2")
     monkeypatch.setenv("SENTIOPS_SHARD_COUNT", "4")
-    assert runs.Shard.parse(None) == runs.Shard(2, 4)
+    from_env = Settings()
+    assert runs.Shard.parse(None, from_env.job_completion_index, from_env.shard_count) == runs.Shard(2, 4)
+    assert runs.Shard.parse(None) == runs.Shard(0, 1)
     assert runs.Shard.parse("1/3") == runs.Shard(1, 3)
     for bad in ("3/3", "x", "1/0"):
         with pytest.raises(ValueError):
@@ -114,12 +117,12 @@ def test_rejects_and_threshold(tmp_path, registry_dir):
     rows = [("0", "fine tweet")] * 8 + [("0", " "), ("4", "x" * 1001)]
     source = write_csv(tmp_path / "day.csv", rows)
     settings = settings_for(tmp_path, registry_dir)
-    result = job.run_batch(settings, [source], "2026-04-01", max_reject_share=0.1)
+    result = job.run_batch(settings, runs.BatchOptions([source], "2026-04-01", max_reject_share=0.1))
     assert result.exit_code == ExitCode.TOO_MANY_REJECTS
     assert scores(settings, "2026-04-01").num_rows == 8  # results kept
     reasons = sorted(r["reason"] for r in pq.read_table(settings.results / "rejects").to_pylist())
     assert reasons == ["empty text", "text too long (1001 > 1000 characters)"]
-    ok = job.run_batch(settings, [source], "2026-04-02", max_reject_share=0.25)
+    ok = job.run_batch(settings, runs.BatchOptions([source], "2026-04-02", max_reject_share=0.25))
     assert ok.exit_code == ExitCode.OK
 
 
@@ -127,7 +130,8 @@ def test_simulate_walks_the_incoming_pool(tmp_path, prepared_data):
     settings = Settings(home=tmp_path, data_dir=prepared_data, results_dir=tmp_path / "results")
     first = runs.next_simulated_day(settings, "2026-05-01")
     second = runs.next_simulated_day(settings, "2026-05-02")
-    assert first.name == "day-0001.parquet" and second.name == "day-0002.parquet"
+    assert first.tweets.name == "day-0001.parquet" and second.tweets.name == "day-0002.parquet"
+    assert first.labels == prepared_data / "incoming" / "labels" / "day-0001.parquet"
     assert runs.next_simulated_day(settings, "2026-05-01") == first
 
 
@@ -172,7 +176,7 @@ def test_bad_unicode_rows_become_rejects_and_the_rest_is_scored(tmp_path, regist
     bad = ['{"id": "s", "text": "x \\ud800 y"}', '{"id": "n", "text": "a\\u0000b"}', '{"id": "z", "text": "\\u200b"}']
     source.write_text("\n".join(good[:20] + bad + good[20:]) + "\n", encoding="utf-8")
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=16)
-    result = job.run_batch(settings, [source], "2026-06-01", max_reject_share=0.5)
+    result = job.run_batch(settings, runs.BatchOptions([source], "2026-06-01", max_reject_share=0.5))
     assert result.exit_code == ExitCode.OK
     assert scores(settings, "2026-06-01").num_rows == 40
     rejects = pq.read_table(settings.results / "rejects" / "date=2026-06-01").to_pylist()

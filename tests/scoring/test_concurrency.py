@@ -71,15 +71,15 @@ def test_every_shard_of_a_date_scores_with_the_version_the_first_one_pinned(tmp_
     registry = Registry(registry_dir)
     source = write_csv(tmp_path / "day.csv", sample_rows(600))
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100)
-    job.run_batch(settings, [source], "2026-07-03", runs.Shard(0, 2))
+    job.run_batch(settings, runs.BatchOptions([source], "2026-07-03", runs.Shard(0, 2)))
     assert pinned_versions(settings.results) == {"1"}  # shard 1 of 2 still to come
     shutil.copytree(registry.path("1"), registry.versions_dir / "9")
     registry.set_alias("production", "9", reason="manual promote")
-    job.run_batch(settings, [source], "2026-07-03", runs.Shard(1, 2))
+    job.run_batch(settings, runs.BatchOptions([source], "2026-07-03", runs.Shard(1, 2)))
     versions = set(pq.read_table(settings.results / "scores" / "date=2026-07-03").column("model_version").to_pylist())
     assert versions == {"1"}
     assert pinned_versions(settings.results) == set()  # the date is complete
-    job.run_batch(settings, [source], "2026-07-04")
+    job.run_batch(settings, runs.BatchOptions([source], "2026-07-04"))
     assert set(pq.read_table(settings.results / "scores" / "date=2026-07-04").column("model_version").to_pylist()) == {
         "9"
     }
@@ -89,27 +89,27 @@ def test_a_resume_with_other_chunking_is_refused(tmp_path, registry_dir, monkeyp
     source = write_csv(tmp_path / "day.csv", sample_rows(500))
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100)
 
-    def crash(paths):
+    def crash(files, schema):
         raise RuntimeError("killed before publishing")
 
     monkeypatch.setattr(job, "_publish", crash)
     with pytest.raises(RuntimeError):
-        job.run_batch(settings, [source], "2026-07-05")
+        job.run_batch(settings, runs.BatchOptions([source], "2026-07-05"))
     assert pinned_versions(settings.results) == {"1"}  # the unfinished run pins its version
     monkeypatch.undo()
     other = settings.model_copy(update={"batch_chunk_rows": 64})
     with pytest.raises(job.RunSettingsChanged, match="chunk_rows"):
-        job.run_batch(other, [source], "2026-07-05")
-    result = job.run_batch(settings, [source], "2026-07-05")
+        job.run_batch(other, runs.BatchOptions([source], "2026-07-05"))
+    result = job.run_batch(settings, runs.BatchOptions([source], "2026-07-05"))
     assert result.manifest["chunks_resumed"] == 5 and result.manifest["chunk_rows"] == 100
 
 
 def test_every_shard_and_retry_of_a_date_uses_the_engine_the_first_run_chose(tmp_path, registry_dir):
     source = write_csv(tmp_path / "day.csv", sample_rows(400))
     settings = settings_for(tmp_path, registry_dir, batch_chunk_rows=100, backend="auto")
-    first = job.run_batch(settings, [source], "2026-07-06", runs.Shard(0, 2))
+    first = job.run_batch(settings, runs.BatchOptions([source], "2026-07-06", runs.Shard(0, 2)))
     chosen = first.manifest["backend"]
     assert first.manifest["backend_choice"]["mode"] == "auto"
-    second = job.run_batch(settings, [source], "2026-07-06", runs.Shard(1, 2))
+    second = job.run_batch(settings, runs.BatchOptions([source], "2026-07-06", runs.Shard(1, 2)))
     assert second.manifest["backend"] == chosen
     assert second.manifest["backend_choice"]["mode"] == "named"  # taken from the date's pin, not re-timed

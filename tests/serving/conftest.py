@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sentiops.monitoring.check import run_drift_check
-from sentiops.scoring import job
+from sentiops.scoring import job, runs
 from tests.helpers.data import sample_rows, write_csv
 from tests.helpers.serving import make_settings
 
@@ -17,7 +17,9 @@ def history(tmp_path, registry_dir, registry):
     settings = make_settings(registry_dir, results_dir=tmp_path / "results", backend="ort-int8")
     rows = sample_rows()[6000:6600]
     for i, date in enumerate(DATES):
-        job.run_batch(settings, [write_csv(tmp_path / f"{date}.csv", rows[i * 200 : i * 200 + 200])], date)
+        job.run_batch(
+            settings, runs.BatchOptions([write_csv(tmp_path / f"{date}.csv", rows[i * 200 : i * 200 + 200])], date)
+        )
         run_drift_check(settings, date, notify=False)
     registry.log_decision(
         {

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sentiops.cli.common import fail, load_settings, write_failed
+from sentiops.cli.common import fail, load_settings, utc_today, write_failed
 from sentiops.cli.output import JsonOption, VerboseOption, progress, quiet_libraries, summary
 from sentiops.exit_codes import ExitCode
 
@@ -38,45 +38,33 @@ def batch_run(
     error, 2 bad input or no model, 3 reject share over the limit (results kept), 4 drift check or alert
     failed (results kept; a retry redoes it), 5 another run of this date+shard is working; see
     sentiops/exit_codes.py."""
-    import datetime as dt
-
-    from sentiops.data.readers import InputError
+    from sentiops.data.readers import CorruptInput, InputError
     from sentiops.registry import RegistryError
-    from sentiops.scoring.drift_hook import drift_hook
     from sentiops.scoring.job import RunBusy, run_batch
-    from sentiops.scoring.runs import Shard, next_simulated_day
+    from sentiops.scoring.runs import BatchOptions, next_simulated_day
+    from sentiops.volume import Shard
 
     settings = load_settings()
     quiet_libraries(verbose)
     if output is not None:
         settings = settings.model_copy(update={"results_dir": output})
-    day = date or dt.datetime.now(dt.UTC).date().isoformat()
+    day = date or utc_today()
     try:
-        parsed = Shard.parse(shard)
-        labels_file = None
+        parsed = Shard.parse(shard, settings.job_completion_index, settings.shard_count)
+        options = BatchOptions([], day, parsed, force, max_reject_share, wait_seconds, drift)
         if simulate:
-            inputs = [next_simulated_day(settings, day)]
-            candidate = inputs[0].parent / "labels" / inputs[0].name
-            labels_file = candidate if candidate.is_file() else None
+            simulated = next_simulated_day(settings, day)
+            options.inputs, options.labels_file = [simulated.tweets], simulated.labels
         elif input:
-            inputs = [Path(i) for i in input]
+            options.inputs = [Path(i) for i in input]
         else:
             fail("give --input PATH or --simulate", ExitCode.USAGE)
-        hook = drift_hook(settings, labels_file, echo=typer.echo) if drift else None
         with progress(None, "rows", f"scoring {day}") as bar:
-            result = run_batch(
-                settings,
-                inputs,
-                day,
-                parsed,
-                force,
-                max_reject_share,
-                after_success=hook,
-                wait_seconds=wait_seconds,
-                on_rows=bar.update,
-            )
+            result = run_batch(settings, options, on_rows=bar.update)
     except RunBusy as exc:
         fail(str(exc), ExitCode.BUSY)
+    except CorruptInput as exc:
+        fail(str(exc), ExitCode.ERROR)
     except (InputError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
@@ -89,6 +77,11 @@ def batch_run(
             f"{day} {parsed.name}: read {m['rows_read']}, scored {m['rows_scored']}, rejected {m['rows_rejected']} "
             f"({m['reject_share']:.2%}), model {m['model_version']} on {m.get('backend')}, "
             f"{m['rows_per_second']} rows/s, {m['chunks_resumed']} of {m['chunks']} chunks resumed"
+        )
+    step = result.drift_step
+    if step is not None and step.get("report"):
+        typer.echo(
+            f"drift {day}: {step['detail'] if step['status'] == 'done' else step['status']} (report: {step['report']})"
         )
     summary(as_json, {"status": result.status, "exit_code": int(result.exit_code), **m}, line)
     if result.exit_code == ExitCode.TOO_MANY_REJECTS:

@@ -45,6 +45,13 @@ def label_scheme(value: str | None) -> Scheme | None:
     return value
 
 
+def utc_today() -> str:
+    """Dates are UTC everywhere: a date partition means the same day in every pod and zone."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
 def write_failed(exc: OSError) -> NoReturn:
     """A write failed (a full disk, a read-only volume): every write here is atomic, so say so."""
     where = f" ({exc.filename})" if exc.filename else ""

@@ -28,7 +28,7 @@ def data_prepare(
 ) -> None:
     """Read, clean, de-duplicate and split tweets; write Parquet pools and a manifest."""
     from sentiops.data.prepare import SplitPlan, prepare
-    from sentiops.data.readers import InputError
+    from sentiops.data.readers import CorruptInput, InputError
 
     settings = load_settings()
     quiet_libraries(verbose)
@@ -36,6 +36,8 @@ def data_prepare(
     try:
         with progress(None, "rows", "reading") as bar:
             manifest = prepare(input, output or settings.data, plan, parse_scheme(label_scheme), on_rows=bar.update)
+    except CorruptInput as exc:
+        fail(str(exc))  # exit 1, the file named
     except (InputError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     except OSError as exc:

@@ -22,11 +22,14 @@ def drift_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Compare a scored batch with the model's reference profile; exit 0 ok, 4 alert failed."""
+    from sentiops.data.readers import CorruptInput
     from sentiops.monitoring.check import run_drift_check
 
     settings = load_settings()
     try:
         outcome = run_drift_check(settings, results, labels, notify=notify)
+    except CorruptInput as exc:
+        fail(str(exc), ExitCode.ERROR)
     except FileNotFoundError as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
@@ -45,11 +48,14 @@ def drift_check(
 @drift_app.command("report")
 def drift_report(date: Annotated[str, typer.Option(help="Scored date YYYY-MM-DD.")]) -> None:
     """Rebuild the HTML report (and drift.json) of a date, without alerting."""
+    from sentiops.data.readers import CorruptInput
     from sentiops.monitoring.check import run_drift_check
 
     settings = load_settings()
     try:
         outcome = run_drift_check(settings, date, notify=False)
+    except CorruptInput as exc:
+        fail(str(exc), ExitCode.ERROR)
     except FileNotFoundError as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
@@ -65,20 +71,24 @@ def drift_baseline(
     production looked like (a stable class balance that differs from training stops alarming)."""
     import datetime as dt
 
+    from sentiops.data.readers import CorruptInput
     from sentiops.monitoring.baseline import build_baseline
     from sentiops.registry import RegistryError
+    from sentiops.volume import DateFiles
 
     settings = load_settings()
     if ".." in dates:
         first, last = (dt.date.fromisoformat(d) for d in dates.split(".."))
         days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        days = [d for d in days if (settings.results / "scores" / f"date={d}").is_dir()]
+        days = [d for d in days if DateFiles(settings.results, d).scores.is_dir()]
     else:
         days = [d.strip() for d in dates.split(",") if d.strip()]
     try:
         registry = open_registry(settings)
         labels = registry.folder(registry.resolve("production")).labels()
         record = build_baseline(settings, days, labels)
+    except CorruptInput as exc:
+        fail(str(exc), ExitCode.ERROR)
     except (FileNotFoundError, ValueError, RegistryError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

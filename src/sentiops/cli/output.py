@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sentiops.logs import LIBRARY_OUTPUT_ENV
+from sentiops.logs import set_library_output
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show the libraries' own logs and progress.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
@@ -26,10 +26,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as o
 def quiet_libraries(verbose: bool) -> None:
     """Silence library chatter unless asked for. Progress bars of our own stay (and disappear
     where stderr is no terminal, as in a Job's log, which gets the summary line instead)."""
+    set_library_output(verbose)
     if verbose:
-        os.environ[LIBRARY_OUTPUT_ENV] = "library"
         return
-    os.environ[LIBRARY_OUTPUT_ENV] = "own"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")

@@ -27,6 +27,7 @@ def retrain(
 ) -> None:
     """Fine-tune a challenger on new labelled feedback; promote it only if the gate passes.
     Exit codes: 0 decided (promoted, staged or rejected), 2 cannot start (no data, bad data, busy)."""
+    from sentiops.data.readers import CorruptInput
     from sentiops.registry import RegistryError
     from sentiops.training.gate import Policy
     from sentiops.training.retrain import RetrainError, RetrainOptions, StartFrom, decision_lines, notify
@@ -41,6 +42,8 @@ def retrain(
     )
     try:
         decision = run_retrain(settings, options)
+    except CorruptInput as exc:
+        fail(str(exc), ExitCode.ERROR)
     except (RetrainError, RegistryError, FileNotFoundError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:

@@ -28,6 +28,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune, evaluate, export and register a new version (production if it is the first)."""
+    from sentiops.data.readers import CorruptInput
     from sentiops.training.finetune import TrainOptions
     from sentiops.training.train import train as run_train
 
@@ -37,6 +38,8 @@ def train(
     options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, length, seed)
     try:
         version, metrics = run_train(open_registry(settings), data or settings.data, options)
+    except CorruptInput as exc:
+        fail(str(exc))  # exit 1, the file named
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
@@ -67,7 +70,7 @@ def evaluate(
     import numpy as np
 
     from sentiops.data.prepare import read_labelled
-    from sentiops.data.readers import InputError, expand_inputs
+    from sentiops.data.readers import CorruptInput, InputError, expand_inputs
     from sentiops.evaluation.metrics import classification_report
     from sentiops.inference import Predictor
     from sentiops.registry import RegistryError
@@ -76,6 +79,8 @@ def evaluate(
     try:
         predictor = Predictor.from_settings(settings, version, backend=parse_backend(backend))
         rows, rejects, dropped = read_labelled(expand_inputs(data), parse_scheme(label_scheme))
+    except CorruptInput as exc:
+        fail(str(exc))  # exit 1, the file named
     except (RegistryError, InputError, ValueError) as exc:
         fail(str(exc))
     if not rows:

@@ -12,10 +12,12 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sentiops.text import text_problem
@@ -31,6 +33,22 @@ csv.field_size_limit(10_000_000)
 
 class InputError(ValueError):
     """An input that cannot be read at all (missing, unknown format, no text column)."""
+
+
+class CorruptInput(RuntimeError):
+    """A file of a known format whose bytes are broken (a truncated or garbled Parquet file).
+
+    Not a ValueError: commands report it as a failure (exit 1) naming the file, not as a usage
+    error, although pyarrow's own error (ArrowInvalid) is a ValueError."""
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn pyarrow's errors while reading ``path`` into CorruptInput, with the file named."""
+    try:
+        yield
+    except (pa.ArrowException, EOFError) as exc:
+        raise CorruptInput(f"{path}: corrupt or unreadable file ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -182,14 +200,20 @@ def _jsonl_rows(path: Path) -> Iterator[Record | Reject]:
 
 
 def _parquet_rows(path: Path) -> Iterator[Record | Reject]:
-    parquet = pq.ParquetFile(path)
+    with reading(path):
+        parquet = pq.ParquetFile(path)
     names = parquet.schema_arrow.names
     text_i, label_i, id_i = (_pick(names, n) for n in (TEXT_COLUMNS, LABEL_COLUMNS, ID_COLUMNS))
     if text_i is None:
         raise InputError(f"{path}: no text column (looked for {', '.join(TEXT_COLUMNS)})")
     wanted = [names[i] for i in (text_i, label_i, id_i) if i is not None]
     line = 0
-    for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
+    batches = parquet.iter_batches(batch_size=8192, columns=wanted)
+    while True:
+        with reading(path):  # a broken page shows only when its batch is read
+            batch = next(batches, None)
+        if batch is None:
+            break
         for row in batch.to_pylist():
             line += 1
             lowered = {k.lower(): v for k, v in row.items()}

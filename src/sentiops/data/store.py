@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sentiops.data.readers import reading
 from sentiops.files import sha256_file
 
 # Rows that could not be used: the row's id, why, and the raw value (truncated) for inspection.
@@ -22,4 +23,5 @@ def read_split(data_dir: Path, name: str) -> pa.Table:
     path = data_dir / f"{name}.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `sentiops data prepare` first")
-    return pq.read_table(path)
+    with reading(path):
+        return pq.read_table(path)

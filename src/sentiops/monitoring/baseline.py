@@ -22,16 +22,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sentiops.config import Settings
+from sentiops.data.readers import reading
 from sentiops.files import write_json_atomic
 from sentiops.monitoring.profile import Profile, build_profile
 from sentiops.version import LabelMap, score_column
+from sentiops.volume import DateFiles, drift_dir
 
 # The columns of the scores Parquet a profile needs, beside one probability column per class.
 PROFILE_COLUMNS = ["text", "tokens", "unknown_tokens", "model_version"]
 
 
 def baseline_path(settings: Settings) -> Path:
-    return settings.results / "drift" / "baseline.json"
+    return drift_dir(settings.results) / "baseline.json"
 
 
 def score_probabilities(table: pa.Table, labels: list[str]) -> np.ndarray:
@@ -58,10 +60,11 @@ def build_baseline(settings: Settings, dates: list[str], labels: LabelMap) -> di
         raise ValueError("give at least one scored date for the baseline")
     tables = []
     for date in dates:
-        folder = settings.results / "scores" / f"date={date}"
+        folder = DateFiles(settings.results, date).scores
         if not folder.is_dir():
             raise FileNotFoundError(f"no scored results for {date} in {settings.results / 'scores'}")
-        tables.append(pq.read_table(folder, columns=PROFILE_COLUMNS + labels.score_columns))
+        with reading(folder):
+            tables.append(pq.read_table(folder, columns=PROFILE_COLUMNS + labels.score_columns))
     table = pa.concat_tables(tables)
     versions = collections.Counter(table.column("model_version").to_pylist())
     if len(versions) != 1:

@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
-from sentiops.data.readers import expand_inputs, iter_chunks
+from sentiops.data.readers import expand_inputs, iter_chunks, reading
 from sentiops.evaluation.calibration import estimate_accuracy
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
@@ -34,6 +34,7 @@ from sentiops.monitoring.checks import BY_NAME, CHECKS
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
 from sentiops.monitoring.profile import Profile
 from sentiops.registry import Registry
+from sentiops.volume import DateFiles, drift_history
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
     if path.is_dir():
         name = path.name
         return (name.split("=", 1)[1] if name.startswith("date=") else name), path
-    folder = settings.results / "scores" / f"date={results}"
+    folder = DateFiles(settings.results, results).scores
     if not folder.is_dir():
         raise FileNotFoundError(f"no scored results for {results} in {settings.results / 'scores'}")
     return results, folder
@@ -91,14 +92,16 @@ def run_drift_check(
     notifier: Notifier | None = None,
 ) -> DriftOutcome:
     date, folder = scores_dir(settings, results)
-    versions = collections.Counter(pq.read_table(folder, columns=["model_version"]).column(0).to_pylist())
+    with reading(folder):
+        versions = collections.Counter(pq.read_table(folder, columns=["model_version"]).column(0).to_pylist())
     version = versions.most_common(1)[0][0] if versions else ""
     files = Registry(settings.registry).folder(version)
     reference = files.reference()
     if reference is None:
         raise FileNotFoundError(f"model version {version} has no reference profile")
     labels = reference.labels
-    scored = pq.read_table(folder, columns=["row_id", *PROFILE_COLUMNS, *files.labels().score_columns])
+    with reading(folder):
+        scored = pq.read_table(folder, columns=["row_id", *PROFILE_COLUMNS, *files.labels().score_columns])
     probs = score_probabilities(scored, labels)
     batch = profile_scores(scored, labels, probs=probs)
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
@@ -116,8 +119,8 @@ def run_drift_check(
         checks = [*against.checks, *kept]
         report = DriftReport(worst(*(c.status for c in checks)), checks, batch.n, "production baseline")
 
-    out = settings.results / "drift" / f"date={date}"
-    out.mkdir(parents=True, exist_ok=True)
+    day = DateFiles(settings.results, date)
+    day.drift.mkdir(parents=True, exist_ok=True)
     record = {
         "date": date,
         "model_version": version,
@@ -127,11 +130,11 @@ def run_drift_check(
         "training_reference": training_report.as_dict() if provenance else None,
         "labels_file": str(labels_file) if labels_file else None,
     }
-    write_json_atomic(out / "drift.json", record)
+    write_json_atomic(day.drift_json, record)
     history = _append_history(settings, date, version, report, batch)
-    with replaced_atomically(out / "report.html") as tmp:
+    with replaced_atomically(day.report) as tmp:
         tmp.write_text(html_report.render(date, version, report, reference, batch, history))
-    outcome = DriftOutcome(date, version, report, {"json": str(out / "drift.json"), "report": str(out / "report.html")})
+    outcome = DriftOutcome(date, version, report, {"json": str(day.drift_json), "report": str(day.report)})
     if notify and report.status in ("warning", "drift"):
         _alert(settings, outcome, notifier or Notifier(settings))
     log.info("drift check %s: %s (%s)", date, report.status, ", ".join(f"{c.name}={c.status}" for c in report.checks))
@@ -148,7 +151,7 @@ def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -
 
 
 def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: Profile) -> pa.Table:
-    path = settings.results / "drift" / "history.parquet"
+    path = drift_history(settings.results)
     row = pa.Table.from_pylist([_history_row(date, version, report, batch)])
     path.parent.mkdir(parents=True, exist_ok=True)
     # Under a lock: two checks of different dates at once must not drop each other's row.

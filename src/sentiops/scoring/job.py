@@ -2,7 +2,7 @@
 
 Streaming (bounded memory), idempotent (a finished date+shard is not redone), resumable
 (a killed run keeps its finished chunks), shardable (`--shard I/N` or an Indexed Job).
-Where each file goes: scoring/runs.py.
+Where each file goes: sentiops/volume.py; what a run is asked and reports: scoring/runs.py.
 """
 
 from __future__ import annotations
@@ -14,39 +14,46 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
+from pydantic import BaseModel
 
 from sentiops.config import BackendSetting, Settings
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
-from sentiops.exit_codes import ExitCode
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
 from sentiops.inference import Predictor
 from sentiops.pins import pin_backend, pin_model, pinned_backend
 from sentiops.registry import Registry
-from sentiops.scoring.runs import BatchPaths, RunResult, Shard
+from sentiops.scoring.drift_step import run_drift_step
+from sentiops.scoring.runs import BatchOptions, RunResult
+from sentiops.version import score_column
+from sentiops.volume import DateFiles, ShardFiles
 
 log = logging.getLogger("sentiops.batch")
 
-SCORE_SCHEMA = pa.schema(
-    [
-        ("row_id", pa.string()),
-        ("source_file", pa.string()),
-        ("text", pa.string()),
-        ("label", pa.string()),
-        ("confidence", pa.float32()),
-        ("score_negative", pa.float32()),
-        ("score_positive", pa.float32()),
-        ("tokens", pa.int16()),
-        ("unknown_tokens", pa.int16()),
-        ("model_version", pa.string()),
-        ("scored_at", pa.timestamp("ms", tz="UTC")),
-    ]
-)
+
+def score_schema(labels: list[str]) -> pa.Schema:
+    """The scores Parquet: one probability column per class of the version (its labels.json)."""
+    return pa.schema(
+        [
+            ("row_id", pa.string()),
+            ("source_file", pa.string()),
+            ("text", pa.string()),
+            ("label", pa.string()),
+            ("confidence", pa.float32()),
+            *((score_column(label), pa.float32()) for label in labels),
+            ("tokens", pa.int16()),
+            ("unknown_tokens", pa.int16()),
+            ("model_version", pa.string()),
+            ("scored_at", pa.timestamp("ms", tz="UTC")),
+        ]
+    )
+
+
 BATCH_REJECT_SCHEMA = REJECT_SCHEMA.append(pa.field("source_file", pa.string()))
 
 
@@ -58,80 +65,77 @@ class RunSettingsChanged(ValueError):
     """An interrupted run would resume with other chunking or limits than it started with."""
 
 
-def run_batch(
-    settings: Settings,
-    inputs: list[Path],
-    date: str | None = None,
-    shard: Shard | None = None,
-    force: bool = False,
-    max_reject_share: float | None = None,
-    after_success: Callable[[RunResult], None] | None = None,
-    wait_seconds: float = 0,
-    on_rows: Callable[[int], object] | None = None,
-) -> RunResult:
-    """Score one date+shard exactly once. A second run of the same date+shard waits up to
-    ``wait_seconds`` for the first (then finds it done) or raises RunBusy."""
-    shard = shard or Shard()
-    date = date or dt.date.today().isoformat()
+class RunState(BaseModel):
+    """What a run pins when it starts (work/state.json), so a resumed run scores like the first."""
+
+    inputs: list[dict[str, str]]
+    model_version: str
+    settings: dict[str, int]
+    started_at: str
+
+
+def run_batch(settings: Settings, options: BatchOptions, on_rows: Callable[[int], object] | None = None) -> RunResult:
+    """Score one date+shard exactly once, then (with ``options.drift``) the date's drift step.
+
+    A second run of the same date+shard waits up to ``options.wait_seconds`` for the first
+    (then finds it done) or raises RunBusy. ``on_rows``: progress, rows read per chunk."""
+    date = options.date or dt.datetime.now(dt.UTC).date().isoformat()
     dt.date.fromisoformat(date)  # raises ValueError on a bad date
-    paths = BatchPaths(settings.results, date, shard)
-    limit = settings.batch_max_reject_share if max_reject_share is None else max_reject_share
-    paths.lock.parent.mkdir(parents=True, exist_ok=True)
+    files = DateFiles(settings.results, date).shard(options.shard)
+    limit = settings.batch_max_reject_share if options.max_reject_share is None else options.max_reject_share
+    files.lock.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with FileLock(str(paths.lock), timeout=wait_seconds):
-            result = _run_locked(settings, inputs, paths, force, limit, on_rows)
+        with FileLock(str(files.lock), timeout=options.wait_seconds):
+            result = _run_locked(settings, options, files, limit, on_rows)
     except Timeout as exc:
         raise RunBusy(
-            f"another run of {date} {shard.name} is in progress (lock {paths.lock}); "
+            f"another run of {date} {options.shard.name} is in progress (lock {files.lock}); "
             "it will finish the work: wait for it, or pass --wait-seconds"
         ) from exc
-    if after_success is not None:
-        after_success(result)  # also on a retry of a finished run, so a failed drift step is redone
+    if options.drift:
+        # Also on a retry of a finished run, so a failed drift step is redone.
+        result.drift_step = run_drift_step(settings, result, options.labels_file)
     return result
 
 
 def _run_locked(
     settings: Settings,
-    inputs: list[Path],
-    paths: BatchPaths,
-    force: bool,
+    options: BatchOptions,
+    files: ShardFiles,
     limit: float,
-    on_rows: Callable[[int], object] | None = None,
+    on_rows: Callable[[int], object] | None,
 ) -> RunResult:
-    date, shard = paths.date, paths.shard
-    if paths.manifest.is_file() and not force:
+    date, shard = files.day.date, files.shard
+    if files.phase == "done" and not options.force:
         log.info("already scored: %s %s (use --force to redo)", date, shard.name)
-        manifest = json.loads(paths.manifest.read_text())
-        result = RunResult(date, shard, "skipped", manifest)
-        if manifest.get("reject_share", 0) > manifest.get("max_reject_share", limit):
-            result.exit_code = ExitCode.TOO_MANY_REJECTS  # a retry reports what the run found
-        return result
-    files = [f for spec in inputs for f in expand_inputs(spec)]
-    paths.work.mkdir(parents=True, exist_ok=True)
-    state = _load_or_start_state(paths, settings, files, force)
-    predictor = _predictor(settings, paths.date, state["model_version"])
+        return RunResult(date, shard, "skipped", json.loads(files.manifest.read_text()))
+    inputs = [f for spec in options.inputs for f in expand_inputs(spec)]
+    files.work.mkdir(parents=True, exist_ok=True)
+    state = _load_or_start_state(files, settings, inputs, options.force)
+    predictor = _predictor(settings, files.day, state.model_version)
     predictor.exact_widths = True  # one long run: padding saved beats a bounded kernel cache
+    schema = score_schema(predictor.labels)
 
     started = time.perf_counter()
     counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
     chunk_no = -1
-    for file_no, path in enumerate(files):
+    for file_no, path in enumerate(inputs):
         for records, rejects in iter_chunks(path, settings.batch_chunk_rows):
             chunk_no += 1
             if chunk_no % shard.count != shard.index:
                 continue  # another shard's chunk
-            chunk_file = paths.work / f"chunk-{file_no:04d}-{chunk_no:07d}.parquet"
+            chunk_file = files.chunk(file_no, chunk_no)
             counts["chunks"] += 1
             if chunk_file.is_file():
                 counts["chunks_resumed"] += 1
                 meta = pq.read_metadata(chunk_file)
-                rejected = pq.read_metadata(_reject_twin(chunk_file)).num_rows
+                rejected = pq.read_metadata(files.chunk_rejects(chunk_file)).num_rows
                 counts["rows_scored"] += meta.num_rows
                 counts["rows_rejected"] += rejected
                 counts["rows_read"] += meta.num_rows + rejected
                 continue
-            scored, bad = _score_chunk(predictor, path.name, records, rejects, settings.batch_max_text_chars)
-            _write_atomic(bad, _reject_twin(chunk_file))
+            scored, bad = _score_chunk(predictor, schema, path.name, records, rejects, settings.batch_max_text_chars)
+            _write_atomic(bad, files.chunk_rejects(chunk_file))
             _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
             counts["rows_read"] += len(records) + len(rejects)
             counts["rows_scored"] += scored.num_rows
@@ -146,81 +150,74 @@ def _run_locked(
                 counts["rows_scored"] / max(elapsed, 1e-9),
             )
 
-    _publish(paths)
+    _publish(files, schema)
     seconds = time.perf_counter() - started
     share = counts["rows_rejected"] / max(1, counts["rows_read"])
     manifest = {
         "date": date,
         "shard": {"index": shard.index, "count": shard.count},
-        "inputs": state["inputs"],
-        "model_version": state["model_version"],
+        "inputs": state.inputs,
+        "model_version": state.model_version,
         "backend": predictor.backend,
         "backend_choice": predictor.choice,
         **counts,
         "reject_share": round(share, 6),
         "max_reject_share": limit,
-        "chunk_rows": state["settings"]["chunk_rows"],
-        "max_text_chars": state["settings"]["max_text_chars"],
+        "chunk_rows": state.settings["chunk_rows"],
+        "max_text_chars": state.settings["max_text_chars"],
         "seconds": round(seconds, 3),
         "rows_per_second": round(counts["rows_scored"] / max(seconds, 1e-9), 1),
-        "started_at": state["started_at"],
+        "started_at": state.started_at,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-        "outputs": {"scores": str(paths.scores), "rejects": str(paths.rejects)},
+        "outputs": {"scores": str(files.scores), "rejects": str(files.rejects)},
     }
-    paths.manifest.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(paths.manifest, manifest)  # the success marker: written last
-    shutil.rmtree(paths.work, ignore_errors=True)
-    result = RunResult(date, shard, "scored", manifest)
-    if share > limit:
-        result.exit_code = ExitCode.TOO_MANY_REJECTS
-    return result
+    files.manifest.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(files.manifest, manifest)  # the success marker: written last
+    shutil.rmtree(files.work, ignore_errors=True)
+    return RunResult(date, shard, "scored", manifest)
 
 
-def _predictor(settings: Settings, date: str, version: str) -> Predictor:
+def _predictor(settings: Settings, day: DateFiles, version: str) -> Predictor:
     """The date's pinned engine if a run of the date chose one; else choose (auto) and pin it."""
-    pinned = pinned_backend(settings.results, date)
+    pinned = pinned_backend(day)
     predictor = Predictor.from_settings(settings, version, backend=cast(BackendSetting | None, pinned))
-    backend = pin_backend(settings.results, date, predictor.backend)
+    backend = pin_backend(day, predictor.backend)
     if backend != predictor.backend:  # another shard pinned first, while this one was timing
         predictor = Predictor.from_settings(settings, version, backend=cast(BackendSetting, backend))
     return predictor
 
 
-def _load_or_start_state(paths: BatchPaths, settings: Settings, files: list[Path], force: bool) -> dict[str, Any]:
+def _load_or_start_state(files: ShardFiles, settings: Settings, inputs: list[Path], force: bool) -> RunState:
     """Pin the model version, inputs and chunking at the start, so a resumed run scores like the first."""
-    state_file = paths.work / "state.json"
-    inputs = [{"path": str(f), "sha256": sha256_file(f)} for f in files]
+    hashed = [{"path": str(f), "sha256": sha256_file(f)} for f in inputs]
     run_settings = {"chunk_rows": settings.batch_chunk_rows, "max_text_chars": settings.batch_max_text_chars}
-    if state_file.is_file() and not force:
-        state = json.loads(state_file.read_text())
-        if state["inputs"] == inputs:
-            if state.get("settings", run_settings) != run_settings:
+    if files.phase == "scoring" and not force:
+        state = RunState.model_validate_json(files.state.read_text())
+        if state.inputs == hashed:
+            if state.settings != run_settings:
                 raise RunSettingsChanged(
-                    f"the interrupted run of {paths.date} {paths.shard.name} used {state['settings']}, this one "
+                    f"the interrupted run of {files.day.date} {files.shard.name} used {state.settings}, this one "
                     f"{run_settings}: its finished chunks would not line up. Rerun with the same settings, or "
                     "with --force to start the date+shard over"
                 )
-            log.info("resuming %s %s on model %s", paths.date, paths.shard.name, state["model_version"])
+            log.info("resuming %s %s on model %s", files.day.date, files.shard.name, state.model_version)
             return state
         log.warning("inputs changed since the interrupted run; starting over")
-    for stale in paths.work.glob("chunk-*"):
+    for stale in files.work.glob("chunk-*"):
         stale.unlink()
-    for stale in paths.work.glob("rejects-*"):
+    for stale in files.work.glob("rejects-*"):
         stale.unlink()
     registry = Registry(settings.registry)
-    version = pin_model(settings.results, paths.date, paths.shard.count, lambda: registry.resolve("production"))
-    state = {
-        "inputs": inputs,
-        "model_version": version,
-        "settings": run_settings,
-        "started_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    write_json_atomic(state_file, state)
+    version = pin_model(files.day, files.shard.count, lambda: registry.resolve("production"))
+    state = RunState(
+        inputs=hashed, model_version=version, settings=run_settings, started_at=dt.datetime.now(dt.UTC).isoformat()
+    )
+    write_json_atomic(files.state, state.model_dump())
     return state
 
 
 def _score_chunk(
-    predictor: Predictor, source: str, records: list[Record], rejects: list[Reject], max_chars: int
+    predictor: Predictor, schema: pa.Schema, source: str, records: list[Record], rejects: list[Reject], max_chars: int
 ) -> tuple[pa.Table, pa.Table]:
     bad = list(rejects)
     good: list[Record] = []
@@ -242,14 +239,13 @@ def _score_chunk(
             "text": [r.text for r in good],
             "label": [p.label for p in predictions],
             "confidence": [p.confidence for p in predictions],
-            "score_negative": [p.scores["negative"] for p in predictions],
-            "score_positive": [p.scores["positive"] for p in predictions],
+            **{score_column(label): [p.scores[label] for p in predictions] for label in predictor.labels},
             "tokens": [p.tokens for p in predictions],
             "unknown_tokens": [p.unknown for p in predictions],
             "model_version": [predictor.version] * len(good),
             "scored_at": [now] * len(good),
         },
-        schema=SCORE_SCHEMA,
+        schema=schema,
     )
     rejected = pa.table(
         {
@@ -261,10 +257,6 @@ def _score_chunk(
         schema=BATCH_REJECT_SCHEMA,
     )
     return scored, rejected
-
-
-def _reject_twin(chunk_file: Path) -> Path:
-    return chunk_file.with_name(chunk_file.name.replace("chunk-", "rejects-"))
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
@@ -279,7 +271,7 @@ def _concat(parts: list[Path], schema: pa.Schema, target: Path) -> None:
             writer.write_table(pq.read_table(part, schema=schema))
 
 
-def _publish(paths: BatchPaths) -> None:
-    chunks = sorted(paths.work.glob("chunk-*.parquet"))
-    _concat(chunks, SCORE_SCHEMA, paths.scores)
-    _concat([_reject_twin(c) for c in chunks], BATCH_REJECT_SCHEMA, paths.rejects)
+def _publish(files: ShardFiles, schema: pa.Schema) -> None:
+    chunks = files.chunks()
+    _concat(chunks, schema, files.scores)
+    _concat([files.chunk_rejects(c) for c in chunks], BATCH_REJECT_SCHEMA, files.rejects)

@@ -38,10 +38,20 @@ State = Annotated[ServiceState, Depends(service_state)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
-def _check_token(expected: str, credentials: HTTPAuthorizationCredentials | None) -> None:
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+UI_COOKIE = "sentiops_token"  # the dashboard's sign-in (a browser cannot send a bearer header)
+
+
+def token_matches(given: str, expected: str) -> bool:
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
+def _check_token(expected: str, given: str, message: str = "missing or invalid bearer token") -> None:
+    if not token_matches(given, expected):
+        raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    return credentials.credentials if credentials else ""
 
 
 def expected_token(source: TokenSource) -> str | None:
@@ -56,7 +66,15 @@ def predict_auth(state: State, credentials: Credentials) -> None:
     """Prediction routes: open when no token is configured, else the bearer token is required."""
     expected = expected_token(state.token)
     if expected:
-        _check_token(expected, credentials)
+        _check_token(expected, _bearer(credentials))
+
+
+def ui_auth(request: Request, state: State, credentials: Credentials) -> None:
+    """Dashboard pages: as the prediction routes, with the sign-in cookie instead of the header."""
+    expected = expected_token(state.token)
+    if expected:
+        given = _bearer(credentials) or request.cookies.get(UI_COOKIE, "")
+        _check_token(expected, given, "missing or invalid token: sign in at /ui/login")
 
 
 def admin_auth(state: State, credentials: Credentials) -> None:
@@ -64,4 +82,4 @@ def admin_auth(state: State, credentials: Credentials) -> None:
     expected = expected_token(state.token)
     if not expected:
         raise HTTPException(403, "admin routes are disabled: no API token is configured")
-    _check_token(expected, credentials)
+    _check_token(expected, _bearer(credentials))

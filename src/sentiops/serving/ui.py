@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
-from sentiops.serving.deps import expected_token
+from sentiops.serving.deps import UI_COOKIE, expected_token, token_matches, ui_auth
+from sentiops.volume import DateFiles
 
-COOKIE = "sentiops_token"
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
@@ -49,19 +47,6 @@ templates.env.filters.update(num=_num, pct=_pct, when=_when)
 
 def _state(request: Request) -> Any:
     return request.app.state.sentiops
-
-
-def ui_auth(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
-) -> None:
-    token = expected_token(_state(request).token)
-    if not token:
-        return
-    given = credentials.credentials if credentials else request.cookies.get(COOKIE, "")
-    if not secrets.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(
-            401, "missing or invalid token: sign in at /ui/login", headers={"WWW-Authenticate": "Bearer"}
-        )
 
 
 router = APIRouter(include_in_schema=False)
@@ -144,7 +129,7 @@ def drift_report(request: Request, date: str) -> Response:
         dt.date.fromisoformat(date)
     except ValueError as exc:
         raise HTTPException(404, "not a date") from exc
-    path = _settings(request).results / "drift" / f"date={date}" / "report.html"
+    path = DateFiles(_settings(request).results, date).report
     if not path.is_file():
         raise HTTPException(404, f"no drift report for {date}")
     return FileResponse(path, media_type="text/html")
@@ -177,10 +162,10 @@ def login_form() -> HTMLResponse:
 @router.post("/ui/login")
 def login(request: Request, token: Annotated[str, Form()]) -> Response:
     expected = expected_token(_state(request).token) or ""
-    if not secrets.compare_digest(token.encode(), expected.encode()):
+    if not token_matches(token, expected):
         raise HTTPException(401, "wrong token")
     response = RedirectResponse("/ui", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(UI_COOKIE, token, httponly=True, samesite="strict")
     return response
 
 

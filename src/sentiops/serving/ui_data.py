@@ -20,6 +20,7 @@ from sentiops.config import Settings
 from sentiops.monitoring.checks import CHECKS
 from sentiops.registry import Registry, RegistryError
 from sentiops.version import CHECKSUMS_FILE
+from sentiops.volume import DateFiles, drift_history
 
 _verified: dict[tuple[str, float], str] = {}
 
@@ -95,7 +96,7 @@ def checksum_status(registry: Registry, version: str, folder: Path) -> str:
 
 
 def drift(settings: Settings) -> dict[str, Any]:
-    path = settings.results / "drift" / "history.parquet"
+    path = drift_history(settings.results)
     if not path.is_file():
         return {"days": [], "charts": []}
     table = pq.read_table(path).to_pylist()
@@ -113,7 +114,7 @@ def drift(settings: Settings) -> dict[str, Any]:
             "status": row["status"],
             "n": row["n"],
             "version": row["model_version"],
-            "report": (settings.results / "drift" / f"date={row['date']}" / "report.html").is_file(),
+            "report": DateFiles(settings.results, row["date"]).report.is_file(),
         }
         for row in reversed(table)
     ]

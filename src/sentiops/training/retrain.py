@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
+from sentiops.data.readers import reading
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.pins import pinned_versions
@@ -84,7 +85,8 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         raise RetrainError(f"no new labelled feedback in {settings.data / 'feedback'} (all used by version {champion})")
     tables = []
     for path, _ in fresh:
-        table = pq.read_table(path, columns=["id", "text", "label"])
+        with reading(path):
+            table = pq.read_table(path, columns=["id", "text", "label"])
         validate_rows(table, str(path))
         tables.append(table)
     new = pa.concat_tables(tables)
