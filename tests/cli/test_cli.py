@@ -55,3 +55,30 @@ def test_predict_evaluate_and_models(cli_env):
     assert json.loads(result.output[result.output.index("{") :])["checksums"] == "ok"
     assert run("models", "rollback").exit_code == 1  # only one production so far
     assert run("models", "promote", "7").exit_code == 1
+
+
+def _corrupt_parquet(path):
+    """A Parquet file cut short: its magic bytes and footer are gone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["good tweet"] * 50}), path)
+    path.write_bytes(path.read_bytes()[:-40])
+    return path
+
+
+def test_a_corrupt_input_file_is_a_failure_naming_the_file_not_a_usage_error(cli_env):
+    broken = _corrupt_parquet(cli_env / "day.parquet")
+    result = run("batch", "run", "--input", str(broken), "--date", "2026-11-02", "--no-drift")
+    assert result.exit_code == 1, result.output
+    assert "day.parquet: corrupt or unreadable file" in result.output
+    assert not list((cli_env / "home" / "results" / "runs").glob("date=2026-11-02/part-*.json"))
+
+
+def test_a_corrupt_scores_file_fails_the_drift_check_with_exit_1(cli_env):
+    folder = cli_env / "home" / "results" / "scores" / "date=2026-11-03"
+    folder.mkdir(parents=True)
+    _corrupt_parquet(folder / "part-00000-of-00001.parquet")
+    result = run("drift", "check", "--results", "2026-11-03", "--no-notify")
+    assert result.exit_code == 1, result.output
+    assert "corrupt or unreadable file" in result.output

@@ -22,7 +22,8 @@ def test_real_base_model_fine_tunes_exports_registers_and_predicts(tmp_path):
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune, package_version
+    from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune
+    from sentiops.training.package import package_version
 
     rows = sample_rows(260)
     texts = [t for _, t in rows]
@@ -44,7 +45,7 @@ def test_real_base_model_fine_tunes_exports_registers_and_predicts(tmp_path):
     sets = {"validation": (eval_t, eval_y), "holdout": (eval_t, eval_y)}
     version, metrics = package_version(registry, tuned, options, sets, {"parent_version": None})
     registry.set_alias("production", version)
-    assert metrics["parity"]["max_abs_logit_diff_fp32_onnx_vs_torch"] < 1e-3
+    assert metrics.parity.max_abs_logit_diff_fp32_onnx_vs_torch < 1e-3
 
     predictor = Predictor.load(registry)
     results = predictor.predict(["I love this, what a wonderful day!", "This is awful, I hate it."])
