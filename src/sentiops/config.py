@@ -7,6 +7,7 @@ each be moved on their own.
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -60,10 +61,15 @@ class Thresholds(BaseModel):
     min_rows_prediction: int = 100
     min_rows_input: int = 200
     min_rows_performance: int = 200
+    # Realized accuracy is graded on randomly picked labels only; 100 of them put a 95% interval
+    # about +-8 points wide around 80%: enough to see a 6-point drop, not a 3-point one.
+    min_rows_realized: int = 100
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENTIOPS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIOPS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     home: Path = Path("var")
     data_dir: Path | None = None
@@ -93,6 +99,19 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     log_texts: bool = False
+    # Prediction log (results/predictions/): every answer, for labels that arrive later. The text
+    # is kept so people can label it; "hash" keeps only its sha256 (labels then join by id alone).
+    prediction_log: bool = True
+    prediction_log_text: Literal["text", "hash"] = "text"
+    prediction_log_retention_days: int = Field(30, ge=1)  # `sentiops predictions prune`, run daily
+    # Flush every 5 s or 1,000 rows: a few files a minute per replica at most; a crash loses at
+    # most that. The buffer bounds memory (about 0.5 KB a record) when the disk stalls.
+    prediction_log_flush_seconds: float = 5.0
+    prediction_log_flush_rows: int = 1000
+    prediction_log_buffer_rows: int = 100_000
+    # Names this process's log files (with its PID and a random part); Kubernetes sets HOSTNAME
+    # to the pod's name.
+    pod_name: str = Field(default_factory=lambda: socket.gethostname() or "local", validation_alias="HOSTNAME")
     log_json: bool = False  # `sentiops serve` always logs JSON; other commands when this is set
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

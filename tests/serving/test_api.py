@@ -32,7 +32,8 @@ def test_predict_contract_matches_predictor(client, registry):
         response = client.post("/predict", json={"text": text})
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"label", "confidence", "scores", "model_version"}
+        assert set(body) == {"label", "confidence", "scores", "model_version", "prediction_id"}
+        assert response.headers["x-prediction-id"] == body["prediction_id"]
         assert body["model_version"] == "1"
         assert body["label"] == want.label
         assert body["confidence"] == pytest.approx(want.confidence, abs=1e-6)

@@ -2,7 +2,8 @@
 
 Where each command lives: data prepare -> cli/data.py; train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
-retrain -> cli/retrain.py; serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
+retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py;
+serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 from sentiops.cli.batch import batch_app
 from sentiops.cli.data import data_app
 from sentiops.cli.drift import drift_app
+from sentiops.cli.feedback import feedback_app, predictions_app
 from sentiops.cli.models import models_app
 from sentiops.cli.retrain import retrain
 from sentiops.cli.serve import dashboard, serve
@@ -26,6 +28,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(batch_app, name="batch")
 app.add_typer(drift_app, name="drift")
 app.command()(retrain)
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(predictions_app, name="predictions")
 app.command()(serve)
 app.command()(dashboard)
 

@@ -23,11 +23,12 @@ def drift_check(
 ) -> None:
     """Compare a scored batch with the model's reference profile; exit 0 ok, 4 alert failed."""
     from sentiops.data.readers import CorruptInput
-    from sentiops.monitoring.check import run_drift_check
+    from sentiops.monitoring.check import recheck_late_labels, run_drift_check
 
     settings = load_settings()
     try:
         outcome = run_drift_check(settings, results, labels, notify=notify)
+        late = recheck_late_labels(settings, skip=outcome.date)
     except CorruptInput as exc:
         fail(str(exc), ExitCode.ERROR)
     except FileNotFoundError as exc:
@@ -39,6 +40,8 @@ def drift_check(
     for check in outcome.report.checks:
         typer.echo(f"{check.name:<18} {check.status:<8} {check.message}")
     typer.echo(f"overall: {outcome.report.status}; report: {outcome.paths['report']}")
+    if late:
+        typer.echo(f"labels arrived late for {', '.join(late)}: their realized accuracy was recomputed")
     if outcome.alert_skipped:
         typer.echo(f"alert not sent: {outcome.alert_skipped}")
     if outcome.alert_failed:

@@ -104,6 +104,11 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+def open_text(path: Path) -> IO[str]:
+    """A CSV or JSONL file (gzipped or not) as UTF-8 text (undecodable bytes replaced)."""
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="replace", newline="")
+
+
 def iter_chunks(path: Path, chunk_rows: int = 4096) -> Iterator[Chunk]:
     """Yield (records, rejects) chunks of at most ``chunk_rows`` input rows each.
 

@@ -33,6 +33,7 @@ from sentiops.monitoring.baseline import PROFILE_COLUMNS, load_baseline, profile
 from sentiops.monitoring.checks import BY_NAME, CHECKS
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
 from sentiops.monitoring.profile import Profile
+from sentiops.monitoring.realized import dates_with_late_labels, realized_for_date
 from sentiops.registry import Registry
 from sentiops.volume import DateFiles, drift_history
 
@@ -107,7 +108,8 @@ def run_drift_check(
     performance = _performance(scored, probs, labels_file, labels) if labels_file else None
     temperature = reference.temperature
     estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none
-    training_report = check_batch(reference, batch, settings.drift, performance, estimate)
+    realized = realized_for_date(settings, date)
+    training_report = check_batch(reference, batch, settings.drift, performance, estimate, realized=realized)
     report, provenance = training_report, None
     baseline = load_baseline(settings, version)
     if baseline is not None:
@@ -139,6 +141,21 @@ def run_drift_check(
         _alert(settings, outcome, notifier or Notifier(settings))
     log.info("drift check %s: %s (%s)", date, report.status, ", ".join(f"{c.name}={c.status}" for c in report.checks))
     return outcome
+
+
+def recheck_late_labels(settings: Settings, skip: str | None = None) -> list[str]:
+    """Check again (without alerting) every checked date for which labels arrived after its check,
+    so its realized accuracy counts them; the history keeps the newest figures with their count."""
+    history = drift_history(settings.results)
+    if not history.is_file():
+        return []
+    dates = [d for d in pq.read_table(history, columns=["date"]).column(0).to_pylist() if d != skip]
+    late = dates_with_late_labels(settings, dates)
+    for date in late:
+        record = json.loads(DateFiles(settings.results, date).drift_json.read_text())
+        labels_file = Path(record["labels_file"]) if record.get("labels_file") else None
+        run_drift_check(settings, date, labels_file, notify=False)
+    return late
 
 
 def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def check_batch(
     performance: dict[str, Any] | None = None,
     estimate: dict[str, float] | None = None,
     checks: tuple[DriftCheck, ...] = CHECKS,
+    realized: dict[str, Any] | None = None,
 ) -> DriftReport:
     """Compare a batch profile with a reference profile (both from `build_profile`): every check's
     effects and p-values, Holm's correction over the day, then each check's grade.
@@ -80,7 +81,7 @@ def check_batch(
     ``performance``: metrics on the batch's labelled rows, when labels exist; ``estimate``:
     the accuracy estimated without labels (`evaluation.calibration.estimate_accuracy`).
     """
-    inputs = Inputs(reference, batch, t, performance, estimate)
+    inputs = Inputs(reference, batch, t, performance, estimate, realized)
     measured: dict[str, Measured] = {}
     found: list[Check] = []
     for check in checks:

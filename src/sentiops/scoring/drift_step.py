@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.files import write_json_atomic
-from sentiops.monitoring.check import run_drift_check
+from sentiops.monitoring.check import recheck_late_labels, run_drift_check
 from sentiops.scoring.runs import RunResult
 from sentiops.volume import DateFiles, drift_dir
 
@@ -41,6 +41,7 @@ def run_drift_step(settings: Settings, result: RunResult, labels_file: Path | No
             return done  # a retry of a finished run whose drift step succeeded: nothing to redo
         try:
             outcome = run_drift_check(settings, result.date, labels_file)
+            recheck_late_labels(settings, skip=result.date)
         except Exception as exc:
             log.error("drift check failed: %s", exc)
             return _record(day, "failed", f"drift check failed: {exc}")

@@ -22,6 +22,7 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from sentiops.config import BackendSetting, Settings
+from sentiops.data.predictions import batch_prediction_id
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
@@ -41,6 +42,7 @@ def score_schema(labels: list[str]) -> pa.Schema:
     return pa.schema(
         [
             ("row_id", pa.string()),
+            ("prediction_id", pa.string()),  # the same kind of id as the API's (labels join on it)
             ("source_file", pa.string()),
             ("text", pa.string()),
             ("label", pa.string()),
@@ -134,7 +136,9 @@ def _run_locked(
                 counts["rows_rejected"] += rejected
                 counts["rows_read"] += meta.num_rows + rejected
                 continue
-            scored, bad = _score_chunk(predictor, schema, path.name, records, rejects, settings.batch_max_text_chars)
+            scored, bad = _score_chunk(
+                predictor, schema, date, path.name, records, rejects, settings.batch_max_text_chars
+            )
             _write_atomic(bad, files.chunk_rejects(chunk_file))
             _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
             counts["rows_read"] += len(records) + len(rejects)
@@ -217,7 +221,13 @@ def _load_or_start_state(files: ShardFiles, settings: Settings, inputs: list[Pat
 
 
 def _score_chunk(
-    predictor: Predictor, schema: pa.Schema, source: str, records: list[Record], rejects: list[Reject], max_chars: int
+    predictor: Predictor,
+    schema: pa.Schema,
+    date: str,
+    source: str,
+    records: list[Record],
+    rejects: list[Reject],
+    max_chars: int,
 ) -> tuple[pa.Table, pa.Table]:
     bad = list(rejects)
     good: list[Record] = []
@@ -235,6 +245,7 @@ def _score_chunk(
     scored = pa.table(
         {
             "row_id": [r.row_id for r in good],
+            "prediction_id": [batch_prediction_id(date, source, r.row_id) for r in good],
             "source_file": [source] * len(good),
             "text": [r.text for r in good],
             "label": [p.label for p in predictions],

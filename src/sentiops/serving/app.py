@@ -20,6 +20,7 @@ from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.middleware import RequestMiddleware
+from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.token import TokenSource
 
 
@@ -57,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
         token = TokenSource(settings.api_token, settings.api_token_file)
-        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token)
+        prediction_log = PredictionLog(settings, on_drop=metrics.prediction_log_dropped.inc)
+        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token, prediction_log)
         batcher.start()
+        prediction_log.start()
         poller = asyncio.create_task(manager.poll_forever())  # first load happens here, off the loop
         try:
             yield
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             await batcher.stop()
+            await asyncio.to_thread(prediction_log.close)  # SIGTERM: what is buffered is written
 
     app = FastAPI(
         title="sentiops",

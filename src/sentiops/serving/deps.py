@@ -17,6 +17,7 @@ from sentiops.config import Settings
 from sentiops.serving.batcher import MicroBatcher
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
+from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.token import TokenSource, TokenUnavailable
 
 
@@ -27,6 +28,7 @@ class ServiceState:
     manager: ModelManager
     batcher: MicroBatcher
     token: TokenSource
+    prediction_log: PredictionLog
 
 
 def service_state(request: Request) -> ServiceState:

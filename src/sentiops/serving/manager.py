@@ -15,6 +15,7 @@ from typing import Any
 
 from sentiops.config import Settings
 from sentiops.inference import Predictor
+from sentiops.monitoring.realized import newest_realized
 from sentiops.registry import Registry, RegistryError
 from sentiops.serving.metrics import ServiceMetrics
 
@@ -76,10 +77,17 @@ class ModelManager:
             return {"changed": True, "version": target, "previous": serving}
 
     async def poll_forever(self) -> None:
-        """Check the production alias every `reload_poll_seconds`; load the first model too."""
+        """Check the production alias every `reload_poll_seconds`; load the first model too.
+        Each round also reads the newest realized accuracy of the drift history (a gauge)."""
         while True:
             try:
                 await asyncio.to_thread(self.reload)
             except ReloadError as exc:
                 log.debug("no reload: %s", exc)
+            try:
+                realized = await asyncio.to_thread(newest_realized, self.settings.results)
+                if realized is not None:
+                    self.metrics.realized_accuracy.set(realized)
+            except Exception as exc:  # a history being rewritten is read again next round
+                log.debug("realized accuracy not read: %s", exc)
             await asyncio.sleep(self.settings.reload_poll_seconds)

@@ -61,6 +61,19 @@ class ServiceMetrics:
             ["label"],
             registry=r,
         )
+        self.prediction_log_dropped = Counter(
+            "sentiops_prediction_log_dropped",
+            "Prediction records not written to the log (buffer full or disk failing); requests were still answered",
+            registry=r,
+        )
+        self.feedback = Counter(
+            "sentiops_feedback_labels", "Labels received on /feedback by outcome", ["outcome"], registry=r
+        )
+        self.realized_accuracy = Gauge(
+            "sentiops_realized_accuracy",
+            "Accuracy on labelled predictions of the newest checked date with labels (results/drift/history.parquet)",
+            registry=r,
+        )
         self.temperature: float | None = None  # the served version's calibration; None: no estimate
         self._calibrated_sum = 0.0
         self._calibrated_n = 0

@@ -31,6 +31,7 @@ class RequestMiddleware:
         headers = dict(scope.get("headers", []))
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id in routes
         status = {"code": 500}
 
         async def send_wrapper(message: Message) -> None:

@@ -6,18 +6,31 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sentiops.data.feedback import Label, Outcome, add_labels, batch_rows
+from sentiops.data.predictions import find, new_prediction_id
 from sentiops.inference import Prediction
 from sentiops.serving.batcher import NoModelError
-from sentiops.serving.deps import State, admin_auth, predict_auth
+from sentiops.serving.deps import ServiceState, State, admin_auth, predict_auth
 from sentiops.serving.manager import ReloadError
-from sentiops.serving.schemas import BatchRequest, BatchResponse, PredictRequest, PredictResponse, errors
+from sentiops.serving.prediction_log import Logged
+from sentiops.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    FeedbackBatch,
+    FeedbackItem,
+    FeedbackResponse,
+    PredictRequest,
+    PredictResponse,
+    errors,
+)
 from sentiops.serving.token import TokenUnavailable
 from sentiops.text import text_problem
 
@@ -36,23 +49,40 @@ def _check_text(text: str, limit: int, where: str = "text") -> None:
         raise HTTPException(422, f"{where} has {len(text)} characters; the limit is {limit}")
 
 
-def _response(prediction: Prediction, version: str) -> PredictResponse:
-    return PredictResponse(**prediction.as_dict(), model_version=version)
+def _answer(
+    s: ServiceState, request: Request, texts: list[str], predictions_: list[Prediction], version: str
+) -> list[PredictResponse]:
+    """Responses with their prediction ids, and the records of the prediction log (off the request
+    path: `record` only appends to a buffer)."""
+    now = dt.datetime.now(dt.UTC)
+    current = s.manager.current()
+    engine = current.backend if current is not None and current.version == version else ""
+    request_id = getattr(request.state, "request_id", "")
+    answers, records = [], []
+    for text, prediction in zip(texts, predictions_, strict=True):
+        prediction_id = new_prediction_id(now)
+        answers.append(PredictResponse(**prediction.as_dict(), model_version=version, prediction_id=prediction_id))
+        records.append(Logged(prediction_id, now, request_id, version, engine, "production", prediction, text))
+    s.prediction_log.record(records)
+    s.metrics.observe_predictions(predictions_)
+    return answers
 
 
 @predictions.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, s: State) -> PredictResponse:
-    """Sentiment of one tweet: label, confidence and both class probabilities."""
+async def predict(body: PredictRequest, s: State, request: Request, response: Response) -> PredictResponse:
+    """Sentiment of one tweet: label, confidence, both class probabilities and a prediction id
+    (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`)."""
     _check_text(body.text, s.settings.max_text_chars)
     prediction, version = await s.batcher.predict_one(body.text)
-    s.metrics.observe_predictions([prediction])
     if s.settings.log_texts:
         log.info("prediction", extra={"text": body.text, "label": prediction.label})
-    return _response(prediction, version)
+    answer = _answer(s, request, [body.text], [prediction], version)[0]
+    response.headers["X-Prediction-ID"] = answer.prediction_id
+    return answer
 
 
 @predictions.post("/predict/batch", response_model=BatchResponse)
-async def predict_batch(body: BatchRequest, s: State) -> BatchResponse:
+async def predict_batch(body: BatchRequest, s: State, request: Request) -> BatchResponse:
     """Sentiment of up to `max_batch_texts` tweets, in input order."""
     if not body.texts:
         raise HTTPException(422, "texts is empty")
@@ -61,8 +91,48 @@ async def predict_batch(body: BatchRequest, s: State) -> BatchResponse:
     for i, text in enumerate(body.texts):
         _check_text(text, s.settings.max_text_chars, where=f"texts[{i}]")
     predictions_, version = await s.batcher.predict_many(body.texts)
-    s.metrics.observe_predictions(predictions_)
-    return BatchResponse(predictions=[_response(p, version) for p in predictions_], model_version=version)
+    return BatchResponse(predictions=_answer(s, request, body.texts, predictions_, version), model_version=version)
+
+
+@predictions.post("/feedback", response_model=FeedbackResponse, responses=errors(404))
+async def feedback(body: FeedbackItem | FeedbackBatch, s: State) -> FeedbackResponse:
+    """Labels for past predictions (by `prediction_id`) or for texts, one or up to 256 at once
+    (`{"items": [...]}`). They go to the feedback store that `retrain` reads; a second label for
+    a prediction id replaces the first. 404 when a prediction id is unknown (nothing is stored
+    then); 422 for a bad label or text (the rules of `/predict`)."""
+    items = body.items if isinstance(body, FeedbackBatch) else [body]
+    for i, item in enumerate(items):
+        if item.text is not None:
+            _check_text(item.text, s.settings.max_text_chars, where=f"items[{i}].text")
+    labels = [Label(x.label, x.text, x.prediction_id, x.source, row=str(i)) for i, x in enumerate(items)]
+    outcome = await asyncio.to_thread(store_feedback, s, labels)
+    return FeedbackResponse(
+        accepted=outcome.accepted,
+        relabels=outcome.relabels,
+        duplicates=outcome.duplicates,
+        conflicts=outcome.conflicts,
+        rejected=[{"item": row, "reason": why} for row, why in outcome.rejected],
+    )
+
+
+def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
+    # Unknown ids are checked first, so a 404 stores nothing of the request.
+    ids = [x.prediction_id for x in labels if x.prediction_id]
+    if ids:
+        known = set(find(s.settings.results, ids)) | set(batch_rows(s.settings.results, ids))
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            s.metrics.feedback.labels("unknown_id").inc(len(unknown))
+            raise HTTPException(
+                404,
+                f"unknown prediction id {unknown[0]!r} (a prediction is findable once the log "
+                f"has flushed it, within {s.settings.prediction_log_flush_seconds:g} s)",
+            )
+    outcome = add_labels(s.settings.data, s.settings.results, labels, s.settings.max_text_chars)
+    for name, n in (("accepted", outcome.accepted), ("relabel", outcome.relabels), ("rejected", len(outcome.rejected))):
+        if n:
+            s.metrics.feedback.labels(name).inc(n)
+    return outcome
 
 
 @operations.get("/healthz")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 
 class PredictRequest(BaseModel):
@@ -22,11 +22,41 @@ class PredictResponse(BaseModel):
     confidence: float
     scores: dict[str, float]
     model_version: str
+    prediction_id: str  # send it back with a label to POST /feedback
 
 
 class BatchResponse(BaseModel):
     predictions: list[PredictResponse]
     model_version: str
+
+
+class FeedbackItem(BaseModel):
+    """A label for a past prediction (its `prediction_id`) or for a text."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["negative", "positive"]
+    prediction_id: StrictStr | None = Field(None, max_length=64)
+    text: StrictStr | None = None
+    source: StrictStr = Field("api", min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FeedbackItem:
+        if (self.prediction_id is None) == (self.text is None):
+            raise ValueError("give exactly one of prediction_id and text")
+        return self
+
+
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[FeedbackItem] = Field(min_length=1, max_length=256)
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int
+    relabels: int
+    duplicates: int
+    conflicts: int
+    rejected: list[dict[str, str]]  # {"item": index, "reason": why}
 
 
 class ErrorItem(BaseModel):
@@ -45,6 +75,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "missing or invalid bearer token",
         403: "admin routes are disabled (no token configured)",
+        404: "unknown prediction id",
         409: "the version could not be loaded; the old one keeps serving",
         413: "request body too large",
         422: "invalid request (the detail says what and where)",

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.readers import reading
+from sentiops.data.feedback import newest_label_times, read_part
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.pins import pinned_versions
@@ -84,9 +83,9 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     if not fresh:
         raise RetrainError(f"no new labelled feedback in {settings.data / 'feedback'} (all used by version {champion})")
     tables = []
+    newest = newest_label_times(settings.data)  # a relabelled prediction trains on its newest label only
     for path, _ in fresh:
-        with reading(path):
-            table = pq.read_table(path, columns=["id", "text", "label"])
+        table = read_part(path, newest)
         validate_rows(table, str(path))
         tables.append(table)
     new = pa.concat_tables(tables)

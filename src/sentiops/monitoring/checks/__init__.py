@@ -10,6 +10,7 @@ from sentiops.monitoring.checks.inputs import InputDrift
 from sentiops.monitoring.checks.majority import MajorityClass
 from sentiops.monitoring.checks.performance import EstimatedPerformance, Performance
 from sentiops.monitoring.checks.prediction import PredictionDrift
+from sentiops.monitoring.checks.realized import RealizedPerformance
 
 CHECKS: tuple[DriftCheck, ...] = (
     PredictionDrift(),
@@ -18,5 +19,6 @@ CHECKS: tuple[DriftCheck, ...] = (
     InputDrift(),
     EstimatedPerformance(),
     Performance(),
+    RealizedPerformance(),
 )
 BY_NAME: dict[str, DriftCheck] = {check.name: check for check in CHECKS}

@@ -42,13 +42,15 @@ class Effect:
 @dataclass
 class Inputs:
     """Everything a check may compare: ``performance`` are metrics on the batch's labelled rows
-    (when labels exist), ``estimate`` the accuracy estimated without labels (CBPE)."""
+    (when labels exist), ``estimate`` the accuracy estimated without labels (CBPE), ``realized``
+    the accuracy on labels that came back from people."""
 
     reference: Profile
     batch: Profile
     thresholds: Thresholds
     performance: dict[str, Any] | None = None
     estimate: dict[str, float] | None = None
+    realized: dict[str, Any] | None = None  # labels that came back for the batch's date (realized.py)
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""`sentiops feedback import` and `sentiops predictions prune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import LabelSchemeOption, fail, label_scheme, load_settings, write_failed
+from sentiops.cli.output import JsonOption, summary
+from sentiops.exit_codes import ExitCode
+
+feedback_app = typer.Typer(help="Labels that come back from people.", no_args_is_help=True)
+predictions_app = typer.Typer(help="The API's prediction log.", no_args_is_help=True)
+
+
+@feedback_app.command("import")
+def feedback_import(
+    file: Annotated[Path, typer.Argument(help="Labels: text + label, or prediction_id + label (CSV, JSONL, Parquet).")],
+    source: Annotated[str, typer.Option(help="Where the labels come from (recorded with each).")] = "import",
+    picked: Annotated[
+        str, typer.Option(help="How the labelled tweets were chosen: random (an unbiased sample) or picked.")
+    ] = "random",
+    scheme: LabelSchemeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add labels to the feedback store that `retrain` reads, as one new part; refused rows go to
+    data/feedback/rejects/ with their reasons. Exit 0 when the part is written (or nothing was
+    usable), 1 when the file is unreadable."""
+    from sentiops.data.feedback import add_labels, counts, read_import
+    from sentiops.data.readers import CorruptInput, InputError
+
+    settings = load_settings()
+    if picked not in ("random", "picked"):
+        fail(f"--picked must be random or picked, not {picked!r}", ExitCode.USAGE)
+    try:
+        labels = read_import(file, source, label_scheme(scheme), picked)
+        outcome = add_labels(settings.data, settings.results, labels, settings.max_text_chars)
+    except (CorruptInput, InputError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        write_failed(exc)
+    found = counts(outcome)
+    line = (
+        f"{len(labels)} rows: {outcome.accepted} labels added ({outcome.relabels} relabels), "
+        f"{outcome.duplicates} duplicates, {outcome.conflicts} conflicting, {len(outcome.rejected)} refused"
+        + (f"; part {outcome.part}" if outcome.part else "")
+    )
+    summary(as_json, {**found, "part": str(outcome.part) if outcome.part else None}, line)
+
+
+@predictions_app.command("prune")
+def predictions_prune(
+    keep_days: Annotated[
+        int | None, typer.Option(help="Days to keep (default SENTIOPS_PREDICTION_LOG_RETENTION_DAYS).")
+    ] = None,
+) -> None:
+    """Delete the prediction log's days older than the retention (the daily CronJob runs it)."""
+    from sentiops.data.predictions import prune
+
+    settings = load_settings()
+    days = settings.prediction_log_retention_days if keep_days is None else keep_days
+    try:
+        removed = prune(settings.results, days)
+    except OSError as exc:
+        write_failed(exc)
+    typer.echo(f"prediction log: kept {days} days; removed {len(removed)} ({', '.join(removed) or 'none'})")

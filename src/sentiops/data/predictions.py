@@ -1,0 +1,124 @@
+"""The prediction log on the volume: its schema, its ids and files, retention, and reading it back.
+
+    results/predictions/date=D/hour=H/<pod>-<process>-<seq>.parquet
+
+The API writes it (serving/prediction_log.py); the drift check joins labels to it (realized
+accuracy); `sentiops predictions prune` keeps `prediction_log_retention_days` of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sentiops.data.readers import reading
+
+SCHEMA = pa.schema(
+    [
+        ("prediction_id", pa.string()),
+        ("time", pa.timestamp("ms", tz="UTC")),
+        ("request_id", pa.string()),
+        ("model_version", pa.string()),
+        ("engine", pa.string()),
+        ("role", pa.string()),  # which model answered: production (staging: shadow/canary, later)
+        ("label", pa.string()),
+        ("confidence", pa.float32()),
+        ("scores", pa.map_(pa.string(), pa.float32())),
+        ("text", pa.string()),  # null when only the hash is kept
+        ("text_sha256", pa.string()),
+    ]
+)
+
+
+def new_prediction_id(now: dt.datetime) -> str:
+    """Unique, and sortable by the hour it was made in (the log's partition: a lookup by id reads
+    one hour's files, not the whole log)."""
+    return f"{now:%Y%m%d%H}-{uuid.uuid4().hex[:20]}"
+
+
+def batch_prediction_id(date: str, source_file: str, row_id: str) -> str:
+    """A batch row's id: the same for the same date, file and row on every run and resume, so a
+    label sent for it still finds it after a rerun."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"sentiops-batch/{date}/{source_file}/{row_id}").hex[:20]
+    return f"batch-{date.replace('-', '')}-{digest}"
+
+
+def batch_date_of(prediction_id: str) -> str | None:
+    """The scored date of a batch prediction id, None for any other id."""
+    parts = prediction_id.split("-")
+    if len(parts) != 3 or parts[0] != "batch" or len(parts[1]) != 8 or not parts[1].isdigit():
+        return None
+    return f"{parts[1][:4]}-{parts[1][4:6]}-{parts[1][6:]}"
+
+
+def partition_of(prediction_id: str) -> tuple[str, str] | None:
+    """(date, hour) of an API prediction id, None for any other id."""
+    stamp = prediction_id.split("-", 1)[0]
+    if len(stamp) != 10 or not stamp.isdigit():
+        return None
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}", stamp[8:]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def predictions_dir(results: Path) -> Path:
+    return results / "predictions"
+
+
+def log_files(results: Path, date: str | None = None) -> list[Path]:
+    folder = predictions_dir(results)
+    pattern = f"date={date}/hour=*/*.parquet" if date else "date=*/hour=*/*.parquet"
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+
+
+def prune(results: Path, keep_days: int, today: dt.date | None = None) -> list[str]:
+    """Delete the log's date folders older than ``keep_days`` days; returns the dates removed."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    cutoff = today - dt.timedelta(days=keep_days)
+    removed = []
+    for folder in sorted(predictions_dir(results).glob("date=*")):
+        try:
+            day = dt.date.fromisoformat(folder.name.split("=", 1)[1])
+        except ValueError:
+            continue
+        if day < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(day.isoformat())
+    return removed
+
+
+def read_log(results: Path, date: str, columns: list[str] | None = None) -> pa.Table:
+    """Every logged prediction of a date (an empty table with the schema when there are none)."""
+    files = log_files(results, date)
+    if not files:
+        return SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
+    tables = []
+    for file in files:
+        with reading(file):
+            tables.append(pq.read_table(file, columns=columns))
+    return pa.concat_tables(tables)
+
+
+def find(results: Path, prediction_ids: list[str]) -> dict[str, dict]:
+    """The logged predictions with these ids (text, model version, time), read from their hours' files."""
+    wanted = set(prediction_ids)
+    hours = {part for pid in wanted if (part := partition_of(pid)) is not None}
+    found: dict[str, dict] = {}
+    for date, hour in sorted(hours):
+        for file in sorted(predictions_dir(results).glob(f"date={date}/hour={hour}/*.parquet")):
+            if file.name.startswith("."):
+                continue
+            with reading(file):
+                table = pq.read_table(file, columns=["prediction_id", "model_version", "time", "text", "text_sha256"])
+            for row in table.to_pylist():
+                if row["prediction_id"] in wanted:
+                    found[row["prediction_id"]] = row
+    return found
