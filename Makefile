@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -66,6 +66,12 @@ bench-soak: $(BENCH_HOME)/registry/aliases.json
 bench-batch: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/backends_bench.py --registry $(BENCH_HOME)/registry
 	$(BIN)/python benchmarks/batch_bench.py --registry $(BENCH_HOME)/registry
+
+# The prediction log on against off (one run), its bytes per million predictions, and
+# `feedback import` rows/s on 100,000 labels.
+bench-feedback: $(BENCH_HOME)/registry/aliases.json
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/feedback_bench.py --home $(BENCH_HOME)
 
 # The images as they run (after `make images`): size, API cold start / RSS / p50, batch rows/s,
 # each against the same command outside a container.

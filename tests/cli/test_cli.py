@@ -82,3 +82,16 @@ def test_a_corrupt_scores_file_fails_the_drift_check_with_exit_1(cli_env):
     result = run("drift", "check", "--results", "2026-11-03", "--no-notify")
     assert result.exit_code == 1, result.output
     assert "corrupt or unreadable file" in result.output
+
+
+def test_the_daily_batch_run_prunes_the_prediction_log(cli_env):
+    results = cli_env / "home" / "results"
+    for day in ("2020-01-01", "2099-01-01"):
+        folder = results / "predictions" / f"date={day}" / "hour=00"
+        folder.mkdir(parents=True)
+        (folder / "x.parquet").write_bytes(b"")
+    source = write_csv(cli_env / "day.csv", sample_rows(150))
+    result = run("batch", "run", "--input", str(source), "--date", "2026-11-05", "--no-drift", "--prune-predictions")
+    assert result.exit_code == 0, result.output
+    assert "removed 1 days" in result.output
+    assert sorted(p.name for p in (results / "predictions").iterdir()) == ["date=2099-01-01"]

@@ -28,6 +28,10 @@ def batch_run(
     force: Annotated[bool, typer.Option(help="Redo a date+shard that already succeeded.")] = False,
     max_reject_share: Annotated[float | None, typer.Option(help="Exit 3 above this reject share.")] = None,
     drift: Annotated[bool, typer.Option(help="Run the drift check when all shards of the date are done.")] = True,
+    prune_predictions: Annotated[
+        bool,
+        typer.Option(help="Also delete the API's prediction log older than SENTIOPS_PREDICTION_LOG_RETENTION_DAYS."),
+    ] = False,
     wait_seconds: Annotated[
         float, typer.Option(help="If another run of this date+shard is working, wait this long for it (then exit 5).")
     ] = 0,
@@ -78,6 +82,11 @@ def batch_run(
             f"({m['reject_share']:.2%}), model {m['model_version']} on {m.get('backend')}, "
             f"{m['rows_per_second']} rows/s, {m['chunks_resumed']} of {m['chunks']} chunks resumed"
         )
+    if prune_predictions:
+        from sentiops.data.predictions import prune
+
+        removed = prune(settings.results, settings.prediction_log_retention_days)
+        typer.echo(f"prediction log: removed {len(removed)} days older than {settings.prediction_log_retention_days}")
     step = result.drift_step
     if step is not None and step.get("report"):
         typer.echo(
