@@ -18,6 +18,7 @@ from sentiops.config import get_settings
 from sentiops.data.feedback import current_labels, parts
 from sentiops.data.store import read_split
 from sentiops.monitoring.check import recheck_late_labels, run_drift_check
+from sentiops.monitoring.realized import newest_realized
 from sentiops.scoring import job, runs
 from sentiops.serving.app import create_app
 from tests.feedback.test_prediction_log import _logged_ids, _wait_for
@@ -98,6 +99,7 @@ def test_a_prediction_id_round_trips_to_that_dates_realized_accuracy_and_late_la
     assert recheck_late_labels(settings) == [today]
     history = pq.read_table(settings.results / "drift" / "history.parquet").to_pylist()
     assert history[-1]["realized_labels"] == 40
+    assert newest_realized(settings.results) == pytest.approx(history[-1]["realized_accuracy"])  # the API's gauge
     assert recheck_late_labels(settings) == []  # nothing newer: nothing redone
 
 

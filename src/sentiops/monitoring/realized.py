@@ -33,10 +33,10 @@ def _predictions(settings: Settings, date: str) -> pa.Table:
     """(prediction_id, label, text) of every API and batch prediction of the date."""
     tables = [read_log(settings.results, date, ["prediction_id", "label", "text"])]
     scores = DateFiles(settings.results, date).scores
-    if scores.is_dir():
+    files = sorted(scores.glob("*.parquet")) if scores.is_dir() else []
+    if files:
         with reading(scores):
-            names = pq.read_schema(next(scores.glob("*.parquet"))).names
-            if "prediction_id" in names:
+            if "prediction_id" in pq.read_schema(files[0]).names:  # scores of earlier releases have none
                 tables.append(pq.read_table(scores, columns=["prediction_id", "label", "text"]))
     return pa.concat_tables([t.cast(tables[0].schema) for t in tables])
 
