@@ -77,31 +77,39 @@ class Performance(DriftCheck):
         return {"labelled_rows": int(inputs.performance["n"]), "accuracy": inputs.performance["accuracy"]}
 
     def measure(self, inputs: Inputs) -> Measured:
-        t, performance = inputs.thresholds, inputs.performance
+        performance = inputs.performance
         assert performance is not None
         holdout = inputs.reference.holdout
-        expected = holdout.get("accuracy", performance["accuracy"])
-        drop_acc = expected - performance["accuracy"]
-        drop_f1 = holdout.get("macro_f1", performance["macro_f1"]) - performance["macro_f1"]
         labelled = int(performance["n"])
-        correct = round(performance["accuracy"] * labelled)
-        p = float(binomtest(correct, labelled, min(expected, 1 - 1e-6), alternative="less").pvalue)
-        effects = [
-            Effect(self.name, "accuracy_drop", drop_acc, t.performance_warning, t.performance_drift, p),
-            Effect(self.name, "macro_f1_drop", drop_f1, t.performance_warning, t.performance_drift, p),
-        ]
+        effects, drops = accuracy_drop_effects(
+            self.name, performance["accuracy"], performance["macro_f1"], labelled, holdout, inputs.thresholds
+        )
         numbers = {
             "accuracy": performance["accuracy"],
             "macro_f1": performance["macro_f1"],
             "labelled_rows": labelled,
             "holdout_accuracy": holdout.get("accuracy"),
             "holdout_macro_f1": holdout.get("macro_f1"),
-            "accuracy_drop": drop_acc,
-            "macro_f1_drop": drop_f1,
-            "p": p,
+            **drops,
         }
         message = f"accuracy {performance['accuracy']:.3f} vs holdout {holdout.get('accuracy', float('nan')):.3f}"
         return Measured(effects, numbers, message)
 
     def history(self, numbers: dict[str, Any], batch: Profile) -> dict[str, float]:
         return {"accuracy": number(numbers, "accuracy")}
+
+
+def accuracy_drop_effects(
+    check: str, accuracy: float, macro_f1: float, n: int, holdout: dict[str, Any], t: Thresholds
+) -> tuple[list[Effect], dict[str, float]]:
+    """Accuracy and macro-F1 below the holdout's, both graded by one one-sided exact binomial test
+    of the correct count against the holdout accuracy (labelled rows and realized labels alike)."""
+    expected = float(holdout.get("accuracy", accuracy))
+    drop_acc = expected - accuracy
+    drop_f1 = float(holdout.get("macro_f1", macro_f1)) - macro_f1
+    p = float(binomtest(round(accuracy * n), n, min(expected, 1 - 1e-6), alternative="less").pvalue)
+    effects = [
+        Effect(check, "accuracy_drop", drop_acc, t.performance_warning, t.performance_drift, p),
+        Effect(check, "macro_f1_drop", drop_f1, t.performance_warning, t.performance_drift, p),
+    ]
+    return effects, {"accuracy_drop": drop_acc, "macro_f1_drop": drop_f1, "p": p}

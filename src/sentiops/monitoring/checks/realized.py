@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scipy.stats import binomtest
-
 from sentiops.config import Thresholds
-from sentiops.monitoring.checks.base import Chart, DriftCheck, Effect, Inputs, Measured, Shown, number
+from sentiops.monitoring.checks.base import Chart, DriftCheck, Inputs, Measured, Shown, number
+from sentiops.monitoring.checks.performance import accuracy_drop_effects
 from sentiops.version import Profile
 
 
@@ -45,18 +44,14 @@ class RealizedPerformance(DriftCheck):
         return {**inputs.realized, "holdout_accuracy": inputs.reference.holdout.get("accuracy")}
 
     def measure(self, inputs: Inputs) -> Measured:
-        t, numbers = inputs.thresholds, self._numbers(inputs)
+        numbers = self._numbers(inputs)
         holdout = inputs.reference.holdout
         accuracy, n = float(numbers["random_accuracy"]), int(numbers["random_n"])
         expected = float(holdout.get("accuracy", accuracy))
-        drop_acc = expected - accuracy
-        drop_f1 = float(holdout.get("macro_f1", numbers["random_macro_f1"])) - float(numbers["random_macro_f1"])
-        p = float(binomtest(round(accuracy * n), n, min(expected, 1 - 1e-6), alternative="less").pvalue)
-        numbers.update(accuracy_drop=drop_acc, macro_f1_drop=drop_f1, p=p)
-        effects = [
-            Effect(self.name, "accuracy_drop", drop_acc, t.performance_warning, t.performance_drift, p),
-            Effect(self.name, "macro_f1_drop", drop_f1, t.performance_warning, t.performance_drift, p),
-        ]
+        effects, drops = accuracy_drop_effects(
+            self.name, accuracy, float(numbers["random_macro_f1"]), n, holdout, inputs.thresholds
+        )
+        numbers.update(drops)
         message = (
             f"accuracy {accuracy:.3f} [{numbers['random_low']:.3f}, {numbers['random_high']:.3f}] on {n} random "
             f"labels ({numbers['all_n']} in all) vs holdout {expected:.3f}"
