@@ -86,3 +86,18 @@ def test_a_full_disk_while_writing_drift_history_keeps_the_old_history(tmp_path,
         run_drift_check(settings, "2026-10-04", notify=False)
     assert history.read_bytes() == before
     assert [p.name for p in history.parent.glob(".history*tmp")] == []
+
+
+def test_two_writers_of_one_file_in_one_process_never_share_a_temp_file(tmp_path):
+    # Containers run every process as PID 1: a temp name made of the PID alone is shared.
+    from sentiops.files import replaced_atomically
+
+    target = tmp_path / "report.html"
+    with replaced_atomically(target) as outer:
+        outer.write_text("outer")
+        with replaced_atomically(target) as inner:
+            assert inner != outer
+            inner.write_text("inner")
+        assert outer.read_text() == "outer"
+    assert target.read_text() == "outer"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

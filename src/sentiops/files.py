@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +40,9 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path`` to write; on success it is fsynced and renamed over
     ``path``, on any failure (a full disk, a kill) it is removed and ``path`` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per writer, not per process: in containers every process is PID 1, and two writers of
+    # one file (a CLI drift check and the batch job's) must not share a temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         yield tmp
         with open(tmp, "rb") as handle:

@@ -48,5 +48,8 @@ def test_a_safe_request_id_is_echoed_and_an_unsafe_one_replaced():
     )
     replaced = client.post("/echo", content=b"{}", headers={"x-request-id": "bad id\r\ninjected"})
     assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+    # `$` also matches before a final newline: the whole id must match, newline or not
+    trailing = client.post("/echo", content=b"{}", headers={"x-request-id": "abc\n"})
+    assert re.fullmatch(r"[0-9a-f]{32}", trailing.headers["x-request-id"])
     generated = client.post("/echo", content=b"{}")
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections import Counter
@@ -177,7 +178,7 @@ def prepare(
 def _replace_dir(new: Path, target: Path) -> None:
     """Swap a complete folder into place; the previous one is removed only after the swap."""
     if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        old = target.with_name(f".{target.name}-old-{os.getpid()}-{secrets.token_hex(6)}")
         os.rename(target, old)
         os.rename(new, target)
         shutil.rmtree(old, ignore_errors=True)

@@ -15,7 +15,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("sentiops.access")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # used with fullmatch: `$` would let "abc\n" through
 
 
 class RequestMiddleware:
@@ -30,7 +30,7 @@ class RequestMiddleware:
         started = time.perf_counter()
         headers = dict(scope.get("headers", []))
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id in routes
         status = {"code": 500}
 
