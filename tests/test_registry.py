@@ -120,3 +120,71 @@ def test_retention_keeps_versions_pinned_by_unfinished_runs(tmp_path):
     registry.set_alias("production", versions[-1])
     assert registry.prune(keep_last=2, pinned={"1"}) == ["2", "3"]
     assert registry.versions() == ["1", "4", "5"]
+
+
+def _three_promoted(tmp_path) -> Registry:
+    registry = Registry(tmp_path)
+    for _ in range(3):
+        _publish(registry)
+    registry.set_alias("production", "1")
+    registry.set_alias("production", "2")
+    return registry
+
+
+def test_a_full_disk_on_the_alias_log_leaves_production_and_rollback_as_they_were(tmp_path, monkeypatch):
+    from sentiops import files
+
+    registry = _three_promoted(tmp_path)
+    log_before = registry.alias_log.read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("alias_log.jsonl"):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        registry.set_alias("production", "3")
+    monkeypatch.undo()
+    assert registry.aliases()["production"] == "2"
+    assert registry.alias_log.read_bytes() == log_before  # no torn line left behind
+    assert registry.rollback() == "1"
+
+
+def test_a_failed_alias_write_takes_its_log_entry_back(tmp_path, monkeypatch):
+    from sentiops import registry as registry_module
+
+    registry = _three_promoted(tmp_path)
+
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry_module, "write_json_atomic", full)
+    with pytest.raises(OSError):
+        registry.set_alias("production", "3")
+    monkeypatch.undo()
+    assert registry.aliases()["production"] == "2"
+    assert [e["to"] for e in registry.alias_history()] == ["1", "2"]
+    assert registry.rollback() == "1"
+
+
+def test_a_writer_killed_between_log_and_alias_changes_nothing(tmp_path):
+    registry = _three_promoted(tmp_path)
+    entry = {"time": 0, "alias": "production", "from": "2", "to": "3", "reason": "promote"}
+    with open(registry.alias_log, "a") as handle:  # logged, then killed before aliases.json moved
+        handle.write(json.dumps(entry) + "\n")
+    assert registry.aliases()["production"] == "2"
+    assert registry.rollback() == "1"  # not 2: the promotion to 3 never happened
+
+
+def test_torn_last_lines_are_skipped_with_a_warning(tmp_path, caplog):
+    registry = _three_promoted(tmp_path)
+    registry.log_decision({"challenger": "3", "champion": "2", "action": "rejected"})
+    for path in (registry.alias_log, registry.decisions_path):
+        with open(path, "a") as handle:
+            handle.write('{"time": 1, "alias": "produ')  # a writer killed mid-line
+    assert [e["to"] for e in registry.alias_history()] == ["1", "2"]
+    assert [d["challenger"] for d in registry.decisions()] == ["3"]
+    assert "torn last line" in caplog.text
+    assert registry.rollback() == "1"

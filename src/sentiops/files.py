@@ -30,9 +30,61 @@ def write_json_atomic(path: Path, data: object) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; other pods and users read these files
         os.replace(tmp, path)
+        fsync_dir(path.parent)  # the rename itself survives a crash
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_line(path: Path, line: str) -> int:
+    """Append one line durably (file and folder fsynced); returns the file's size before, so a
+    caller can take the line back with `truncate` when the step it records fails. A failed
+    append (a full disk) leaves the file as it was: no torn line stays behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:
+        size = handle.tell()
+        try:
+            handle.write(line.rstrip("\n").encode() + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.truncate(size)
+            raise
+    fsync_dir(path.parent)
+    return size
+
+
+def truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+        os.fsync(handle.fileno())
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """Every record of a JSON-lines file; a torn final line (a writer killed mid-append) is skipped
+    with a warning, any other bad line is an error."""
+    import logging
+
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise
+            logging.getLogger(__name__).warning("%s: skipped a torn last line (%d bytes)", path, len(line))
+    return records
 
 
 @contextmanager

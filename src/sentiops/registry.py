@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from filelock import FileLock
 
-from sentiops.files import write_json_atomic
+from sentiops.files import append_line, read_json_lines, truncate, write_json_atomic
 from sentiops.version import ChecksumError, RegistryError, TrainingRecord, VersionFolder
 
 __all__ = ["ALIASES", "AliasMoved", "ChecksumError", "Registry", "RegistryError", "VersionFolder"]
@@ -177,8 +177,7 @@ class Registry:
             if previous == str(version):
                 return previous
             aliases[alias] = str(version)
-            write_json_atomic(self.aliases_path, aliases)
-            self._log_alias(alias, previous, str(version), reason)
+            self._change_alias(aliases, alias, previous, str(version), reason)
         return previous
 
     def rollback(self, alias: str = "production") -> str:
@@ -191,15 +190,30 @@ class Registry:
             self.path(target)
             aliases = self.aliases()
             aliases[alias] = target
-            write_json_atomic(self.aliases_path, aliases)
-            self._log_alias(alias, current, target, "rollback")
+            self._change_alias(aliases, alias, current, target, "rollback")
         return target
 
+    def _change_alias(self, aliases: dict[str, str], alias: str, old: str | None, new: str, reason: str) -> None:
+        """Log first, then move the alias; if the move fails the log entry is taken back. A kill
+        between the two leaves an entry the aliases do not show, which `_alias_stack` ignores: the
+        log and the aliases agree after any single failure."""
+        entry = {"time": time.time(), "alias": alias, "from": old, "to": new, "reason": reason}
+        size = append_line(self.alias_log, json.dumps(entry))
+        try:
+            write_json_atomic(self.aliases_path, aliases)
+        except BaseException:
+            truncate(self.alias_log, size)
+            raise
+
     def alias_history(self) -> list[dict[str, Any]]:
-        """Every alias change, oldest first: time, alias, from, to, reason."""
-        if not self.alias_log.is_file():
-            return []
-        return [json.loads(line) for line in self.alias_log.read_text().splitlines() if line.strip()]
+        """Every alias change that took effect, oldest first: time, alias, from, to, reason."""
+        entries = read_json_lines(self.alias_log)
+        aliases = self.aliases()
+        for alias in {e["alias"] for e in entries}:
+            mine = [i for i, e in enumerate(entries) if e["alias"] == alias]
+            if mine and entries[mine[-1]]["to"] != aliases.get(alias):
+                del entries[mine[-1]]  # logged, then killed before the alias moved: it never happened
+        return entries
 
     def _alias_stack(self, alias: str) -> list[str]:
         stack: list[str] = []
@@ -212,17 +226,10 @@ class Registry:
                 stack.append(entry["to"])
         return stack
 
-    def _log_alias(self, alias: str, old: str | None, new: str, reason: str) -> None:
-        entry = {"time": time.time(), "alias": alias, "from": old, "to": new, "reason": reason}
-        with open(self.alias_log, "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
-
     def log_decision(self, decision: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        with self.lock(), open(self.decisions_path, "a") as handle:
-            handle.write(json.dumps({"time": time.time(), **decision}) + "\n")
+        with self.lock():
+            append_line(self.decisions_path, json.dumps({"time": time.time(), **decision}))
 
     def decisions(self) -> list[dict[str, Any]]:
-        if not self.decisions_path.is_file():
-            return []
-        return [json.loads(line) for line in self.decisions_path.read_text().splitlines() if line]
+        return read_json_lines(self.decisions_path)
