@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batcher.start()
         prediction_log.start()
         poller = asyncio.create_task(manager.poll_forever())  # first load happens here, off the loop
+        app.state.sentiops.poller = poller
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ can replace them with `app.dependency_overrides`.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -29,6 +30,7 @@ class ServiceState:
     batcher: MicroBatcher
     token: TokenSource
     prediction_log: PredictionLog
+    poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
 
 
 def service_state(request: Request) -> ServiceState:

@@ -78,16 +78,29 @@ class ModelManager:
 
     async def poll_forever(self) -> None:
         """Check the production alias every `reload_poll_seconds`; load the first model too.
-        Each round also reads the newest realized accuracy of the drift history (a gauge)."""
+
+        It survives every error: a volume that fails to read (an NFS hiccup, EIO), an alias file
+        being replaced, a version that fails to load. Each is logged, counted as a failed reload
+        and retried, backing off up to a minute while it keeps failing; `/healthz` fails if this
+        task ever ends, so the kubelet restarts the pod. Each round also reads the newest realized
+        accuracy of the drift history (a gauge)."""
+        failures = 0
         while True:
+            delay = self.settings.reload_poll_seconds
             try:
                 await asyncio.to_thread(self.reload)
+                failures = 0
             except ReloadError as exc:
                 log.debug("no reload: %s", exc)
+            except Exception as exc:
+                failures += 1
+                self.metrics.reloads.labels("failure").inc()
+                delay = min(60.0, self.settings.reload_poll_seconds * 2 ** min(failures, 6))
+                log.error("model poll failed; retrying", extra={"error": repr(exc), "retry_in_s": delay})
             try:
                 realized = await asyncio.to_thread(newest_realized, self.settings.results)
                 if realized is not None:
                     self.metrics.realized_accuracy.set(realized)
             except Exception as exc:  # a history being rewritten is read again next round
                 log.debug("realized accuracy not read: %s", exc)
-            await asyncio.sleep(self.settings.reload_poll_seconds)
+            await asyncio.sleep(delay)

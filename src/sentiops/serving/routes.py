@@ -135,10 +135,13 @@ def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
     return outcome
 
 
-@operations.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the process serves requests."""
-    return {"status": "ok"}
+@operations.get("/healthz", responses=errors(503))
+async def healthz(s: State) -> JSONResponse:
+    """Liveness: the process serves requests and its model poller runs (a pod whose poller has
+    ended would never load a model or follow a promotion again: restart it)."""
+    if s.poller is not None and s.poller.done():
+        return JSONResponse({"detail": "the model poller has stopped"}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @operations.get("/readyz", responses=errors(503))
