@@ -273,3 +273,30 @@ def test_an_overloaded_service_answers_503_with_retry_after(client):
     assert "sentiops_overload_rejections_total 1.0" in client.get("/metrics").text
     batcher.seconds_per_text = 0.001
     assert client.post("/predict", json={"text": "hello"}).status_code == 200
+
+
+def test_a_huge_invalid_body_gets_a_small_422_at_once_and_healthz_is_not_held_up(registry_dir):
+    import json
+    import threading
+
+    body = json.dumps({"texts": [1] * 165_000})  # 660 KB of wrong items, under the body cap
+    with live_server(create_app(make_settings(registry_dir))) as base, httpx.Client(base_url=base, timeout=30) as http:
+        health: list[float] = []
+
+        def probe() -> None:
+            started = time.perf_counter()
+            http.get("/healthz")
+            health.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        thread = threading.Thread(target=probe)
+        thread.start()
+        response = http.post("/predict/batch", content=body, headers={"content-type": "application/json"})
+        seconds = time.perf_counter() - started
+        thread.join()
+        assert response.status_code == 422
+        assert len(response.content) < 5_000, len(response.content)
+        assert seconds < 1.0 and health[0] < 1.0, (seconds, health)
+        many = http.post("/predict/batch", json={"texts": [1] * 100})  # within the schema's bound
+        detail = many.json()["detail"]
+        assert len(detail) == 21 and detail[-1]["msg"] == "and 80 more errors"

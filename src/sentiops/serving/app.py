@@ -23,11 +23,16 @@ from sentiops.serving.middleware import RequestMiddleware
 from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.token import TokenSource
 
+MAX_ERRORS = 20  # a body with a thousand bad items gets a short answer, not a thousand entries
+
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     # Say what is wrong and where, without echoing the (possibly huge) input back.
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+    found = exc.errors()
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in found[:MAX_ERRORS]]
+    if len(found) > MAX_ERRORS:
+        errors.append({"loc": ["body"], "msg": f"and {len(found) - MAX_ERRORS} more errors"})
     return JSONResponse({"detail": errors}, status_code=422)
 
 

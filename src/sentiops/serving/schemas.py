@@ -12,9 +12,14 @@ class PredictRequest(BaseModel):
     text: StrictStr
 
 
+# A hard bound in the schema, so an oversized list is one error found at once (not one error per
+# item); the documented limit, SENTIOPS_MAX_BATCH_TEXTS (256), is checked after validation.
+MAX_BATCH_SCHEMA = 4096
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr]
+    texts: list[StrictStr] = Field(max_length=MAX_BATCH_SCHEMA)
 
 
 class PredictResponse(BaseModel):
