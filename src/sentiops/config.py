@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     reload_poll_seconds: float = 10.0
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    # /metrics and /model need the token too (Prometheus sends it with `authorization:` in its
+    # scrape config); /healthz and /readyz stay open for the kubelet's probes.
+    protect_operations: bool = False
     log_texts: bool = False
     # Prediction log (results/predictions/): every answer, for labels that arrive later. The text
     # is kept so people can label it; "hash" keeps only its sha256 (labels then join by id alone).

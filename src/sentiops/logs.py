@@ -18,6 +18,8 @@ REDACTED = "[redacted]"
 # Switched off by quiet commands (cli/output.py); read where libraries are driven (training):
 # when off, their progress bars and per-step logs stay off. One switch per process.
 _library_output = True
+# Shorter secrets cannot be redacted without mangling ordinary text; the API refuses such tokens.
+MIN_SECRET_CHARS = 6
 _secrets: set[str] = set()
 _lock = threading.Lock()
 # Libraries that log each HTTP request with its URL at INFO/DEBUG; their lines add nothing ours
@@ -38,8 +40,8 @@ def set_library_output(on: bool) -> None:
 def register_secret(value: str) -> None:
     """Never let ``value`` appear in a log record, whichever handler receives it."""
     value = value.strip()
-    if len(value) < 6:
-        return  # too short to redact without mangling ordinary text
+    if len(value) < MIN_SECRET_CHARS:
+        return  # too short to redact without mangling ordinary text (the API refuses such tokens)
     with _lock:
         _secrets.add(value)
         if logging.getLogRecordFactory() is not _redacting_factory:

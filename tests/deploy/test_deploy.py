@@ -133,6 +133,8 @@ def test_every_pod_meets_the_restricted_pod_security_standard():
         pod_context = spec["securityContext"]
         assert pod_context["runAsNonRoot"] is True and pod_context["runAsUser"] >= 10000, name
         assert pod_context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        if "fsGroup" in pod_context:  # without it the kubelet walks the whole volume at every start
+            assert pod_context["fsGroupChangePolicy"] == "OnRootMismatch", name
         volumes = {v["name"]: v for v in spec["volumes"]}
         for container in spec["containers"]:
             context = container["securityContext"]

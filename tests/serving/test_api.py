@@ -166,7 +166,7 @@ def test_auth_on(registry_dir, tmp_path):
         assert client.get("/healthz").status_code == 200  # probes stay open
 
 
-@pytest.mark.parametrize("content", [None, "", "  \n"], ids=["missing", "empty", "blank"])
+@pytest.mark.parametrize("content", [None, "", "  \n", "abc\n"], ids=["missing", "empty", "blank", "too short"])
 def test_auth_fails_closed_when_the_token_file_is_missing_or_empty(registry_dir, tmp_path, content, caplog):
     # What happens when the token Secret is absent or broken: never serve without auth.
     secret = tmp_path / "token"
@@ -187,6 +187,14 @@ def test_auth_fails_closed_when_the_token_file_is_missing_or_empty(registry_dir,
         wait_ready(client)
         good = {"Authorization": "Bearer late-token"}
         assert client.post("/predict", json={"text": "hi"}, headers=good).status_code == 200
+
+
+def test_a_token_too_short_to_redact_is_refused_at_start(registry_dir):
+    with (
+        pytest.raises(ValueError, match="shorter than 6"),
+        TestClient(create_app(make_settings(registry_dir, api_token="abc"))),
+    ):
+        pass
 
 
 def test_a_rotated_token_file_is_read_again_without_a_restart(registry_dir, tmp_path):
@@ -222,11 +230,11 @@ def test_corrupt_new_version_is_refused_and_old_keeps_serving(registry):
     data = bytearray(target.read_bytes())
     data[100] ^= 0xFF
     target.write_bytes(bytes(data))
-    settings = make_settings(registry.root, api_token="t", reload_poll_seconds=3600)
+    settings = make_settings(registry.root, api_token="admin-token", reload_poll_seconds=3600)
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         registry.set_alias("production", new)
-        auth = {"Authorization": "Bearer t"}
+        auth = {"Authorization": "Bearer admin-token"}
         response = client.post("/admin/reload", headers=auth)
         assert response.status_code == 409
         assert "checksum mismatch" in response.json()["detail"]
@@ -300,3 +308,18 @@ def test_a_huge_invalid_body_gets_a_small_422_at_once_and_healthz_is_not_held_up
         many = http.post("/predict/batch", json={"texts": [1] * 100})  # within the schema's bound
         detail = many.json()["detail"]
         assert len(detail) == 21 and detail[-1]["msg"] == "and 80 more errors"
+
+
+def test_metrics_and_model_can_be_protected_by_the_token(registry_dir):
+    open_settings = make_settings(registry_dir, api_token="ops-token-1")
+    with TestClient(create_app(open_settings)) as client:
+        wait_ready(client)
+        assert client.get("/metrics").status_code == 200 and client.get("/model").status_code == 200
+    closed = make_settings(registry_dir, api_token="ops-token-1", protect_operations=True)
+    with TestClient(create_app(closed)) as client:
+        wait_ready(client)
+        assert client.get("/metrics").status_code == 401 and client.get("/model").status_code == 401
+        auth = {"Authorization": "Bearer ops-token-1"}
+        assert client.get("/metrics", headers=auth).status_code == 200
+        assert client.get("/model", headers=auth).status_code == 200
+        assert client.get("/healthz").status_code == 200  # the probes stay open

@@ -52,3 +52,15 @@ def test_the_dashboard_needs_the_same_token_as_predictions(registry_dir, tmp_pat
         signed_in = client.post("/ui/login", data={"token": "ui-token-123"}, follow_redirects=False)
         assert signed_in.status_code == 303 and "httponly" in signed_in.headers["set-cookie"].lower()
         assert client.get("/ui/versions").status_code == 200  # the cookie now
+
+
+def test_the_versions_page_sees_a_changed_model_file(registry_dir, registry):
+    from sentiops.serving import ui_data
+
+    settings = make_settings(registry_dir)
+    assert ui_data.versions(settings)[0]["checksums"] == "ok"
+    target = registry.path("1") / "model.int8.onnx"
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0xFF
+    target.write_bytes(bytes(data))  # CHECKSUMS itself unchanged
+    assert ui_data.versions(settings)[0]["checksums"].startswith("FAILED")

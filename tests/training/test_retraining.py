@@ -194,3 +194,16 @@ def test_a_challenger_no_better_than_the_champion_is_not_promoted(tmp_path, volu
     assert list(decision.numbers["paired"]["interval"]) == [0.0, 0.0]
     assert any("is not above" in reason for reason in decision.reasons)
     assert registry.aliases()["production"] == "1"
+
+
+def test_retrain_refuses_a_champion_whose_weights_changed(tmp_path, volume, registry_dir):
+    from sentiops.registry import ChecksumError
+
+    weights = next((registry_dir / "versions" / "1" / "hf").glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    settings = _settings(tmp_path, volume, registry_dir)
+    with pytest.raises(ChecksumError, match="safetensors"):
+        retrain(settings, TINY)
+    assert Registry(registry_dir).versions() == ["1"]  # nothing trained, nothing published

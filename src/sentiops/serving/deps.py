@@ -73,6 +73,12 @@ def predict_auth(state: State, credentials: Credentials) -> None:
         _check_token(expected, _bearer(credentials))
 
 
+def operations_auth(state: State, credentials: Credentials) -> None:
+    """/metrics and /model: open, unless SENTIOPS_PROTECT_OPERATIONS asks for the token."""
+    if state.settings.protect_operations:
+        predict_auth(state, credentials)
+
+
 def ui_auth(request: Request, state: State, credentials: Credentials) -> None:
     """Dashboard pages: as the prediction routes, with the sign-in cookie instead of the header."""
     expected = expected_token(state.token)

@@ -18,7 +18,7 @@ from sentiops.data.feedback import Label, Outcome, add_labels, batch_rows
 from sentiops.data.predictions import find, new_prediction_id
 from sentiops.inference import Prediction
 from sentiops.serving.batcher import NoModelError
-from sentiops.serving.deps import ServiceState, State, admin_auth, predict_auth
+from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
 from sentiops.serving.manager import ReloadError
 from sentiops.serving.prediction_log import Logged
 from sentiops.serving.schemas import (
@@ -158,7 +158,7 @@ async def readyz(s: State) -> JSONResponse:
     return JSONResponse({"status": "ready", "model_version": predictor.version})
 
 
-@operations.get("/model", responses=errors(503))
+@operations.get("/model", responses=errors(401, 503), dependencies=[Depends(operations_auth)])
 async def model(s: State) -> dict[str, Any]:
     """The served version, its metrics summary and when it was loaded."""
     predictor = s.manager.current()
@@ -180,7 +180,7 @@ async def model(s: State) -> dict[str, Any]:
     }
 
 
-@operations.get("/metrics")
+@operations.get("/metrics", responses=errors(401), dependencies=[Depends(operations_auth)])
 async def metrics(s: State) -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -27,6 +27,9 @@ class TokenUnavailable(RuntimeError):
 class TokenSource:
     def __init__(self, value: SecretStr | None, file: Path | None, check_seconds: float = 1.0) -> None:
         self._value = value.get_secret_value().strip() if value is not None else ""
+        if self._value and len(self._value) < logs.MIN_SECRET_CHARS:
+            # Too short to redact from logs (and to guess hard): refuse to start with it.
+            raise ValueError(f"SENTIOPS_API_TOKEN is shorter than {logs.MIN_SECRET_CHARS} characters; use a longer one")
         self.file = None if self._value else file
         self._check_seconds = check_seconds
         self._lock = threading.Lock()
@@ -77,6 +80,12 @@ class TokenSource:
         self._seen = seen
         if not token:
             self._set_problem(f"API token file {file} is empty: refusing requests until it holds a token")
+            return
+        if len(token) < logs.MIN_SECRET_CHARS:
+            self._set_problem(
+                f"API token in {file} is shorter than {logs.MIN_SECRET_CHARS} characters (it could not be "
+                "redacted from logs): refusing requests until it holds a longer one"
+            )
             return
         logs.register_secret(token)
         if self._token is not None and token != self._token:

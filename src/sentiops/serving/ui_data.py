@@ -19,10 +19,9 @@ from sentiops import charts
 from sentiops.config import Settings
 from sentiops.monitoring.checks import CHECKS
 from sentiops.registry import Registry, RegistryError
-from sentiops.version import CHECKSUMS_FILE
 from sentiops.volume import DateFiles, drift_history
 
-_verified: dict[tuple[str, float], str] = {}
+_verified: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
 
 
 @dataclass
@@ -84,8 +83,9 @@ def versions(settings: Settings) -> list[dict[str, Any]]:
 
 
 def checksum_status(registry: Registry, version: str, folder: Path) -> str:
-    listing = folder / CHECKSUMS_FILE
-    key = (str(folder), listing.stat().st_mtime if listing.is_file() else 0.0)
+    # Keyed by every file's size and mtime, not the CHECKSUMS file's alone: a changed model file
+    # must show as failed on the next page load.
+    key = (str(folder), _file_stamps(folder))
     if key not in _verified:
         try:
             registry.verify(version)
@@ -142,6 +142,15 @@ def decisions(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _file_stamps(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            found.append((path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 def _report(report: Any) -> dict[str, Any]:

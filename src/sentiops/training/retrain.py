@@ -132,11 +132,11 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
     data = gather_data(settings, registry, champion, options)
     champion_training = registry.training(champion)
     max_length = champion_training.max_length
-    init_from = (
-        str(registry.path(champion) / "hf")
-        if options.start_from == "production"
-        else (options.base_model or default_base_model())
-    )
+    if options.start_from == "production":
+        # Fine-tuning continues from the champion's weights: never from files that changed.
+        init_from = str(registry.verify(champion) / "hf")
+    else:
+        init_from = options.base_model or default_base_model()
     train_opts = TrainOptions(
         init_from,
         options.max_examples,
