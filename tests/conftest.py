@@ -6,6 +6,7 @@ tests; a few tests marked `slow` use the real packaged base model instead.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections import Counter
@@ -102,3 +103,16 @@ def _restore_logging():
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.setLogRecordFactory(factory)
+
+
+@pytest.fixture
+def serve_env(tmp_path, registry_dir):
+    """The environment of a `sentiops serve` process over a private copy of the registry."""
+    return {
+        **os.environ,
+        "SENTIOPS_HOME": str(tmp_path / "home"),
+        "SENTIOPS_REGISTRY_DIR": str(registry_dir),
+        "SENTIOPS_RESULTS_DIR": str(tmp_path / "results"),
+        "SENTIOPS_BACKEND": "ort-int8",
+        "HOSTNAME": "api-pod",  # both "replicas" on one host name: their files must still differ
+    }

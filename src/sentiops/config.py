@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     max_queue_wait_ms: float = 1000.0
     max_queue_texts: int = 4096
     reload_poll_seconds: float = 10.0
+    # Slow or idle clients: at most this many open connections (uvicorn answers 503 beyond it, so
+    # memory stays bounded whatever a client does), and an idle keep-alive connection is closed
+    # after this many seconds.
+    max_connections: int = 512
+    keep_alive_seconds: float = 5.0
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     # /metrics and /model need the token too (Prometheus sends it with `authorization:` in its

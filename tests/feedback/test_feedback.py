@@ -21,9 +21,9 @@ from sentiops.monitoring.check import recheck_late_labels, run_drift_check
 from sentiops.monitoring.realized import newest_realized
 from sentiops.scoring import job, runs
 from sentiops.serving.app import create_app
-from tests.feedback.test_prediction_log import _logged_ids, _wait_for
+from tests.feedback.test_prediction_log import _logged_ids
 from tests.helpers.data import sample_rows, write_csv
-from tests.helpers.serving import make_settings
+from tests.helpers.serving import make_settings, wait_for
 
 TWEETS = [text for _, text in sample_rows(7000)[6700:7000]]
 
@@ -49,13 +49,13 @@ def settings(tmp_path, registry_dir, data):
 @pytest.fixture
 def client(settings):
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         yield client
 
 
 def _predict(client, settings, texts):
     answers = [client.post("/predict", json={"text": t}).json() for t in texts]
-    _wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
+    wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
     return answers
 
 
@@ -172,7 +172,7 @@ def test_conflicting_labels_are_held_out_and_duplicates_kept_once(client, settin
 def test_the_feedback_route_needs_the_prediction_token(tmp_path, registry_dir, data):
     secured = make_settings(registry_dir, data_dir=data, results_dir=tmp_path / "r", api_token="s3cret-token")
     with TestClient(create_app(secured)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.post("/feedback", json={"text": "nice", "label": "positive"}).status_code == 401
         ok = client.post(
             "/feedback", json={"text": TWEETS[9], "label": "positive"}, headers={"Authorization": "Bearer s3cret-token"}

@@ -4,11 +4,7 @@ nothing lost on SIGTERM, at most the buffer on SIGKILL, and a failing disk never
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import httpx
 import pyarrow.parquet as pq
@@ -17,19 +13,10 @@ from fastapi.testclient import TestClient
 
 from sentiops.data.predictions import log_files, new_prediction_id, partition_of, prune, read_log
 from sentiops.serving.app import create_app
-from tests.helpers.data import REPO, sample_rows
-from tests.helpers.serving import free_port, make_settings
+from tests.helpers.data import sample_rows
+from tests.helpers.serving import free_port, is_ready, make_settings, start_serve, wait_for
 
 TWEETS = [text for _, text in sample_rows(400)[300:400]]
-
-
-def _wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _logged_ids(results) -> list[str]:
@@ -42,12 +29,12 @@ def _logged_ids(results) -> list[str]:
 def test_every_answer_carries_an_id_and_is_logged_with_its_record(tmp_path, registry_dir):
     settings = make_settings(registry_dir, results_dir=tmp_path / "results", prediction_log_flush_seconds=0.05)
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         one = client.post("/predict", json={"text": TWEETS[0]}, headers={"X-Request-ID": "req-1"})
         many = client.post("/predict/batch", json={"texts": TWEETS[1:6]}).json()["predictions"]
         ids = [one.json()["prediction_id"], *(p["prediction_id"] for p in many)]
         assert one.headers["x-prediction-id"] == ids[0] and len(set(ids)) == 6
-        _wait_for(lambda: len(_logged_ids(settings.results)) == 6)
+        wait_for(lambda: len(_logged_ids(settings.results)) == 6)
     today = dt.datetime.now(dt.UTC).date().isoformat()
     rows = {r["prediction_id"]: r for r in read_log(settings.results, today).to_pylist()}
     first = rows[ids[0]]
@@ -63,7 +50,7 @@ def test_hash_only_keeps_no_text(tmp_path, registry_dir):
         registry_dir, results_dir=tmp_path / "r", prediction_log_flush_seconds=0.05, prediction_log_text="hash"
     )
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         client.post("/predict", json={"text": TWEETS[0]})
     rows = read_log(settings.results, dt.datetime.now(dt.UTC).date().isoformat()).to_pylist()
     assert len(rows) == 1 and rows[0]["text"] is None and len(rows[0]["text_sha256"]) == 64
@@ -82,10 +69,10 @@ def test_a_log_folder_that_cannot_be_written_drops_and_counts_but_predict_answer
     (results / "predictions").write_text("not a folder")  # every write of the log fails
     settings = make_settings(registry_dir, results_dir=results, prediction_log_flush_seconds=0.05)
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         for text in TWEETS[:20]:
             assert client.post("/predict", json={"text": text}).status_code == 200
-        _wait_for(lambda: _drops(client) >= 20)
+        wait_for(lambda: _drops(client) >= 20)
 
 
 def test_a_full_disk_drops_and_counts_but_predict_answers(tmp_path, registry_dir, monkeypatch):
@@ -97,9 +84,9 @@ def test_a_full_disk_drops_and_counts_but_predict_answers(tmp_path, registry_dir
     monkeypatch.setattr(prediction_log.pq, "write_table", full)
     settings = make_settings(registry_dir, results_dir=tmp_path / "r", prediction_log_flush_seconds=0.05)
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.post("/predict/batch", json={"texts": TWEETS[:10]}).status_code == 200
-        _wait_for(lambda: _drops(client) >= 10)
+        wait_for(lambda: _drops(client) >= 10)
         assert client.post("/predict", json={"text": TWEETS[11]}).status_code == 200
 
 
@@ -112,48 +99,19 @@ def test_a_full_buffer_drops_instead_of_waiting(tmp_path, registry_dir):
         prediction_log_buffer_rows=5,
     )
     with TestClient(create_app(settings)) as client:
-        _wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert client.post("/predict/batch", json={"texts": TWEETS[:8]}).status_code == 200
         assert _drops(client) == 3
     assert len(_logged_ids(settings.results)) == 5  # what the buffer held was flushed at shutdown
 
 
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sentiops.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@pytest.fixture
-def serve_env(tmp_path, registry_dir):
-    return {
-        **os.environ,
-        "SENTIOPS_HOME": str(tmp_path / "home"),
-        "SENTIOPS_REGISTRY_DIR": str(registry_dir),
-        "SENTIOPS_RESULTS_DIR": str(tmp_path / "results"),
-        "SENTIOPS_BACKEND": "ort-int8",
-        "HOSTNAME": "api-pod",  # both "replicas" on one host name: their files must still differ
-    }
-
-
 def test_two_api_processes_on_one_volume_write_disjoint_files_and_sigterm_loses_nothing(tmp_path, serve_env):
     env = {**serve_env, "SENTIOPS_PREDICTION_LOG_FLUSH_SECONDS": "0.2", "SENTIOPS_PREDICTION_LOG_FLUSH_ROWS": "7"}
     ports = [free_port(), free_port()]
-    servers = [_serve(env, port) for port in ports]
+    servers = [start_serve(env, port) for port in ports]
     try:
         bases = [f"http://127.0.0.1:{port}" for port in ports]
-        _wait_for(lambda: all(_ready(b) for b in bases), timeout=60)
+        wait_for(lambda: all(is_ready(b) for b in bases), timeout=60)
         answered: list[str] = []
         with httpx.Client() as client:
             for i, text in enumerate(TWEETS[:60]):
@@ -172,13 +130,13 @@ def test_two_api_processes_on_one_volume_write_disjoint_files_and_sigterm_loses_
 def test_sigkill_loses_at_most_the_unflushed_buffer_and_leaves_every_file_readable(tmp_path, serve_env):
     env = {**serve_env, "SENTIOPS_PREDICTION_LOG_FLUSH_SECONDS": "0.2"}
     port = free_port()
-    server = _serve(env, port)
+    server = start_serve(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _ready(base), timeout=60)
+        wait_for(lambda: is_ready(base), timeout=60)
         with httpx.Client() as client:
             first = [client.post(f"{base}/predict", json={"text": t}).json()["prediction_id"] for t in TWEETS[:30]]
-            _wait_for(lambda: set(first) <= set(_logged_ids(tmp_path / "results")))
+            wait_for(lambda: set(first) <= set(_logged_ids(tmp_path / "results")))
             for text in TWEETS[30:60]:
                 client.post(f"{base}/predict", json={"text": text})
     finally:

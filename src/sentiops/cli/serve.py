@@ -19,7 +19,16 @@ def serve(
     from sentiops.serving.app import create_app
 
     settings = load_settings(json_logs=True)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=int(settings.keep_alive_seconds),
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers: a slow client holds no more
+    )
 
 
 def dashboard(
