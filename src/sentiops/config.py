@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     batch_chunk_rows: int = 4096
     batch_max_reject_share: float = 0.05
     batch_max_text_chars: int = 1000
+    # The day's input when `batch run` is given neither --input nor --simulate (the daily CronJob):
+    # a file, folder or glob with {date} standing for the partition date, e.g. /data/input/date={date}.
+    batch_input: str | None = None
     # Indexed Job: pod I of N scores shard I/N. Kubernetes sets JOB_COMPLETION_INDEX in each pod;
     # the manifest sets SENTIOPS_SHARD_COUNT to the Job's completions.
     shard_count: int = Field(1, ge=1)

@@ -95,3 +95,19 @@ def test_the_daily_batch_run_prunes_the_prediction_log(cli_env):
     assert result.exit_code == 0, result.output
     assert "removed 1 days" in result.output
     assert sorted(p.name for p in (results / "predictions").iterdir()) == ["date=2099-01-01"]
+
+
+def test_batch_run_without_input_scores_yesterdays_dated_folder(cli_env, monkeypatch):
+    import datetime as dt
+
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    folder = cli_env / "input" / f"date={yesterday}"
+    folder.mkdir(parents=True)
+    write_csv(folder / "tweets.csv", sample_rows(120))
+    monkeypatch.setenv("SENTIOPS_BATCH_INPUT", str(cli_env / "input" / "date={date}"))
+    monkeypatch.setenv("SENTIOPS_BATCH_DATE", "yesterday")
+    get_settings.cache_clear()
+    result = run("batch", "run", "--no-drift")
+    assert result.exit_code == 0, result.output
+    assert f"{yesterday} part-00000-of-00001: read 120" in result.output
+    assert (cli_env / "home" / "results" / "scores" / f"date={yesterday}").is_dir()

@@ -195,3 +195,16 @@ def test_checkov_finds_nothing_against_the_restricted_checks(tmp_path):
     summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
     assert summary["failed"] == 0, done.stdout[-4000:]
     assert summary["passed"] >= 6 * 10  # the checks really ran, over every workload
+
+
+def test_the_base_daily_cronjob_scores_the_real_input_of_yesterday_and_only_minikube_simulates():
+    def batch(docs: list[dict]) -> tuple[list[str], dict]:
+        cron = next(d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "sentiops-batch")
+        config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+        return pod_spec(cron)["containers"][0]["command"], config
+
+    command, config = batch(render(K8S / "base"))
+    assert "--simulate" not in command
+    assert config["SENTIOPS_BATCH_INPUT"] == "/data/input/date={date}" and config["SENTIOPS_BATCH_DATE"] == "yesterday"
+    command, config = batch(render(K8S / "overlays" / "minikube"))
+    assert "--simulate" in command and config["SENTIOPS_BATCH_DATE"] == "today"

@@ -19,7 +19,11 @@ def batch_run(
     input: Annotated[list[str] | None, typer.Option("--input", "-i", help="File, folder or glob; repeatable.")] = None,
     output: Annotated[Path | None, typer.Option(help="Results folder (default: $SENTIOPS_HOME/results).")] = None,
     date: Annotated[
-        str | None, typer.Option(help="Partition date YYYY-MM-DD (default: today, UTC).", envvar="SENTIOPS_BATCH_DATE")
+        str | None,
+        typer.Option(
+            help="Partition date YYYY-MM-DD, or 'yesterday' / 'today' (UTC; default today).",
+            envvar="SENTIOPS_BATCH_DATE",
+        ),
     ] = None,
     shard: Annotated[
         str | None, typer.Option(help="I/N: score shard I of N (default: Indexed Job env or 0/1).")
@@ -52,7 +56,7 @@ def batch_run(
     quiet_libraries(verbose)
     if output is not None:
         settings = settings.model_copy(update={"results_dir": output})
-    day = date or utc_today()
+    day = utc_today(-1) if date == "yesterday" else utc_today() if date in (None, "today") else date
     try:
         parsed = Shard.parse(shard, settings.job_completion_index, settings.shard_count)
         options = BatchOptions([], day, parsed, force, max_reject_share, wait_seconds, drift)
@@ -61,8 +65,10 @@ def batch_run(
             options.inputs, options.labels_file = [simulated.tweets], simulated.labels
         elif input:
             options.inputs = [Path(i) for i in input]
+        elif settings.batch_input:
+            options.inputs = [Path(settings.batch_input.replace("{date}", day))]
         else:
-            fail("give --input PATH or --simulate", ExitCode.USAGE)
+            fail("give --input PATH, --simulate, or set SENTIOPS_BATCH_INPUT", ExitCode.USAGE)
         with progress(None, "rows", f"scoring {day}") as bar:
             result = run_batch(settings, options, on_rows=bar.update)
     except RunBusy as exc:

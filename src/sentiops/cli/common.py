@@ -45,11 +45,11 @@ def label_scheme(value: str | None) -> Scheme | None:
     return value
 
 
-def utc_today() -> str:
+def utc_today(offset_days: int = 0) -> str:
     """Dates are UTC everywhere: a date partition means the same day in every pod and zone."""
     import datetime as dt
 
-    return dt.datetime.now(dt.UTC).date().isoformat()
+    return (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=offset_days)).isoformat()
 
 
 def write_failed(exc: OSError) -> NoReturn:
