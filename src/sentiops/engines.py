@@ -35,6 +35,7 @@ class Engine(Protocol):
     backend: Backend
     inputs: set[str]
     width_step: int  # pad widths to a multiple of this (OpenVINO caches kernels per shape)
+    threads: int  # intra-op threads: the container's CPU limit, unless set
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
 
@@ -50,7 +51,7 @@ class OrtEngine:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.backend = backend
+        self.backend, self.threads = backend, threads
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -73,7 +74,7 @@ class OpenVinoEngine:
         core = ov.Core()
         compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self.request = compiled.create_infer_request()
-        self.backend = backend
+        self.backend, self.threads = backend, threads
         self.inputs = {name for port in compiled.inputs for name in port.get_names()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -192,6 +192,8 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 assert answer.json()["model_version"] == "1"
                 assert answer.json()["label"] in ("negative", "positive")
                 assert 0.5 <= answer.json()["confidence"] <= 1.0
+                # Threads follow the pod's CPU limit (1 in the minikube overlay), not the host's cores.
+                assert http.get("/model", headers=auth).json()["threads"] == 1
 
                 # The daily CronJob, run by hand (kubectl create job --from=cronjob/sentiops-batch),
                 # on a day that really shifted: only negative tweets.

@@ -197,6 +197,15 @@ def test_checkov_finds_nothing_against_the_restricted_checks(tmp_path):
     assert summary["passed"] >= 6 * 10  # the checks really ran, over every workload
 
 
+def test_every_workload_has_cpu_and_memory_requests_and_limits():
+    for name, spec in _pods():
+        for container in spec["containers"]:
+            resources = container["resources"]
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources[kind]), (name, kind)
+            assert run_pods._cpus(resources["limits"]["cpu"]) >= run_pods._cpus(resources["requests"]["cpu"]), name
+
+
 def test_the_base_daily_cronjob_scores_the_real_input_of_yesterday_and_only_minikube_simulates():
     def batch(docs: list[dict]) -> tuple[list[str], dict]:
         cron = next(d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "sentiops-batch")

@@ -148,6 +148,9 @@ def test_model_info(client):
     assert choice["mode"] == "auto" and body["backend"] == choice["backend"]
     assert choice["texts_per_second"][body["backend"]] == max(choice["texts_per_second"].values())
     assert 0 <= body["metrics"]["holdout"]["accuracy"] <= 1
+    from sentiops.engines import cpu_threads
+
+    assert body["threads"] == cpu_threads()  # the CPU quota of this process's cgroup, else its cores
 
 
 def test_auth_on(registry_dir, tmp_path):

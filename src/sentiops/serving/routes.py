@@ -174,6 +174,7 @@ async def model(s: State) -> dict[str, Any]:
         "version": predictor.version,
         "backend": predictor.backend,
         "backend_choice": predictor.choice,
+        "threads": predictor.engine.threads,
         "loaded_at": predictor.loaded_at,
         "labels": predictor.labels,
         "metrics": summary,
