@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     keep_alive_seconds: float = 5.0
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    # The dashboard's sign-in: a signed session cookie (never the token itself) that expires after
+    # this many hours; Secure (sent over HTTPS only) when the API is served behind TLS.
+    ui_session_hours: float = 12.0
+    ui_cookie_secure: bool = False
+    ui_login_attempts_per_minute: int = 5  # failed sign-ins per client address, then 429
     # /metrics and /model need the token too (Prometheus sends it with `authorization:` in its
     # scrape config); /healthz and /readyz stay open for the kubelet's probes.
     protect_operations: bool = False

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from sentiops.serving.app import create_app
 from tests.helpers.serving import live_server
@@ -77,3 +78,28 @@ def test_the_daily_drift_report_renders_without_console_errors(history, browser)
     assert "Overall status" in page.inner_text("body")
     assert page.locator("svg").count() >= 3  # the charts are inline SVG
     assert errors == []
+
+
+def test_signing_in_and_out_in_a_browser_under_the_content_security_policy(history, browser):
+    settings = history.model_copy(update={"api_token": SecretStr("browser-token-1")})
+    with live_server(create_app(settings)) as base:
+        page = browser.new_page()
+        errors = _watch(page)
+        assert page.goto(base + "/ui").status == 401
+        page.goto(base + "/ui/login")
+        page.fill("input[name=token]", "browser-token-1")
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/ui")
+        assert "production: version 1" in page.inner_text("main")
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read the session
+        (cookie,) = page.context.cookies()
+        assert cookie["name"] == "sentiops_session" and "browser-token-1" not in cookie["value"]
+        page.goto(base + "/ui/try")  # its script is a file of the app: allowed by the policy
+        page.fill("#token", "browser-token-1")
+        page.fill("#text", "what a wonderful morning")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#result:not([hidden])")
+        page.click("a.logout")
+        page.wait_for_url(base + "/ui/login")
+        assert page.goto(base + "/ui/versions").status == 401
+        assert [e for e in errors if "401" not in e] == []  # the refused pages log their 401s, nothing else

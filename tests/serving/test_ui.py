@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi.testclient import TestClient
 
@@ -64,3 +65,66 @@ def test_the_versions_page_sees_a_changed_model_file(registry_dir, registry):
     data[100] ^= 0xFF
     target.write_bytes(bytes(data))  # CHECKSUMS itself unchanged
     assert ui_data.versions(settings)[0]["checksums"].startswith("FAILED")
+
+
+def _signed_in(client, token: str = "ui-token-123"):
+    return client.post("/ui/login", data={"token": token}, follow_redirects=False)
+
+
+def test_the_session_cookie_is_signed_expiring_and_never_the_token(registry_dir):
+    settings = make_settings(registry_dir, api_token="ui-token-123", ui_session_hours=1 / 3600)  # 1 s
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        cookie = _signed_in(client).headers["set-cookie"]
+        assert "ui-token-123" not in cookie and "max-age=1" in cookie.lower() and "secure" not in cookie.lower()
+        assert client.get("/ui").status_code == 200
+        value = client.cookies.get("sentiops_session")
+        body, signature = value.rsplit(".", 1)
+        forged = body + "." + ("B" if signature[0] != "B" else "C") + signature[1:]
+        client.cookies.clear()
+        client.cookies.set("sentiops_session", forged)
+        assert client.get("/ui").status_code == 401  # a changed byte is a forged session
+        client.cookies.clear()
+        client.cookies.set("sentiops_session", value)
+        assert client.get("/ui").status_code == 200
+        time.sleep(2.1)
+        assert client.get("/ui").status_code == 401  # expired
+
+
+def test_logout_ends_the_session_and_secure_is_a_setting(registry_dir):
+    settings = make_settings(registry_dir, api_token="ui-token-123", ui_cookie_secure=True)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        wait_ready(client)
+        assert "secure" in _signed_in(client).headers["set-cookie"].lower()
+        assert client.get("/ui").status_code == 200
+        out = client.get("/ui/logout", follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+        assert client.get("/ui").status_code == 401
+
+
+def test_failed_sign_ins_are_rate_limited(registry_dir):
+    settings = make_settings(registry_dir, api_token="ui-token-123", ui_login_attempts_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        assert [_signed_in(client, "wrong").status_code for _ in range(3)] == [401, 401, 401]
+        limited = _signed_in(client, "wrong")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert _signed_in(client).status_code == 429  # even the right token waits
+
+
+def test_every_dashboard_page_has_the_security_headers(history):
+    with TestClient(create_app(history)) as client:
+        wait_ready(client)
+        for path in (
+            "/ui",
+            "/ui/versions",
+            "/ui/drift",
+            "/ui/retraining",
+            "/ui/try",
+            "/ui/login",
+            f"/ui/drift/{DATES[0]}/report",
+            "/ui/static/try.js",
+        ):
+            headers = client.get(path).headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+            assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff", path

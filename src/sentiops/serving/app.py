@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +22,7 @@ from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.middleware import RequestMiddleware
 from sentiops.serving.prediction_log import PredictionLog
+from sentiops.serving.session import SECURITY_HEADERS
 from sentiops.serving.token import TokenSource
 
 MAX_ERRORS = 20  # a body with a thousand bad items gets a short answer, not a thousand entries
@@ -44,6 +46,14 @@ async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Overloaded)
     request.app.state.sentiops.metrics.overloaded.inc()
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _security_headers(request: Request, call_next: Any) -> Any:
+    """The dashboard's pages (and the drift reports it serves) get the headers of session.py."""
+    response = await call_next(request)
+    if request.url.path.startswith("/ui"):
+        response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.middleware("http")(_security_headers)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NoModelError, _no_model)
     app.add_exception_handler(Overloaded, _overloaded)
@@ -111,6 +122,8 @@ def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/ui")
+
+    app.middleware("http")(_security_headers)
 
     app.include_router(ui.router)
     return app

@@ -19,6 +19,7 @@ from sentiops.serving.batcher import MicroBatcher
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.prediction_log import PredictionLog
+from sentiops.serving.session import SESSION_COOKIE, valid_session
 from sentiops.serving.token import TokenSource, TokenUnavailable
 
 
@@ -40,9 +41,6 @@ def service_state(request: Request) -> ServiceState:
 
 State = Annotated[ServiceState, Depends(service_state)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
-
-
-UI_COOKIE = "sentiops_token"  # the dashboard's sign-in (a browser cannot send a bearer header)
 
 
 def token_matches(given: str, expected: str) -> bool:
@@ -80,11 +78,14 @@ def operations_auth(state: State, credentials: Credentials) -> None:
 
 
 def ui_auth(request: Request, state: State, credentials: Credentials) -> None:
-    """Dashboard pages: as the prediction routes, with the sign-in cookie instead of the header."""
+    """Dashboard pages: as the prediction routes, or a valid (signed, unexpired) session cookie."""
     expected = expected_token(state.token)
-    if expected:
-        given = _bearer(credentials) or request.cookies.get(UI_COOKIE, "")
-        _check_token(expected, given, "missing or invalid token: sign in at /ui/login")
+    if not expected:
+        return
+    max_age = state.settings.ui_session_hours * 3600
+    if valid_session(request.cookies.get(SESSION_COOKIE, ""), expected, max_age):
+        return
+    _check_token(expected, _bearer(credentials), "missing or invalid token: sign in at /ui/login")
 
 
 def admin_auth(state: State, credentials: Credentials) -> None:

@@ -2,8 +2,9 @@
 at /ui of the API, behind the same token as the prediction routes, and from
 `sentiops dashboard` for a registry and results folder without a model loaded. Read-only.
 
-A browser cannot send a bearer header on its own, so with a token configured /ui/login sets
-it as an HttpOnly cookie after checking it; the header works too (curl, scripts).
+A browser cannot send a bearer header on its own, so with a token configured /ui/login trades
+it for a signed, expiring session cookie (serving/session.py); the header works too (curl,
+scripts). Every page carries the security headers of serving/session.py.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
-from sentiops.serving.deps import UI_COOKIE, expected_token, token_matches, ui_auth
+from sentiops.serving.deps import expected_token, token_matches, ui_auth
+from sentiops.serving.session import SESSION_COOKIE, LoginLimiter, new_session
 from sentiops.volume import DateFiles
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -159,14 +161,47 @@ def login_form() -> HTMLResponse:
     )
 
 
+_limiters: dict[int, LoginLimiter] = {}
+
+
 @router.post("/ui/login")
 def login(request: Request, token: Annotated[str, Form()]) -> Response:
-    expected = expected_token(_state(request).token) or ""
+    state = _state(request)
+    settings: Settings = state.settings
+    limiter = _limiters.setdefault(id(request.app), LoginLimiter(settings.ui_login_attempts_per_minute))
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(client)
+    if wait:
+        raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
+    expected = expected_token(state.token) or ""
     if not token_matches(token, expected):
+        limiter.failed(client)
         raise HTTPException(401, "wrong token")
     response = RedirectResponse("/ui", status_code=303)
-    response.set_cookie(UI_COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE,
+        new_session(expected),
+        max_age=int(settings.ui_session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=settings.ui_cookie_secure,
+    )
     return response
+
+
+@router.get("/ui/logout")
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+_TRY_JS = (Path(__file__).with_name("static") / "try.js").read_text()
+
+
+@router.get("/ui/static/try.js", include_in_schema=False)
+def try_script() -> Response:
+    return Response(_TRY_JS, media_type="text/javascript")
 
 
 router.include_router(pages)
