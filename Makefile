@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -51,6 +51,10 @@ $(DRIFT_HOME)/registry/aliases.json: $(STAMP)
 
 bench-drift: $(DRIFT_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/drift_bench.py --registry $(DRIFT_HOME)/registry
+
+# Peak memory of `drift check` on a day of 100k and of 1M scored rows (the check streams the day).
+bench-drift-memory: $(BENCH_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/drift_memory_bench.py --registry $(BENCH_HOME)/registry
 
 # Screenshots of the dashboard for the README: the browser test, saving into docs/.
 screenshots: install tools

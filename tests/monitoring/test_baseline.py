@@ -58,3 +58,41 @@ def test_a_stable_prior_that_differs_from_training_stops_alarming_once_it_is_the
     record = json.loads((settings.results / "drift" / "date=2026-09-04" / "drift.json").read_text())
     assert record["baseline"]["dates"] == dates[:3]
     assert record["training_reference"]["status"] in ("warning", "drift")  # still shown beside it
+
+
+def test_the_drift_check_reads_a_day_in_bounded_chunks_and_profiles_it_as_a_whole(tmp_path, registry_dir, monkeypatch):
+    """The drift step runs in the last shard's pod: its memory must not grow with the day."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from sentiops.monitoring import profile as profile_module
+    from sentiops.monitoring import scored
+    from sentiops.monitoring.profile import build_profile
+
+    settings = settings_for(tmp_path, registry_dir)
+    job.run_batch(settings, runs.BatchOptions([_day(tmp_path, 0)], "2026-09-20"))
+    seen: list[int] = []
+    real_add = profile_module.ProfileBuilder.add
+
+    def add(self, texts, probs, tokens, unknown):
+        seen.append(len(texts))
+        real_add(self, texts, probs, tokens, unknown)
+
+    monkeypatch.setattr(scored, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(scored.iter_scored, "__defaults__", (64,))
+    monkeypatch.setattr(profile_module.ProfileBuilder, "add", add)
+    outcome = run_drift_check(settings, "2026-09-20", notify=False)
+    assert len(seen) > 1 and max(seen) <= 64 and sum(seen) == outcome.report.n
+    # chunk by chunk, the same summary as the whole day at once
+    table = pq.read_table(settings.results / "scores" / "date=2026-09-20")
+    probs = np.stack([table.column("score_negative").to_numpy(), table.column("score_positive").to_numpy()], 1)
+    whole = build_profile(
+        table.column("text").to_pylist(),
+        probs,
+        table.column("tokens").to_numpy(),
+        table.column("unknown_tokens").to_numpy(),
+        ["negative", "positive"],
+    )
+    record = json.loads((settings.results / "drift" / "date=2026-09-20" / "drift.json").read_text())
+    shares = next(c for c in record["checks"] if c["name"] == "prediction_drift")["numbers"]["batch_shares"]
+    assert shares == {k: round(v, 4) for k, v in whole.class_shares.items()}

@@ -64,9 +64,13 @@ def estimate_accuracy(probs: np.ndarray, temperature: float, z: float = 1.96) ->
     in the calibration itself.
     """
     confidence = calibrate(probs, temperature).max(axis=1)
-    n = len(confidence)
+    return estimate_from_sums(float(confidence.sum()), float((confidence * (1 - confidence)).sum()), len(confidence), z)
+
+
+def estimate_from_sums(confidence_sum: float, variance_sum: float, n: int, z: float = 1.96) -> dict[str, float]:
+    """`estimate_accuracy` from running sums of c_i and c_i (1 - c_i), for a day read in chunks."""
     if n == 0:
         return {"estimated_accuracy": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
-    estimate = float(confidence.mean())
-    sd = math.sqrt(float((confidence * (1 - confidence)).sum())) / n
+    estimate = confidence_sum / n
+    sd = math.sqrt(variance_sum) / n
     return {"estimated_accuracy": estimate, "low": estimate - z * sd, "high": estimate + z * sd, "sd": sd, "n": n}

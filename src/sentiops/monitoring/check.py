@@ -8,7 +8,6 @@ results/alerts/state.json          de-duplication state; alerts/log.jsonl delive
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import time
@@ -16,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,16 +22,16 @@ from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
-from sentiops.data.readers import expand_inputs, iter_chunks, reading
-from sentiops.evaluation.calibration import estimate_accuracy
+from sentiops.data.readers import expand_inputs, iter_chunks
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
 from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, should_alert
-from sentiops.monitoring.baseline import PROFILE_COLUMNS, load_baseline, profile_scores, score_probabilities
+from sentiops.monitoring.baseline import load_baseline
 from sentiops.monitoring.checks import BY_NAME, CHECKS
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
 from sentiops.monitoring.profile import Profile
 from sentiops.monitoring.realized import dates_with_late_labels, realized_for_date
+from sentiops.monitoring.scored import read_day, version_counts
 from sentiops.registry import Registry
 from sentiops.volume import DateFiles, drift_history
 
@@ -66,9 +64,8 @@ def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
     return results, folder
 
 
-def _performance(scored: pa.Table, probs: np.ndarray, labels_file: Path, label_names: list[str]) -> dict | None:
-    from sentiops.evaluation.metrics import classification_report
-
+def _truth(labels_file: Path) -> dict[str, int]:
+    """Row id -> label id of a labels file (the rows a performance check can grade)."""
     truth: dict[str, int] = {}
     for path in expand_inputs(labels_file):
         records = [r for chunk, _ in iter_chunks(path) for r in chunk]
@@ -77,12 +74,7 @@ def _performance(scored: pa.Table, probs: np.ndarray, labels_file: Path, label_n
             name = map_label(r.label, scheme)
             if name in LABEL2ID:
                 truth[r.row_id] = LABEL2ID[name]
-    ids = scored.column("row_id").to_pylist()
-    keep = [i for i, row_id in enumerate(ids) if row_id in truth]
-    if not keep:
-        return None
-    y = np.array([truth[ids[i]] for i in keep])
-    return classification_report(y, probs[keep], label_names)
+    return truth
 
 
 def run_drift_check(
@@ -93,21 +85,15 @@ def run_drift_check(
     notifier: Notifier | None = None,
 ) -> DriftOutcome:
     date, folder = scores_dir(settings, results)
-    with reading(folder):
-        versions = collections.Counter(pq.read_table(folder, columns=["model_version"]).column(0).to_pylist())
+    versions = version_counts([folder])
     version = versions.most_common(1)[0][0] if versions else ""
     files = Registry(settings.registry).folder(version)
     reference = files.reference()
     if reference is None:
         raise FileNotFoundError(f"model version {version} has no reference profile")
-    labels = reference.labels
-    with reading(folder):
-        scored = pq.read_table(folder, columns=["row_id", *PROFILE_COLUMNS, *files.labels().score_columns])
-    probs = score_probabilities(scored, labels)
-    batch = profile_scores(scored, labels, probs=probs)
-    performance = _performance(scored, probs, labels_file, labels) if labels_file else None
-    temperature = reference.temperature
-    estimate = estimate_accuracy(probs, temperature) if temperature else None  # versions before calibration: none
+    # One pass, chunk by chunk; no estimate for versions packaged before calibration.
+    day_read = read_day([folder], reference.labels, reference.temperature, _truth(labels_file) if labels_file else None)
+    batch, performance, estimate = day_read.profile, day_read.performance, day_read.estimate
     realized = realized_for_date(settings, date)
     training_report = check_batch(reference, batch, settings.drift, performance, estimate, realized=realized)
     report, provenance = training_report, None

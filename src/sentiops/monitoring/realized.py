@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,54 +24,52 @@ from sklearn.metrics import f1_score
 from sentiops.config import Settings
 from sentiops.data.feedback import current_labels
 from sentiops.data.labels import LABELS
-from sentiops.data.predictions import batch_date_of, partition_of, read_log
+from sentiops.data.predictions import batch_date_of, log_files, partition_of
 from sentiops.data.readers import reading
+from sentiops.monitoring.scored import iter_scored
 from sentiops.text import dedup_key
 from sentiops.volume import DateFiles, drift_history
 
 
-def _predictions(settings: Settings, date: str) -> pa.Table:
-    """(prediction_id, label, text) of every API and batch prediction of the date."""
-    tables = [read_log(settings.results, date, ["prediction_id", "label", "text"])]
+def _prediction_chunks(settings: Settings, date: str) -> Iterator[pa.RecordBatch | pa.Table]:
+    """(prediction_id, label, text) of the date's API and batch predictions, a chunk at a time."""
+    columns = ["prediction_id", "label", "text"]
+    for file in log_files(settings.results, date):
+        with reading(file):
+            yield pq.read_table(file, columns=columns)
     scores = DateFiles(settings.results, date).scores
     files = sorted(scores.glob("*.parquet")) if scores.is_dir() else []
     if files:
-        with reading(scores):
-            if "prediction_id" in pq.read_schema(files[0]).names:  # scores of earlier releases have none
-                tables.append(pq.read_table(scores, columns=["prediction_id", "label", "text"]))
-    return pa.concat_tables([t.cast(tables[0].schema) for t in tables])
+        with reading(files[0]):
+            has_ids = "prediction_id" in pq.read_schema(files[0]).names  # scores of earlier releases have none
+        if has_ids:
+            yield from iter_scored(scores, columns)
 
 
 def realized_for_date(settings: Settings, date: str) -> dict[str, Any] | None:
     """Accuracy and macro-F1 on the date's labelled predictions, with a 95% interval and n; all
-    labels and the random ones apart. None when no label joins a prediction of the date."""
-    labels = current_labels(settings.data)
-    if labels.num_rows == 0:
+    labels and the random ones apart. None when no label joins a prediction of the date.
+    The predictions are read chunk by chunk and only the labelled ones are kept."""
+    labels = current_labels(settings.data).select(["prediction_id", "text", "label", "picked"]).to_pylist()
+    if not labels:
         return None
-    predictions = _predictions(settings, date)
-    by_id = dict(
-        zip(predictions.column("prediction_id").to_pylist(), predictions.column("label").to_pylist(), strict=True)
-    )
-    by_text = {
-        dedup_key(text): label
-        for text, label in zip(
-            predictions.column("text").to_pylist(), predictions.column("label").to_pylist(), strict=True
-        )
-        if text
-    }
-    truth, predicted, random = [], [], []
-    for row in labels.select(["prediction_id", "text", "label", "picked"]).to_pylist():
-        answer = by_id.get(row["prediction_id"]) if row["prediction_id"] else by_text.get(dedup_key(row["text"] or ""))
-        if answer is None:
-            continue
-        truth.append(LABELS[int(row["label"])])
-        predicted.append(answer)
-        random.append((row["picked"] or "random") == "random")
-    if not truth:
+    by_id = {row["prediction_id"]: row for row in labels if row["prediction_id"]}
+    by_text = {dedup_key(row["text"]): row for row in labels if not row["prediction_id"] and row["text"]}
+    joined: dict[int, tuple[dict[str, Any], str]] = {}  # label row (by identity) -> predicted label
+    for chunk in _prediction_chunks(settings, date):
+        ids, answers = chunk.column("prediction_id").to_pylist(), chunk.column("label").to_pylist()
+        texts = chunk.column("text").to_pylist() if by_text else [None] * len(ids)
+        for pid, answer, text in zip(ids, answers, texts, strict=True):
+            row = by_id.get(pid) or (by_text.get(dedup_key(text)) if text else None)
+            if row is not None:
+                joined[id(row)] = (row, answer)
+    if not joined:
         return None
-    y, p, r = np.array(truth), np.array(predicted), np.array(random)
-    found = {**_scores(y, p, "all"), **_scores(y[r], p[r], "random")}
-    found["unbiased"] = bool(r.all())
+    truth = np.array([LABELS[int(row["label"])] for row, _ in joined.values()])
+    predicted = np.array([answer for _, answer in joined.values()])
+    random = np.array([(row["picked"] or "random") == "random" for row, _ in joined.values()])
+    found = {**_scores(truth, predicted, "all"), **_scores(truth[random], predicted[random], "random")}
+    found["unbiased"] = bool(random.all())
     return found
 
 
