@@ -203,6 +203,12 @@ class Node:
                 claim = volume["persistentVolumeClaim"]["claimName"]
                 self.get("PersistentVolumeClaim", claim)  # the claim must exist in the manifests
                 source = self.volume
+                if mount.get("subPath"):
+                    # Like the kubelet: the sub-folder is made if missing, writable by the pod's group.
+                    source = self.volume / mount["subPath"]
+                    if not source.exists():
+                        source.mkdir(parents=True)
+                        source.chmod(0o777)
                 read_only = read_only or volume["persistentVolumeClaim"].get("readOnly", False)
             elif "secret" in volume:
                 source = self._secret_folder(volume["secret"], pod_dir / "secrets" / mount["name"])

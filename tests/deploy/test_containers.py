@@ -194,6 +194,13 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                 assert 0.5 <= answer.json()["confidence"] <= 1.0
                 # Threads follow the pod's CPU limit (1 in the minikube overlay), not the host's cores.
                 assert http.get("/model", headers=auth).json()["threads"] == 1
+                # The internet-facing API cannot change the registry (or the training data): only its
+                # prediction log and the feedback store are writable.
+                denied = podman("exec", api.name, "touch", "/data/registry/x", check=False, capture=True)
+                assert denied.returncode != 0 and "Read-only file system" in denied.stderr, denied.stderr
+                denied = podman("exec", api.name, "touch", "/data/data/train.parquet", check=False, capture=True)
+                assert denied.returncode != 0
+                assert podman("exec", api.name, "touch", "/data/results/predictions/probe", check=False).returncode == 0
 
                 # The daily CronJob, run by hand (kubectl create job --from=cronjob/sentiops-batch),
                 # on a day that really shifted: only negative tweets.

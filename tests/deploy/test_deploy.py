@@ -206,6 +206,32 @@ def test_every_workload_has_cpu_and_memory_requests_and_limits():
             assert run_pods._cpus(resources["limits"]["cpu"]) >= run_pods._cpus(resources["requests"]["cpu"]), name
 
 
+WRITES = {  # what each workload may write on the volume; everything else it mounts read-only
+    "sentiops-api": {"results/predictions", "data/feedback"},
+    "sentiops-batch": {"results"},
+    "sentiops-batch-sharded": {"results"},
+    "sentiops-retrain": {"registry"},
+    "sentiops-train": {"registry"},
+}
+
+
+def test_each_workload_mounts_the_volume_read_only_and_writes_only_its_own_folders():
+    for name, spec in _pods():
+        claims = {v["name"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+        for container in spec["containers"]:
+            mounts = [m for m in container["volumeMounts"] if m["name"] in claims]
+            if name == "sentiops-prepare":  # swaps data/ in at the volume's root
+                assert [m["mountPath"] for m in mounts] == ["/data"], name
+                continue
+            root = [m for m in mounts if "subPath" not in m]
+            assert len(root) == 1 and root[0]["readOnly"] is True and root[0]["mountPath"] == "/data", name
+            writable = {m["subPath"] for m in mounts if "subPath" in m}
+            assert writable == WRITES[name], name
+            assert all(
+                m["mountPath"] == f"/data/{m['subPath']}" and not m.get("readOnly") for m in mounts if "subPath" in m
+            )
+
+
 def test_the_base_daily_cronjob_scores_the_real_input_of_yesterday_and_only_minikube_simulates():
     def batch(docs: list[dict]) -> tuple[list[str], dict]:
         cron = next(d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "sentiops-batch")
