@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -138,7 +139,7 @@ def test_a_large_batch_is_scored_in_pieces_between_single_requests():
     assert any("single" in call and any(t.startswith("bulk") for t in call) for call in predictor_calls)
 
 
-def test_waiting_batch_texts_keep_half_of_each_micro_batch():
+def test_waiting_batch_texts_take_an_eighth_of_each_micro_batch_while_singles_wait():
     gate = threading.Event()
     predictor = FakePredictor(gate=gate)
 
@@ -153,8 +154,8 @@ def test_waiting_batch_texts_keep_half_of_each_micro_batch():
         await asyncio.gather(bulk, *singles)
 
     asyncio.run(_with_batcher(predictor, body, max_size=8, max_wait_ms=0))
-    second = predictor.calls[1]  # the first batch after the blocker: 4 singles and 4 bulk texts
-    assert sum(t.startswith("s") for t in second) == 4 and sum(t.startswith("b") for t in second) == 4
+    second = predictor.calls[1]  # the first batch after the blocker: 7 singles and 1 bulk text
+    assert sum(t.startswith("s") for t in second) == 7 and sum(t.startswith("b") for t in second) == 1
 
 
 def test_a_long_queue_is_refused_with_a_retry_hint():
@@ -175,3 +176,65 @@ def test_a_long_queue_is_refused_with_a_retry_hint():
 
     refused, _ = asyncio.run(_with_batcher(predictor, body, max_wait_ms=0, max_queue_wait_ms=1000))
     assert refused.retry_after == 2 and "expected wait" in str(refused)
+
+
+@dataclass
+class TimedPredictor:
+    """Costs what inference costs: a fixed part per call and a part per text (measured shape:
+    a few ms per call, about 1.5 ms per text on 2 cores)."""
+
+    version: str = "1"
+    per_call: float = 0.002
+    per_text: float = 0.0015
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        time.sleep(self.per_call + self.per_text * len(texts))
+        return [Prediction("positive", 0.9, {"negative": 0.1, "positive": 0.9}, 5, 0) for _ in texts]
+
+
+async def _mix(batcher, seconds: float, with_batches: bool) -> dict:
+    """4 closed-loop clients of single tweets and, optionally, one client sending 256-text batch
+    requests that retries at once on 503 (the mix that starved one side or the other)."""
+    found = {"singles": 0, "single_refusals": 0, "batches": 0, "batch_refusals": 0, "batch_gaps": []}
+    deadline = time.perf_counter() + seconds
+
+    async def single_client():
+        while time.perf_counter() < deadline:
+            try:
+                await batcher.predict_one("a tweet")
+                found["singles"] += 1
+            except Overloaded:
+                found["single_refusals"] += 1
+                await asyncio.sleep(0.001)
+
+    async def batch_client():
+        last = time.perf_counter()
+        while time.perf_counter() < deadline:
+            try:
+                await batcher.predict_many(["a tweet in a batch"] * 256)
+                found["batches"] += 1
+                found["batch_gaps"].append(time.perf_counter() - last)
+                last = time.perf_counter()
+            except Overloaded:
+                found["batch_refusals"] += 1
+                await asyncio.sleep(0)
+
+    clients = [single_client() for _ in range(4)] + ([batch_client()] if with_batches else [])
+    await asyncio.gather(*clients)
+    return found
+
+
+@pytest.mark.parametrize("run", range(3))  # the outcome flipped from run to run: repeat it
+def test_batch_and_single_requests_share_fairly_every_run(run):
+    predictor = TimedPredictor()
+
+    async def body(batcher):
+        alone = await _mix(batcher, 1.5, with_batches=False)
+        mixed = await _mix(batcher, 3.0, with_batches=True)
+        return alone, mixed
+
+    (alone, mixed), _ = asyncio.run(_with_batcher(predictor, body, max_size=32, max_wait_ms=0))
+    singles_share = (mixed["singles"] / 3.0) / (alone["singles"] / 1.5)
+    assert singles_share >= 0.3, (alone, mixed)  # singles keep at least 30% of their rate alone
+    assert mixed["batches"] >= 1 and max(mixed["batch_gaps"]) <= 2.0, mixed  # an answer at least every 2 s
+    assert mixed["batch_refusals"] == 0 and mixed["single_refusals"] == 0  # below capacity: no 503
