@@ -206,9 +206,10 @@ class Node:
                 if mount.get("subPath"):
                     # Like the kubelet: the sub-folder is made if missing, writable by the pod's group.
                     source = self.volume / mount["subPath"]
-                    if not source.exists():
-                        source.mkdir(parents=True)
-                        source.chmod(0o777)
+                    made = [source, *(p for p in source.parents if p.is_relative_to(self.volume))]
+                    for folder in reversed([f for f in made if not f.exists()]):
+                        folder.mkdir()
+                        folder.chmod(0o777)
                 read_only = read_only or volume["persistentVolumeClaim"].get("readOnly", False)
             elif "secret" in volume:
                 source = self._secret_folder(volume["secret"], pod_dir / "secrets" / mount["name"])
