@@ -25,3 +25,13 @@ def cpu_model() -> str:
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
     have = [f for f in wanted if flags and f in flags.group(1).split()]
     return f"{model.group(1) if model else platform.processor()} ({', '.join(have)}; {os.cpu_count()} cores)"
+
+
+def tweets_file(n: int = 5000) -> Path:
+    """The sample's first ``n`` tweets as a JSON list in a temp file (what the load generators rotate)."""
+    import json
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "tweets.json"
+    path.write_text(json.dumps([row[1] for row in sample_rows()][:n]))
+    return path

@@ -25,7 +25,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model, sample_rows  # noqa: E402
+from common import cpu_model, tweets_file  # noqa: E402
 from serve_bench import wait_ready  # noqa: E402
 
 
@@ -46,9 +46,9 @@ def batch_client(url: str, texts: list[str], seconds: float, out: multiprocessin
     out.put(found)
 
 
-def singles(url: str, tweets_file: Path, seconds: float) -> dict:
+def singles(url: str, tweets_path: Path, seconds: float) -> dict:
     out = subprocess.run(
-        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_file), "4", str(seconds)],
+        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_path), "4", str(seconds)],
         check=True,
         capture_output=True,
         text=True,
@@ -64,9 +64,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}", flush=True)
-    tweets = [row[1] for row in sample_rows()][:5000]
-    tweets_file = Path(tempfile.mkdtemp()) / "tweets.json"
-    tweets_file.write_text(json.dumps(tweets))
+    tweets_path = tweets_file()
+    tweets = json.loads(tweets_path.read_text())
     env = {
         **os.environ,
         "SENTIOPS_REGISTRY_DIR": str(args.registry),
@@ -85,11 +84,11 @@ def main() -> None:
     try:
         wait_ready(url)
         for run in range(args.runs):
-            alone = singles(url, tweets_file, args.seconds)
+            alone = singles(url, tweets_path, args.seconds)
             queue: multiprocessing.Queue = multiprocessing.Queue()
             batch = multiprocessing.Process(target=batch_client, args=(url, tweets[:256], args.seconds + 2, queue))
             batch.start()
-            mixed = singles(url, tweets_file, args.seconds)
+            mixed = singles(url, tweets_path, args.seconds)
             found = queue.get(timeout=120)
             batch.join()
             row = {

@@ -24,13 +24,13 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model, sample_rows  # noqa: E402
+from common import cpu_model, sample_rows, tweets_file  # noqa: E402
 from serve_bench import paced, rss_mb, wait_ready  # noqa: E402
 
 SHARED_100K = HERE.parent.parent / "shared" / "data" / "sentiment140_sample_100k.csv"
 
 
-def serve_once(home: Path, results: Path, log_on: bool, port: int, tweets_file: Path, seconds: float) -> dict:
+def serve_once(home: Path, results: Path, log_on: bool, port: int, tweets_path: Path, seconds: float) -> dict:
     env = {
         **os.environ,
         "SENTIOPS_HOME": str(home),
@@ -43,13 +43,13 @@ def serve_once(home: Path, results: Path, log_on: bool, port: int, tweets_file: 
     try:
         wait_ready(url)
         out = subprocess.run(
-            [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_file), "32", str(seconds)],
+            [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_path), "32", str(seconds)],
             check=True,
             capture_output=True,
             text=True,
         )
         closed = json.loads(out.stdout)
-        steady = paced(url, json.loads(tweets_file.read_text()), 100, seconds)
+        steady = paced(url, json.loads(tweets_path.read_text()), 100, seconds)
         row = {"log": log_on, "rps_32": closed["rps"], "p99_32_ms": closed["p99_ms"], "errors": closed["errors"]}
         row.update(paced_p99_ms=steady["p99_ms"], paced_errors=steady["errors"], rss_mb=rss_mb(server.pid))
         return row
@@ -111,14 +111,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}", flush=True)
 
-    tweets = [row[1] for row in sample_rows()][:5000]
-    tweets_file = Path(tempfile.mkdtemp()) / "tweets.json"
-    tweets_file.write_text(json.dumps(tweets))
+    tweets_path = tweets_file()
     runs = []
     log_results = Path(tempfile.mkdtemp()) / "results"
     for i, log_on in enumerate((False, True, False, True)):
         results = log_results if log_on else Path(tempfile.mkdtemp()) / "results"
-        row = serve_once(args.home, results, log_on, 8731 + i, tweets_file, args.seconds)
+        row = serve_once(args.home, results, log_on, 8731 + i, tweets_path, args.seconds)
         runs.append(row)
         print(json.dumps(row), flush=True)
     rows, size = log_size(log_results)

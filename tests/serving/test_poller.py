@@ -4,13 +4,12 @@ fails if it ever stops."""
 from __future__ import annotations
 
 import errno
-import time
 
 from fastapi.testclient import TestClient
 
 from sentiops.registry import Registry
 from sentiops.serving.app import create_app
-from tests.helpers.serving import make_settings
+from tests.helpers.serving import make_settings, wait_for
 
 
 def _failures(client) -> float:
@@ -18,15 +17,6 @@ def _failures(client) -> float:
         if line.startswith('sentiops_model_reloads_total{result="failure"}'):
             return float(line.split()[-1])
     return 0.0
-
-
-def _wait(condition, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("not in time")
 
 
 def test_an_io_error_on_the_volume_is_retried_until_the_first_load_succeeds(registry_dir, monkeypatch):
@@ -41,7 +31,7 @@ def test_an_io_error_on_the_volume_is_retried_until_the_first_load_succeeds(regi
 
     monkeypatch.setattr(Registry, "resolve", flaky)
     with TestClient(create_app(make_settings(registry_dir, reload_poll_seconds=0.05))) as client:
-        _wait(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         assert _failures(client) == 3
         assert client.get("/healthz").status_code == 200
 
@@ -50,22 +40,22 @@ def test_a_truncated_alias_file_is_survived_and_a_later_promotion_still_loads(re
     from tests.helpers.serving import clone_version
 
     with TestClient(create_app(make_settings(registry_dir, reload_poll_seconds=0.05))) as client:
-        _wait(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         good = registry.aliases_path.read_text()
         registry.aliases_path.write_text(good[: len(good) // 2])  # a torn copy, as a broken sync leaves
-        _wait(lambda: _failures(client) >= 1)
+        wait_for(lambda: _failures(client) >= 1)
         version = clone_version(registry, "1")
         registry.aliases_path.write_text(good)
         registry.set_alias("production", version)
-        _wait(lambda: client.get("/model").json()["version"] == version)
+        wait_for(lambda: client.get("/model").json()["version"] == version)
         assert client.get("/healthz").status_code == 200
 
 
 def test_liveness_fails_once_the_poller_has_stopped(registry_dir):
     with TestClient(create_app(make_settings(registry_dir, reload_poll_seconds=0.05))) as client:
-        _wait(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200)
         state = client.app.state.sentiops
         client.portal.call(state.poller.cancel)
-        _wait(lambda: state.poller.done())
+        wait_for(lambda: state.poller.done())
         response = client.get("/healthz")
         assert response.status_code == 503 and "poller" in response.json()["detail"]
