@@ -128,3 +128,4 @@ def test_every_dashboard_page_has_the_security_headers(history):
             headers = client.get(path).headers
             assert "frame-ancestors 'none'" in headers["content-security-policy"], path
             assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff", path
+        assert client.get("/favicon.ico").status_code == 204  # browsers ask for it: no 404 in their consoles

@@ -196,6 +196,12 @@ def logout() -> Response:
     return response
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    # Browsers ask for it on pages without an icon (a 401 answer, say); no icon, and no 404 noise.
+    return Response(status_code=204)
+
+
 _TRY_JS = (Path(__file__).with_name("static") / "try.js").read_text()
 
 
