@@ -51,10 +51,6 @@ REJECT_SCHEMA = pa.schema([("row", pa.string()), ("reason", pa.string()), ("raw"
 MAX_TEXT_CHARS = 1000
 
 
-class UnknownPrediction(LookupError):
-    """A label names a prediction id that neither the prediction log nor the batch scores hold."""
-
-
 @dataclass
 class Label:
     label: str  # a class name: negative / positive
@@ -74,7 +70,7 @@ class Outcome:
     conflicts: int = 0  # one text with both labels in what was sent: held out
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (row, reason)
     part: Path | None = None
-    unknown_ids: list[str] = field(default_factory=list)
+    unknown_ids: list[str] = field(default_factory=list)  # ids neither the log nor the scores hold
 
 
 def store_dir(data: Path) -> Path:
@@ -85,13 +81,23 @@ def parts(data: Path) -> list[Path]:
     return sorted(p for p in store_dir(data).glob("*.parquet") if not p.name.startswith("."))
 
 
-def add_labels(data: Path, results: Path, labels: list[Label], max_text_chars: int = MAX_TEXT_CHARS) -> Outcome:
-    """Validate ``labels`` as training data is validated and write the good ones as one new part."""
+def add_labels(
+    data: Path,
+    results: Path,
+    labels: list[Label],
+    max_text_chars: int = MAX_TEXT_CHARS,
+    all_ids_known: bool = False,
+) -> Outcome:
+    """Validate ``labels`` as training data is validated and write the good ones as one new part.
+
+    ``all_ids_known``: store nothing at all when a prediction id is unknown (the API answers 404
+    then); otherwise such labels are rejected one by one, as any other bad row."""
     outcome = Outcome()
-    known = find(results, [x.prediction_id for x in labels if x.prediction_id])
-    known.update(
-        batch_rows(results, [x.prediction_id for x in labels if x.prediction_id and x.prediction_id not in known])
-    )
+    ids = [x.prediction_id for x in labels if x.prediction_id]
+    known = find(results, ids)
+    known.update(batch_rows(results, [i for i in ids if i not in known]))
+    if all_ids_known and (unknown := [i for i in ids if i not in known]):
+        return Outcome(unknown_ids=unknown)
     protected = protected_keys(data)
     stored = _stored(data)
     good: list[tuple[Label, str, str | None]] = []  # label, text, model version

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sentiops.data.feedback import Label, Outcome, add_labels, batch_rows
-from sentiops.data.predictions import find, new_prediction_id
+from sentiops.data.feedback import Label, Outcome, add_labels
+from sentiops.data.predictions import new_prediction_id
 from sentiops.inference import Prediction
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
@@ -116,19 +116,15 @@ async def feedback(body: FeedbackItem | FeedbackBatch, s: State) -> FeedbackResp
 
 
 def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
-    # Unknown ids are checked first, so a 404 stores nothing of the request.
-    ids = [x.prediction_id for x in labels if x.prediction_id]
-    if ids:
-        known = set(find(s.settings.results, ids)) | set(batch_rows(s.settings.results, ids))
-        unknown = [i for i in ids if i not in known]
-        if unknown:
-            s.metrics.feedback.labels("unknown_id").inc(len(unknown))
-            raise HTTPException(
-                404,
-                f"unknown prediction id {unknown[0]!r} (a prediction is findable once the log "
-                f"has flushed it, within {s.settings.prediction_log_flush_seconds:g} s)",
-            )
-    outcome = add_labels(s.settings.data, s.settings.results, labels, s.settings.max_text_chars)
+    # An unknown id stores nothing of the request: a 404.
+    outcome = add_labels(s.settings.data, s.settings.results, labels, s.settings.max_text_chars, all_ids_known=True)
+    if outcome.unknown_ids:
+        s.metrics.feedback.labels("unknown_id").inc(len(outcome.unknown_ids))
+        raise HTTPException(
+            404,
+            f"unknown prediction id {outcome.unknown_ids[0]!r} (a prediction is findable once the log "
+            f"has flushed it, within {s.settings.prediction_log_flush_seconds:g} s)",
+        )
     for name, n in (("accepted", outcome.accepted), ("relabel", outcome.relabels), ("rejected", len(outcome.rejected))):
         if n:
             s.metrics.feedback.labels(name).inc(n)
