@@ -161,14 +161,15 @@ def login_form() -> HTMLResponse:
     )
 
 
-_limiters: dict[int, LoginLimiter] = {}
-
-
 @router.post("/ui/login")
 def login(request: Request, token: Annotated[str, Form()]) -> Response:
     state = _state(request)
     settings: Settings = state.settings
-    limiter = _limiters.setdefault(id(request.app), LoginLimiter(settings.ui_login_attempts_per_minute))
+    # One limiter per app, kept on the app (a module-level table keyed by id(app) would hand a
+    # new app the failures of a dead one whose id it reused).
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.login_limiter = LoginLimiter(settings.ui_login_attempts_per_minute)
     client = request.client.host if request.client else "unknown"
     wait = limiter.retry_after(client)
     if wait:
