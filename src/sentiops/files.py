@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: Path) -> str:
@@ -71,8 +74,6 @@ def truncate(path: Path, size: int) -> None:
 def read_json_lines(path: Path) -> list[dict]:
     """Every record of a JSON-lines file; a torn final line (a writer killed mid-append) is skipped
     with a warning, any other bad line is an error."""
-    import logging
-
     if not path.is_file():
         return []
     lines = [line for line in path.read_text().splitlines() if line.strip()]
@@ -83,7 +84,7 @@ def read_json_lines(path: Path) -> list[dict]:
         except ValueError:
             if i < len(lines) - 1:
                 raise
-            logging.getLogger(__name__).warning("%s: skipped a torn last line (%d bytes)", path, len(line))
+            log.warning("%s: skipped a torn last line (%d bytes)", path, len(line))
     return records
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sentiops.data.predictions import log_files, new_prediction_id, partition_of, prune, read_log
 from sentiops.serving.app import create_app
 from tests.helpers.data import sample_rows
-from tests.helpers.serving import free_port, is_ready, make_settings, start_serve, wait_for
+from tests.helpers.serving import free_port, is_ready, make_settings, metric_value, start_serve, wait_for
 
 TWEETS = [text for _, text in sample_rows(400)[300:400]]
 
@@ -57,10 +57,7 @@ def test_hash_only_keeps_no_text(tmp_path, registry_dir):
 
 
 def _drops(client) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith("sentiops_prediction_log_dropped_total"):
-            return float(line.split()[-1])
-    return 0.0
+    return metric_value(client, "sentiops_prediction_log_dropped_total")
 
 
 def test_a_log_folder_that_cannot_be_written_drops_and_counts_but_predict_answers(tmp_path, registry_dir):

@@ -97,3 +97,11 @@ def is_ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def metric_value(client, sample: str) -> float:
+    """One sample of the service's /metrics (by its name and labels as printed), 0 when absent."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(sample):
+            return float(line.split()[-1])
+    return 0.0

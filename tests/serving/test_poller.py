@@ -9,14 +9,11 @@ from fastapi.testclient import TestClient
 
 from sentiops.registry import Registry
 from sentiops.serving.app import create_app
-from tests.helpers.serving import make_settings, wait_for
+from tests.helpers.serving import make_settings, metric_value, wait_for
 
 
 def _failures(client) -> float:
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith('sentiops_model_reloads_total{result="failure"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return metric_value(client, 'sentiops_model_reloads_total{result="failure"}')
 
 
 def test_an_io_error_on_the_volume_is_retried_until_the_first_load_succeeds(registry_dir, monkeypatch):
