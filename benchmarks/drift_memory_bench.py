@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 from common import cpu_model, sample_rows  # noqa: E402
 
 from sentiops.registry import Registry  # noqa: E402
+from sentiops.scoring.job import score_schema  # noqa: E402
 
 SIZES = (100_000, 1_000_000)
 # A child's own peak RSS, measured by a parent that has no other child.
@@ -39,7 +40,9 @@ def write_day(folder: Path, rows: int, version: str, texts: list[str]) -> None:
     rng = np.random.default_rng(rows)
     folder.mkdir(parents=True)
     chunk = 100_000
-    with pq.ParquetWriter(folder / "part-00000-of-00001.parquet", _schema()) as writer:
+    schema = score_schema(["negative", "positive"])  # the batch job's own scores format
+    scored_at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with pq.ParquetWriter(folder / "part-00000-of-00001.parquet", schema) as writer:
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             positive = rng.beta(2, 2, n).astype(np.float32)
@@ -48,6 +51,7 @@ def write_day(folder: Path, rows: int, version: str, texts: list[str]) -> None:
                     {
                         "row_id": [f"r{start + i}" for i in range(n)],
                         "prediction_id": [f"batch-20261101-{start + i:020d}" for i in range(n)],
+                        "source_file": ["day.csv"] * n,
                         "text": [texts[(start + i) % len(texts)] for i in range(n)],
                         "label": np.where(positive >= 0.5, "positive", "negative").tolist(),
                         "confidence": np.maximum(positive, 1 - positive),
@@ -56,27 +60,11 @@ def write_day(folder: Path, rows: int, version: str, texts: list[str]) -> None:
                         "tokens": rng.integers(6, 48, n).astype(np.int16),
                         "unknown_tokens": rng.integers(0, 2, n).astype(np.int16),
                         "model_version": [version] * n,
+                        "scored_at": [scored_at] * n,
                     },
-                    schema=_schema(),
+                    schema=schema,
                 )
             )
-
-
-def _schema() -> pa.Schema:
-    return pa.schema(
-        [
-            ("row_id", pa.string()),
-            ("prediction_id", pa.string()),
-            ("text", pa.string()),
-            ("label", pa.string()),
-            ("confidence", pa.float32()),
-            ("score_negative", pa.float32()),
-            ("score_positive", pa.float32()),
-            ("tokens", pa.int16()),
-            ("unknown_tokens", pa.int16()),
-            ("model_version", pa.string()),
-        ]
-    )
 
 
 def main() -> None:
