@@ -31,6 +31,7 @@ LAYERS = [
     },
     {"sentiops.inference"},
     {"sentiops.monitoring"},
+    {"sentiops.labelling"},
     {"sentiops.training", "sentiops.scoring", "sentiops.serving"},
     {"sentiops.cli"},
 ]

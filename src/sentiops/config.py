@@ -140,6 +140,14 @@ class Settings(BaseSettings):
     shard_count: int = Field(1, ge=1)
     job_completion_index: int | None = Field(None, validation_alias="JOB_COMPLETION_INDEX")
 
+    # Labelling queue (data/queue/): the daily CronJob adds `label_queue_size` tweets of the scored
+    # date; a random share keeps realized accuracy unbiased, a share goes to days whose drift checks
+    # fired, the rest to the most uncertain. A Label page lease frees its item after 10 minutes.
+    label_queue_size: int = Field(200, ge=0)
+    label_random_share: float = Field(0.3, ge=0, le=1)
+    label_drift_share: float = Field(0.2, ge=0, le=1)
+    label_lease_seconds: float = Field(600.0, gt=0)
+
     # Alerts (URL from env or a mounted secret file; never logged)
     slack_webhook_url: SecretStr | None = None
     slack_webhook_url_file: Path | None = None
@@ -165,6 +173,17 @@ class Settings(BaseSettings):
     # Behavioural checks: the challenger's rate may trail the champion's own by at most this.
     retrain_behaviour_tolerance: float = 0.05
     retrain_min_agreement: float = 0.8  # agreement with the champion on holdout (lower = suspicious)
+    # People's labels (Label page, imports marked --trusted) are the gate's main evidence: this
+    # share of them (chosen by a hash of the text, so a label stays on its side for good) is held
+    # back from training as the trusted evaluation set. Below `retrain_min_trusted` held-back
+    # labels (too few for a paired test to see a few points) the gate works on the holdout alone.
+    retrain_trusted_share: float = Field(0.25, gt=0, lt=1)
+    retrain_min_trusted: int = Field(200, ge=1)
+    # With trusted evidence, the distant-label holdout guards against gross regressions only: its
+    # emoticon labels disagree with people on many tweets, and a model that learns people's labels
+    # moves away from them by a point or two by design (measured: -1.95 points for +18.8 on
+    # people's labels); the paired interval's lower bound may not fall below -4 points.
+    retrain_holdout_guard_margin: float = Field(0.04, ge=0)
     keep_versions: int = 5
 
     @model_validator(mode="after")

@@ -85,6 +85,9 @@ class DataLineage(_Record):
     feedback_files: list[FeedbackFile] = Field(default_factory=list)
     rows: dict[str, int] = Field(default_factory=dict)
     replay_share: float | None = None
+    # Trained on no text whose hash falls in this share (the trusted evaluation set's side); None:
+    # a version from before the trusted set, which may have trained on any feedback text.
+    trusted_share: float | None = None
 
 
 class TrainingRecord(_Record):

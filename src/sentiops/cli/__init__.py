@@ -2,7 +2,7 @@
 
 Where each command lives: data prepare -> cli/data.py; train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
-retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py;
+retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py; label queue|export -> cli/label.py;
 serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
 """
 
@@ -14,6 +14,7 @@ from sentiops.cli.batch import batch_app
 from sentiops.cli.data import data_app
 from sentiops.cli.drift import drift_app
 from sentiops.cli.feedback import feedback_app, predictions_app
+from sentiops.cli.label import label_app
 from sentiops.cli.models import models_app
 from sentiops.cli.retrain import retrain
 from sentiops.cli.serve import dashboard, serve
@@ -30,6 +31,7 @@ app.add_typer(drift_app, name="drift")
 app.command()(retrain)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(label_app, name="label")
 app.command()(serve)
 app.command()(dashboard)
 

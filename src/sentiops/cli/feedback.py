@@ -17,25 +17,44 @@ predictions_app = typer.Typer(help="The API's prediction log.", no_args_is_help=
 
 @feedback_app.command("import")
 def feedback_import(
-    file: Annotated[Path, typer.Argument(help="Labels: text + label, or prediction_id + label (CSV, JSONL, Parquet).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Labels: text + label, or prediction_id + label (CSV, JSONL, Parquet); Label Studio's JSON, "
+            "JSON-MIN or CSV export; Argilla's records (records.json or its to_disk folder)."
+        ),
+    ],
     source: Annotated[str, typer.Option(help="Where the labels come from (recorded with each).")] = "import",
     picked: Annotated[
         str, typer.Option(help="How the labelled tweets were chosen: random (an unbiased sample) or picked.")
     ] = "random",
+    trusted: Annotated[
+        bool,
+        typer.Option(
+            help="People you trust labelled these (your labelling tool): the gate's evidence may come from them."
+        ),
+    ] = False,
     scheme: LabelSchemeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add labels to the feedback store that `retrain` reads, as one new part; refused rows go to
     data/feedback/rejects/ with their reasons. Exit 0 when the part is written (or nothing was
     usable), 1 when the file is unreadable."""
-    from sentiops.data.feedback import add_labels, counts, read_import
+    from sentiops.data.feedback import add_labels, counts
+    from sentiops.data.label_files import UNLABELLED, read_import
     from sentiops.data.readers import CorruptInput, InputError
+    from sentiops.labelling.queue import all_items
 
     settings = load_settings()
     if picked not in ("random", "picked"):
         fail(f"--picked must be random or picked, not {picked!r}", ExitCode.USAGE)
     try:
-        labels = read_import(file, source, label_scheme(scheme), picked)
+        read = read_import(file, source, label_scheme(scheme), picked, trusted)
+        labels = [x for x in read if x.problem != UNLABELLED]
+        # A queued item keeps why it was picked (random ones grade realized accuracy).
+        reasons = {i.item_id: i.picked for i in all_items(settings.data)}
+        for label in labels:
+            label.picked = reasons.get(label.prediction_id or "", label.picked)
         outcome = add_labels(settings.data, settings.results, labels, settings.max_text_chars)
     except (CorruptInput, InputError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
@@ -43,11 +62,16 @@ def feedback_import(
         write_failed(exc)
     found = counts(outcome)
     line = (
-        f"{len(labels)} rows: {outcome.accepted} labels added ({outcome.relabels} relabels), "
+        f"{len(read)} rows ({len(read) - len(labels)} not labelled yet): "
+        f"{outcome.accepted} labels added ({outcome.relabels} relabels), "
         f"{outcome.duplicates} duplicates, {outcome.conflicts} conflicting, {len(outcome.rejected)} refused"
         + (f"; part {outcome.part}" if outcome.part else "")
     )
-    summary(as_json, {**found, "part": str(outcome.part) if outcome.part else None}, line)
+    summary(
+        as_json,
+        {**found, "unlabelled": len(read) - len(labels), "part": str(outcome.part) if outcome.part else None},
+        line,
+    )
 
 
 @predictions_app.command("prune")

@@ -14,9 +14,7 @@ newest one wins wherever the store is read.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiops.data.labels import LABEL2ID, LABELS, Scheme, detect_scheme, map_label
+from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.data.predictions import batch_date_of, find
-from sentiops.data.readers import file_format, iter_chunks, open_text, reading
+from sentiops.data.readers import reading
 from sentiops.data.store import read_split
 from sentiops.files import replaced_atomically
 from sentiops.text import dedup_key, text_problem
@@ -45,6 +43,10 @@ SCHEMA = pa.schema(
         ("prediction_id", pa.string()),
         ("model_version", pa.string()),
         ("picked", pa.string()),
+        # Labels people gave through the Label page or an import marked --trusted: the gate's
+        # evidence comes from these (never from what any API caller can send).
+        ("trusted", pa.bool_()),
+        ("labelled_by", pa.string()),
     ]
 )
 REJECT_SCHEMA = pa.schema([("row", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
@@ -60,6 +62,8 @@ class Label:
     picked: str = "random"
     row: str = ""  # where it came from (line, item index), for the rejects
     problem: str | None = None  # found while reading it (a malformed row, an unknown label)
+    trusted: bool = False
+    labelled_by: str | None = None
 
 
 @dataclass
@@ -99,7 +103,7 @@ def add_labels(
     if all_ids_known and (unknown := [i for i in ids if i not in known]):
         return Outcome(unknown_ids=unknown)
     protected = protected_keys(data)
-    stored = _stored(data)
+    stored = stored_labels(data)
     good: list[tuple[Label, str, str | None]] = []  # label, text, model version
     for item in labels:
         text, version = item.text, None
@@ -172,16 +176,17 @@ def _problem(item: Label, text: str | None, max_chars: int, protected: set[str])
 
 
 @dataclass
-class _Stored:
+class StoredLabels:
     ids: set[str]
     labels: dict[str, int]  # dedup key -> label of what the store holds
 
 
 # Parts never change once written, so what each holds is read once per process.
-_part_cache: dict[tuple[str, float], _Stored] = {}
+_part_cache: dict[tuple[str, float], StoredLabels] = {}
 
 
-def _stored(data: Path) -> _Stored:
+def stored_labels(data: Path) -> StoredLabels:
+    """The prediction ids and texts (dedup keys, with their labels) the store holds."""
     ids: set[str] = set()
     labels: dict[str, int] = {}
     for part in parts(data):
@@ -189,7 +194,7 @@ def _stored(data: Path) -> _Stored:
         if key not in _part_cache:
             with reading(part):
                 table = pq.read_table(part)
-            held = _Stored(set(), {})
+            held = StoredLabels(set(), {})
             if "prediction_id" in table.column_names:
                 held.ids.update(i for i in table.column("prediction_id").to_pylist() if i)
             for text, label in zip(table.column("text").to_pylist(), table.column("label").to_pylist(), strict=True):
@@ -197,7 +202,7 @@ def _stored(data: Path) -> _Stored:
             _part_cache[key] = held
         ids |= _part_cache[key].ids
         labels.update(_part_cache[key].labels)
-    return _Stored(ids, labels)
+    return StoredLabels(ids, labels)
 
 
 _protected_cache: dict[tuple[str, float], set[str]] = {}
@@ -249,6 +254,8 @@ def _write_part(path: Path, kept: list[tuple[Label, str, str | None]]) -> None:
             "prediction_id": [item.prediction_id for item, _, _ in kept],
             "model_version": [version for _, _, version in kept],
             "picked": [item.picked for item, _, _ in kept],
+            "trusted": [item.trusted for item, _, _ in kept],
+            "labelled_by": [item.labelled_by for item, _, _ in kept],
         },
         schema=SCHEMA,
     )
@@ -311,7 +318,7 @@ def drop_superseded(table: pa.Table) -> pa.Table:
 
 
 def read_part(path: Path, newest: dict[str, Any] | None = None) -> pa.Table:
-    """A part's (id, text, label) rows for training, without the labels a newer one replaced
+    """A part's (id, text, label, trusted) rows for training, without the labels a newer one replaced
     (``newest``: `newest_label_times` of the whole store)."""
     with reading(path):
         table = pq.read_table(path)
@@ -319,7 +326,9 @@ def read_part(path: Path, newest: dict[str, Any] | None = None) -> pa.Table:
         ids, times = table.column("prediction_id").to_pylist(), table.column("received_at").to_pylist()
         keep = [i for i, (pid, at) in enumerate(zip(ids, times, strict=True)) if pid is None or newest.get(pid) == at]
         table = table.take(pa.array(keep, pa.int64()))
-    return table.select(["id", "text", "label"])
+    trusted = table.column("trusted") if "trusted" in table.column_names else pa.nulls(table.num_rows, pa.bool_())
+    table = table.select(["id", "text", "label"]).append_column("trusted", pc.fill_null(trusted, False))
+    return table
 
 
 def newest_label_times(data: Path) -> dict[str, Any]:
@@ -349,75 +358,3 @@ def counts(outcome: Outcome) -> dict[str, int]:
         "rejected": len(outcome.rejected),
         **{f"rejected: {k}": v for k, v in reasons.items()},
     }
-
-
-def read_import(path: Path, source: str, scheme: Scheme | None = None, picked: str = "random") -> list[Label]:
-    """The labels of a file: text and label (any format `data prepare` reads, the official
-    Sentiment140 layout included), or prediction id and label (CSV with a header, JSONL, Parquet).
-    Unreadable rows and unknown labels come back as labels with an empty label name, so that
-    `add_labels` rejects them with the reason in `row`."""
-    if _has_prediction_ids(path):
-        rows = [(str(i + 1), r) for i, r in enumerate(_plain_rows(path))]
-        raw_labels = [r.get("label", r.get("target", r.get("sentiment"))) for _, r in rows]
-        found_scheme = scheme or detect_scheme(raw_labels)
-        return [
-            Label(
-                map_label(raw, found_scheme) or "",
-                r.get("text") or None,
-                str(r["prediction_id"]) if r.get("prediction_id") else None,
-                source,
-                picked,
-                f"{path.name}:{line}",
-                _label_problem(raw, found_scheme),
-            )
-            for (line, r), raw in zip(rows, raw_labels, strict=True)
-        ]
-    labels: list[Label] = []
-    records = []
-    for chunk, bad in iter_chunks(path):
-        records.extend(chunk)
-        labels += [Label("", None, None, source, picked, r.row_id, r.reason) for r in bad]
-    found_scheme = scheme or detect_scheme(r.label for r in records)
-    labels += [
-        Label(
-            map_label(r.label, found_scheme) or "",
-            r.text,
-            None,
-            source,
-            picked,
-            r.row_id,
-            _label_problem(r.label, found_scheme),
-        )
-        for r in records
-    ]
-    return labels
-
-
-def _label_problem(raw: object, scheme: Scheme) -> str | None:
-    name = map_label(raw, scheme)
-    if name in LABELS:
-        return None
-    return f"label {raw!r} is {name or 'unknown'} in the {scheme} scheme: only negative and positive train"
-
-
-def _has_prediction_ids(path: Path) -> bool:
-    fmt = file_format(path)
-    if fmt == "parquet":
-        with reading(path):
-            return "prediction_id" in pq.ParquetFile(path).schema_arrow.names
-    with open_text(path) as handle:
-        first = handle.readline()
-    if fmt == "jsonl":
-        return '"prediction_id"' in first
-    return "prediction_id" in next(csv.reader([first]), [])
-
-
-def _plain_rows(path: Path) -> list[dict]:
-    fmt = file_format(path)
-    if fmt == "parquet":
-        with reading(path):
-            return pq.read_table(path).to_pylist()
-    with open_text(path) as handle:
-        if fmt == "jsonl":
-            return [json.loads(line) for line in handle if line.strip()]
-        return list(csv.DictReader(handle))

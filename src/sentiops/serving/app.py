@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from sentiops import __version__
 from sentiops.config import Settings, get_settings
-from sentiops.serving import routes, ui
+from sentiops.serving import label_ui, routes, ui
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.operations)
     app.include_router(routes.admin)
     app.include_router(ui.router)
+    app.include_router(label_ui.router)
     return app
 
 
@@ -126,4 +127,5 @@ def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(_security_headers)
 
     app.include_router(ui.router)
+    app.include_router(label_ui.router)
     return app

@@ -36,18 +36,24 @@ def _serializer(token: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(key, salt="sentiops-ui")
 
 
-def new_session(token: str) -> str:
-    return _serializer(token).dumps({"v": 1})
+def new_session(token: str, who: str | None = None) -> str:
+    """``who``: the name the person signed in with, if any (recorded with the labels they give)."""
+    return _serializer(token).dumps({"v": 1, "who": who} if who else {"v": 1})
+
+
+def read_session(cookie: str, token: str, max_age_seconds: float) -> dict | None:
+    """The session's payload, None when the cookie is missing, forged or expired."""
+    if not cookie:
+        return None
+    try:
+        payload = _serializer(token).loads(cookie, max_age=int(max_age_seconds))
+    except (SignatureExpired, BadSignature):
+        return None
+    return payload if isinstance(payload, dict) else {}
 
 
 def valid_session(cookie: str, token: str, max_age_seconds: float) -> bool:
-    if not cookie:
-        return False
-    try:
-        _serializer(token).loads(cookie, max_age=int(max_age_seconds))
-    except (SignatureExpired, BadSignature):
-        return False
-    return True
+    return read_session(cookie, token, max_age_seconds) is not None
 
 
 class LoginLimiter:

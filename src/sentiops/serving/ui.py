@@ -84,14 +84,16 @@ def _live(request: Request) -> dict[str, Any] | None:
         "uptime": uptime,
         "positive_share": positive / (positive + negative) if positive + negative else None,
         "mean_confidence": (sample("sentiops_prediction_confidence_sum") or 0.0) / count if count else None,
-        "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.temperature else None,
+        # None until a prediction is served: the gauge reads 0 before then, which is no estimate.
+        "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.temperature and count else None,
     }
 
 
 @pages.get("", response_class=HTMLResponse)
 def overview(request: Request) -> HTMLResponse:
     models = ui_data.registry_overview(_settings(request))
-    return _page(request, "overview.html", "/ui", "Overview", models=models, live=_live(request))
+    labelling = ui_data.labelling(_settings(request))
+    return _page(request, "overview.html", "/ui", "Overview", models=models, live=_live(request), labelling=labelling)
 
 
 @pages.get("/versions", response_class=HTMLResponse)
@@ -157,12 +159,13 @@ def login_form() -> HTMLResponse:
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sentiops · sign in</title>'
         '<link rel="icon" href="data:,"></head><body><form method="post" action="/ui/login">'
         '<label>API token <input name="token" type="password" autocomplete="off"></label> '
+        '<label>Your name (optional: kept with the labels you give) <input name="who" maxlength="64"></label> '
         '<button type="submit">Sign in</button></form></body></html>'
     )
 
 
 @router.post("/ui/login")
-def login(request: Request, token: Annotated[str, Form()]) -> Response:
+def login(request: Request, token: Annotated[str, Form()], who: Annotated[str, Form(max_length=64)] = "") -> Response:
     state = _state(request)
     settings: Settings = state.settings
     # One limiter per app, kept on the app (a module-level table keyed by id(app) would hand a
@@ -181,7 +184,7 @@ def login(request: Request, token: Annotated[str, Form()]) -> Response:
     response = RedirectResponse("/ui", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        new_session(expected),
+        new_session(expected, who.strip() or None),
         max_age=int(settings.ui_session_hours * 3600),
         httponly=True,
         samesite="strict",
@@ -203,12 +206,14 @@ def favicon() -> Response:
     return Response(status_code=204)
 
 
-_TRY_JS = (Path(__file__).with_name("static") / "try.js").read_text()
+_SCRIPTS = {p.name: p.read_text() for p in (Path(__file__).with_name("static")).glob("*.js")}
 
 
-@router.get("/ui/static/try.js", include_in_schema=False)
-def try_script() -> Response:
-    return Response(_TRY_JS, media_type="text/javascript")
+@router.get("/ui/static/{name}", include_in_schema=False)
+def script(name: str) -> Response:
+    if name not in _SCRIPTS:
+        raise HTTPException(404, "no such script")
+    return Response(_SCRIPTS[name], media_type="text/javascript")
 
 
 router.include_router(pages)

@@ -162,3 +162,37 @@ def _number(value: Any) -> float:
         return float(value) if value is not None else float("nan")
     except (TypeError, ValueError):
         return float("nan")
+
+
+def labelling(settings: Settings) -> dict[str, Any]:
+    """The Overview's labelling card: the queue, this week's labels, realized beside estimated accuracy."""
+    import datetime as dt
+
+    from sentiops.data.feedback import current_labels, stored_labels
+    from sentiops.labelling.queue import all_items, is_done
+
+    stored = stored_labels(settings.data)
+    keys = set(stored.labels)
+    waiting = sum(1 for i in all_items(settings.data) if not is_done(i, stored.ids, keys))
+    labels = current_labels(settings.data).select(["received_at", "trusted"]).to_pylist()
+    week_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+    week = [r for r in labels if r["received_at"] is not None and r["received_at"] >= week_ago]
+    trusted = sum(bool(r["trusted"]) for r in week)
+    found: dict[str, Any] = {"waiting": waiting, "week": len(week), "week_trusted": trusted}
+    path = drift_history(settings.results)
+    if path.is_file():
+        table = pq.read_table(path).sort_by("date").to_pylist()
+        with_labels = [r for r in table if _real(r.get("realized_accuracy"))]
+        if with_labels:
+            newest = with_labels[-1]
+            found.update(
+                date=newest["date"],
+                realized=newest["realized_accuracy"],
+                realized_n=newest.get("realized_labels"),
+                estimated=newest.get("estimated_accuracy"),
+            )
+    return found
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)

@@ -2,8 +2,10 @@
 
 Only a challenger that is, on paired evidence, not worse than the champion by more than a
 margin and better by its point estimate, and that does not fall behind the champion's own
-rates on the behavioural checks, replaces `production`. Every decision carries the test, n,
-the interval, the behavioural rates and its reasons.
+rates on the behavioural checks, replaces `production`. The evidence is people's held-back
+labels when there are enough of them (the distant-label holdout then guards, with a wider
+margin), else the holdout and the newest feedback. Every decision carries the evidence, the
+test, n, the interval, the behavioural rates and its reasons.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from sentiops.registry import AliasMoved, Registry
 from sentiops.training import behaviour
 
 Policy = Literal["auto", "staging"]  # auto: promote when the gate passes; staging: only set staging
+# trusted: people's held-back labels decide, the holdout guards; holdout: the holdout and the
+# newest feedback decide (too few trusted labels yet).
+Evidence = Literal["trusted", "holdout"]
 Action = Literal["promoted", "staged", "rejected"]
 EvalSet = tuple[list[str], np.ndarray]
 
@@ -43,9 +48,11 @@ def gate(
     holdout: EvalSet,
     newest: EvalSet,
     policy: Policy,
+    evidence: Evidence = "holdout",
 ) -> Decision:
     """Champion and challenger on the same rows, which the challenger's lineage never trained on
-    (the fixed holdout and the held-back newest feedback), plus the behavioural checks."""
+    (the fixed holdout, and the trusted held-back labels or the held-back newest feedback), plus
+    the behavioural checks."""
     # Both sides on one engine: under `auto` each load times the engines and may pick another
     # one, and engines differ in the last digits, which would count as a model difference.
     backend = REFERENCE if settings.backend == "auto" else settings.backend
@@ -60,10 +67,14 @@ def gate(
             numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
             correct[side].append(probs.argmax(axis=1) == np.asarray(y))
     resamples, confidence = settings.retrain_bootstrap_resamples, settings.retrain_confidence
-    paired = compare(np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence)
-    # The fixed holdout alone as well: its labels are trusted, while new feedback can be wrong
-    # (poisoned or mislabelled feedback makes a challenger look better on exactly that feedback).
     on_holdout = compare(correct["champion"][0], correct["challenger"][0], resamples, confidence)
+    if evidence == "trusted":
+        # People's labels decide; the distant-label holdout only guards against gross regressions.
+        paired = compare(correct["champion"][1], correct["challenger"][1], resamples, confidence)
+    else:
+        paired = compare(
+            np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence
+        )
     texts = list(holdout[0][:500])
     behaviour_new = behaviour.run_all(new, texts)
     behaviour_old = behaviour.run_all(old, texts)
@@ -74,22 +85,30 @@ def gate(
 
     reasons = []
     low, high = paired.interval
+    on = f"{paired.n} trusted labels held back" if evidence == "trusted" else f"{paired.n} rows"
     if low < -settings.retrain_margin:
         reasons.append(
             f"paired {paired.confidence:.0%} interval of the accuracy difference [{low:+.4f}, {high:+.4f}] "
-            f"on {paired.n} rows reaches below -{settings.retrain_margin} (could be worse than the champion)"
+            f"on {on} reaches below -{settings.retrain_margin} (could be worse than the champion)"
         )
-    if on_holdout.interval[0] < -settings.retrain_margin:
+    guard = settings.retrain_holdout_guard_margin if evidence == "trusted" else settings.retrain_margin
+    if on_holdout.interval[0] < -guard:
+        what = "the guard against gross regressions" if evidence == "trusted" else "where the labels are trusted"
         reasons.append(
             f"on the fixed holdout alone the interval [{on_holdout.interval[0]:+.4f}, {on_holdout.interval[1]:+.4f}] "
-            f"reaches below -{settings.retrain_margin}: worse than the champion where the labels are trusted"
+            f"reaches below -{guard}: worse than the champion ({what})"
         )
     if paired.difference <= settings.retrain_min_gain:
         reasons.append(f"accuracy difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")
     reasons += behaviour.compare_to_champion(behaviour_new, behaviour_old, settings.retrain_behaviour_tolerance)
     if agree < settings.retrain_min_agreement:
         reasons.append(f"agreement with champion {agree:.4f} < {settings.retrain_min_agreement}")
-    numbers.update(difference=paired.difference, interval=list(paired.interval))
+    numbers.update(
+        difference=paired.difference,
+        interval=list(paired.interval),
+        evidence=evidence,
+        holdout_guard_margin=guard,
+    )
 
     action: Action
     if policy == "staging":
@@ -116,10 +135,18 @@ def decision_lines(decision: Decision) -> list[str]:
     paired = n["paired"]
     low, high = paired["interval"]
     worst = min(n["behaviour"]["challenger"].items(), key=lambda kv: kv[1]["rate"])
+    trusted = n.get("evidence") == "trusted"
+    decided = (
+        f"people's labels held back ({paired['n']}); the holdout guards (margin {n['holdout_guard_margin']})"
+        if trusted
+        else "the holdout and the newest feedback (too few trusted labels yet)"
+    )
     lines = [
         f"- challenger {decision.challenger} vs champion {decision.champion}: {decision.action}",
+        f"- decided on {decided}",
         f"- holdout accuracy {new['holdout']['accuracy']:.4f} vs {old['holdout']['accuracy']:.4f}; "
-        f"newest-data accuracy {new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
+        f"{'trusted-label' if trusted else 'newest-data'} accuracy "
+        f"{new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
         f"- paired difference {paired['difference']:+.4f} on {paired['n']} rows, "
         f"{paired['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}], McNemar p {paired['mcnemar_p']:.3g}",
         f"- behaviour: lowest rate {worst[0]} {worst[1]['rate']:.3f}; "

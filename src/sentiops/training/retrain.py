@@ -1,8 +1,10 @@
 """`sentiops retrain`: fine-tune a challenger on new labelled data and gate its promotion.
 
-Only a challenger that is not worse than the champion on the fixed holdout (by more than a
-margin), better on the newest labelled data, and that passes the behavioural checks replaces
-`production`. Every decision, with its numbers, goes to registry/decisions.jsonl.
+The new labels train (with replay of the original training rows against forgetting), except the
+trusted evaluation share (data/trusted.py). With at least `retrain_min_trusted` trusted
+held-back labels, the gate decides on them, the distant-label holdout guarding against gross
+regressions; with fewer, on the holdout and the newest fifth of the new feedback, as before.
+Every decision, with its numbers and the evidence that decided, goes to registry/decisions.jsonl.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.feedback import newest_label_times, read_part
+from sentiops.data.feedback import newest_label_times, parts, read_part
 from sentiops.data.store import manifest_hash, read_split
+from sentiops.data.trusted import held_back_mask, trusted_eval
 from sentiops.files import sha256_file
 from sentiops.pins import pinned_versions
 from sentiops.registry import Registry
+from sentiops.text import dedup_key
 from sentiops.training.gate import Decision, Policy, decision_lines, gate
 
 if TYPE_CHECKING:
@@ -75,6 +80,23 @@ def validate_rows(table: pa.Table, source: str) -> None:
         )
 
 
+def lineage_trained_keys(settings: Settings, registry: Registry, version: str, share: float) -> set[str]:
+    """Texts (dedup keys) of the trusted held-back share that this version's lineage may have
+    trained on: the feedback of ancestors from before the trusted set, and the training split."""
+    keys = {dedup_key(t) for t in read_split(settings.data, "train").column("text").to_pylist()}
+    by_hash = {sha256_file(p): p for p in parts(settings.data)}
+    seen: set[str] = set()
+    current: str | None = version
+    while current and current not in seen and current in registry.versions():
+        seen.add(current)
+        training = registry.training(current)
+        if training.data.trusted_share is None or training.data.trusted_share < share:
+            for digest in training.feedback_hashes & set(by_hash):
+                keys |= {dedup_key(t) for t in read_part(by_hash[digest]).column("text").to_pylist()}
+        current = training.parent_version
+    return keys
+
+
 def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict[str, Any]:
     used = lineage_feedback(registry, champion)
     files = sorted((settings.data / "feedback").glob("*.parquet"))
@@ -90,22 +112,45 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         tables.append(table)
     new = pa.concat_tables(tables)
     validate_rows(new, "new feedback")
+    # The trusted evaluation share is never trained on, whoever sent the label.
+    share = settings.retrain_trusted_share
+    kept_out = held_back_mask(new.column("text").to_pylist(), share)
+    held = int(pc.sum(kept_out).as_py() or 0)
+    new = new.filter(pc.invert(kept_out))
+    if new.num_rows == 0:
+        raise RetrainError(f"all {held} new labels fall in the trusted evaluation share: nothing to train on")
+    validate_rows(new, "new feedback (without the trusted evaluation share)")
+    trusted = trusted_eval(settings.data, share, lineage_trained_keys(settings, registry, champion, share))
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
-    n_eval = max(1, new.num_rows // 5)  # the newest labelled data the gate compares on
-    newest, new_train = new.slice(0, n_eval), new.slice(n_eval)
+    if trusted.num_rows >= settings.retrain_min_trusted:
+        # People's held-back labels are the evidence: every other new label trains.
+        evidence, newest, new_train = "trusted", trusted, new
+    else:
+        n_eval = max(1, new.num_rows // 5)  # the newest labelled data the gate compares on
+        evidence, newest, new_train = "holdout", new.slice(0, n_eval), new.slice(n_eval)
     budget = min(options.max_examples, int(new_train.num_rows / max(1e-9, 1 - settings.retrain_replay_share)))
     n_replay = int(budget * settings.retrain_replay_share)
     new_train = new_train.slice(0, budget - n_replay)
+    trusted_train = int(pc.sum(new_train.column("trusted")).as_py() or 0)
+    new_train = new_train.select(["id", "text", "label"])
     original = read_split(settings.data, "train").select(["id", "text", "label"])
     replay = original.take(rng.choice(original.num_rows, min(n_replay, original.num_rows), replace=False))
     train = pa.concat_tables([new_train, replay.cast(new_train.schema)])
     train = train.take(rng.permutation(train.num_rows))
     return {
         "train": train,
-        "newest": newest,
+        "newest": newest.select(["id", "text", "label"]),
+        "evidence": evidence,
         "files": [{"path": str(f), "sha256": digest} for f, digest in fresh],
-        "rows": {"new_train": new_train.num_rows, "replay": replay.num_rows, "newest_eval": newest.num_rows},
+        "rows": {
+            "new_train": new_train.num_rows,
+            "trusted_train": trusted_train,
+            "replay": replay.num_rows,
+            "newest_eval": newest.num_rows if evidence == "holdout" else 0,
+            "trusted_eval": trusted.num_rows,
+            "kept_out_trusted_share": held,
+        },
     }
 
 
@@ -147,7 +192,13 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         options.seed,
     )
     texts, labels = _xy(data["train"])
-    log.info("retraining from %s on %d rows (%s)", options.start_from, len(texts), data["rows"])
+    log.info(
+        "retraining from %s on %d rows (%s); the gate decides on %s",
+        options.start_from,
+        len(texts),
+        data["rows"],
+        "people's held-back labels" if data["evidence"] == "trusted" else "the holdout and the newest feedback",
+    )
     tuned = fine_tune(texts, labels.tolist(), init_from, train_opts)
 
     holdout = _xy(read_split(settings.data, "holdout"))
@@ -162,10 +213,11 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
             "feedback_files": data["files"],
             "rows": data["rows"],
             "replay_share": settings.retrain_replay_share,
+            "trusted_share": settings.retrain_trusted_share,
         },
     }
     challenger, _ = package_version(registry, tuned, train_opts, eval_sets, lineage)
-    decision = gate(settings, registry, champion, challenger, holdout, newest, options.policy)
+    decision = gate(settings, registry, champion, challenger, holdout, newest, options.policy, data["evidence"])
     decision.numbers["data"] = data["rows"]
     registry.log_decision(asdict(decision))
     removed = registry.prune(settings.keep_versions, pinned=pinned_versions(settings.results))

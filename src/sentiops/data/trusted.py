@@ -1,0 +1,45 @@
+"""The trusted evaluation set: people's labels held back from training, the gate's main evidence.
+
+Trusted labels come from the Label page and from imports marked --trusted (never from what any
+API caller can send). A fixed share of them, chosen by a hash of the cleaned text, is held back:
+a text is on the same side for good (a relabel too), so the set only grows as labels arrive, and
+no model trained under this rule ever saw a text of it, whatever its source (an API label of the
+same text included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sentiops.data.feedback import current_labels
+from sentiops.text import dedup_key
+
+
+def held_back(text: str, share: float) -> bool:
+    """Whether ``text`` belongs to the held-back share (a smaller share is a subset of a larger one)."""
+    digest = hashlib.sha256(b"sentiops trusted evaluation\0" + dedup_key(text).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def held_back_mask(texts: list[str], share: float) -> pa.Array:
+    return pa.array([held_back(t, share) for t in texts], pa.bool_())
+
+
+def trusted_eval(data: Path, share: float, exclude: set[str] | None = None) -> pa.Table:
+    """The held-back trusted labels (id, text, label): the newest label per text, without the texts
+    in ``exclude`` (dedup keys a model being compared was trained on)."""
+    labels = current_labels(data)
+    labels = labels.filter(pc.fill_null(labels.column("trusted"), False))
+    if labels.num_rows == 0:
+        return labels.select(["id", "text", "label"])
+    labels = labels.filter(held_back_mask(labels.column("text").to_pylist(), share))
+    labels = labels.sort_by([("received_at", "ascending")])
+    newest: dict[str, int] = {}
+    for i, text in enumerate(labels.column("text").to_pylist()):
+        newest[dedup_key(text)] = i  # a relabel (a later label of the same text) wins
+    keep = [i for key, i in newest.items() if key not in (exclude or set())]
+    return labels.take(pa.array(sorted(keep), pa.int64())).select(["id", "text", "label"])

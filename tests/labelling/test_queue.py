@@ -1,0 +1,126 @@
+"""The queue picks what people should label: a random share, days whose drift fired, the most
+uncertain; never a text already labelled or queued, never holdout or validation text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sentiops.data.feedback import Label, add_labels, protected_keys, stored_labels
+from sentiops.data.store import read_split
+from sentiops.labelling.picking import pick, refresh_queue
+from sentiops.labelling.queue import LabelQueue, LeaseLost, UnknownItem, all_items
+from sentiops.text import dedup_key
+from sentiops.volume import DateFiles, drift_history
+from tests.labelling.conftest import TWEETS, predict
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def test_pick_mixes_random_drift_and_uncertain():
+    rows = [{"date": "2026-01-01" if i < 500 else "2026-01-02", "confidence": 0.5 + i / 2000} for i in range(1000)]
+    picked = pick(rows, 100, 0.3, 0.2, {"2026-01-02"}, np.random.default_rng(0))
+    reasons = [r for _, r in picked]
+    assert reasons.count("random") == 30 and reasons.count("drift") == 20 and reasons.count("uncertain") == 50
+    assert all(row["date"] == "2026-01-02" for row, r in picked if r == "drift")
+    uncertain = sorted(row["confidence"] for row, r in picked if r == "uncertain")
+    # The 50 least confident rows not taken by the random and drift picks.
+    taken = {id(row) for row, r in picked if r != "uncertain"}
+    rest = sorted(row["confidence"] for row in rows if id(row) not in taken)
+    assert uncertain == rest[:50]
+    assert len({id(row) for row, _ in picked}) == 100  # no row twice
+    # No fired day: its share goes to the uncertain ones.
+    reasons = [r for _, r in pick(rows, 100, 0.3, 0.2, set(), np.random.default_rng(0))]
+    assert reasons.count("drift") == 0 and reasons.count("uncertain") == 70
+
+
+def test_queue_from_the_log_and_batch_scores(client, settings):
+    holdout = read_split(settings.data, "holdout").column("text").to_pylist()[:5]
+    answers = predict(client, settings, TWEETS[:60] + holdout + TWEETS[:3])  # repeats and protected text
+    labelled = answers[0]
+    outcome = add_labels(settings.data, settings.results, [Label("positive", prediction_id=labelled["prediction_id"])])
+    assert outcome.accepted == 1
+    # A scored batch day whose drift check fired.
+    day = "2026-11-30"
+    folder = DateFiles(settings.results, day).scores
+    folder.mkdir(parents=True)
+    batch = [f"batch tweet number {i} about the weather" for i in range(40)]
+    pq.write_table(
+        pa.table(
+            {
+                "prediction_id": [f"batch-20261130-{i:020x}" for i in range(40)],
+                "model_version": ["1"] * 40,
+                "label": ["positive"] * 40,
+                "confidence": [0.9] * 40,
+                "text": batch,
+            }
+        ),
+        folder / "part-0.parquet",
+    )
+    drift_history(settings.results).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"date": [day], "status": ["drift"]}), drift_history(settings.results))
+
+    refresh = refresh_queue(settings, dt.date(2026, 11, 30), TODAY, size=50, seed=1)
+    items = all_items(settings.data)
+    assert refresh.total == len(items) == 50
+    known = protected_keys(settings.data) | set(stored_labels(settings.data).labels)  # the prepared pool too
+    logged = {dedup_key(t) for t in TWEETS[:60]} - known
+    assert refresh.candidates == len(logged) + 40  # the logged texts less the labelled one, the batch rows
+    assert {i.picked for i in items} == {"random", "drift", "uncertain"}
+    assert sum(i.picked == "random" for i in items) == 15
+    assert all(i.source == "batch" for i in items if i.picked == "drift")
+    keys = [dedup_key(i.text) for i in items]
+    assert len(set(keys)) == len(keys)
+    assert not {dedup_key(t) for t in holdout} & set(keys)
+    assert dedup_key(TWEETS[0]) not in keys
+    # A second refresh never queues a text again.
+    again = refresh_queue(settings, dt.date(2026, 11, 30), TODAY, size=500, seed=2)
+    assert again.total == refresh.candidates - 50
+    keys = [dedup_key(i.text) for i in all_items(settings.data)]
+    assert len(set(keys)) == len(keys) == refresh.candidates
+
+
+def _queue_with_items(settings, client, n=4):
+    predict(client, settings, TWEETS[100 : 100 + n])
+    refresh_queue(settings, TODAY, TODAY, size=n, seed=0)
+    return LabelQueue(settings.data, lease_seconds=60)
+
+
+def test_two_labellers_never_share_an_item_and_leases_expire(client, settings):
+    queue = _queue_with_items(settings, client)
+    a, _ = queue.next("a" * 32)
+    b, _ = queue.next("b" * 32)
+    assert a and b and a.item_id != b.item_id
+    assert queue.next("a" * 32)[0] == a  # asking again keeps one's own item
+    with pytest.raises(LeaseLost, match="no lease"):
+        queue.held("b" * 32, a.item_id)
+    with pytest.raises(UnknownItem):
+        queue.held("a" * 32, "2026113012-nosuchitem")
+    short = LabelQueue(settings.data, lease_seconds=0.01)
+    c, _ = short.next("c" * 32)
+    import time
+
+    time.sleep(0.05)
+    with pytest.raises(LeaseLost, match="expired"):
+        short.held("c" * 32, c.item_id)
+    d, _ = queue.next("d" * 32)
+    assert d == c  # the expired lease freed the item
+
+
+def test_undo_brings_back_the_last_item(client, settings):
+    queue = _queue_with_items(settings, client, 3)
+    with pytest.raises(UnknownItem, match="nothing to undo"):
+        queue.undo("a" * 32)
+    first, _ = queue.next("a" * 32)
+    queue.finish("a" * 32, first.item_id, skipped=True)
+    second, _ = queue.next("a" * 32)
+    assert second != first
+    back, _ = queue.undo("a" * 32)
+    assert back == first
+    assert queue.held("a" * 32, first.item_id) == first
+    # The item held before the undo went back to the queue: another labeller gets it.
+    assert queue.next("b" * 32)[0] == second
