@@ -1,0 +1,115 @@
+"""The Label page's routes: one item per labeller at a time, labels into the store as trusted with
+the picking reason and the labeller's name, clear errors for bad labels, unknown items and lost leases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from sentiops.data.feedback import current_labels
+from sentiops.labelling.picking import refresh_queue
+from sentiops.serving.app import create_app
+from tests.feedback.test_prediction_log import _logged_ids
+from tests.helpers.serving import wait_for
+from tests.labelling.conftest import TWEETS, predict
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def _fill_queue(client, settings, n=5):
+    predict(client, settings, TWEETS[120 : 120 + n])
+    refresh_queue(settings, TODAY, TODAY, size=n, seed=0)
+
+
+def test_label_skip_undo_and_progress(client, settings):
+    _fill_queue(client, settings, 4)
+    assert client.get("/ui/label").status_code == 200
+    first = client.get("/ui/label/next").json()
+    assert first["progress"] == {"total": 4, "done": 0, "left": 4, "yours": 0}
+    item = first["item"]
+    assert set(item) == {"id", "text", "picked", "date"}  # the model's answer is not sent
+    answer = client.post(f"/ui/label/items/{item['id']}", json={"label": "negative"}).json()
+    assert answer["stored"] == 1 and answer["progress"]["done"] == 1 and answer["progress"]["yours"] == 1
+    second = client.get("/ui/label/next").json()["item"]
+    assert second["id"] != item["id"]
+    assert client.post(f"/ui/label/items/{second['id']}/skip").status_code == 200
+    # Undo walks back: first the skip, then the label (which a new key replaces).
+    assert client.post("/ui/label/undo").json()["item"]["id"] == second["id"]
+    client.post(f"/ui/label/items/{second['id']}/skip")
+    client.post("/ui/label/undo")  # the skip again
+    client.post(f"/ui/label/items/{second['id']}/skip")
+    back = client.post("/ui/label/undo").json()
+    assert back["item"]["id"] == second["id"]
+    back = client.post("/ui/label/undo").json()
+    assert back["item"]["id"] == item["id"] and back["your_label"] == "negative"
+    assert client.get(f"/ui/label/items/{item['id']}/model").json()["label"] in ("negative", "positive")
+    relabel = client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"}).json()
+    assert relabel["relabel"] is True
+    rows = [r for r in current_labels(settings.data).to_pylist() if r["source"] == "ui"]
+    assert len(rows) == 1 and rows[0]["label"] == 1 and rows[0]["trusted"] is True
+    assert rows[0]["prediction_id"] == item["id"] and rows[0]["picked"] == item["picked"]
+
+
+def test_two_sessions_never_get_the_same_item(settings, client):
+    _fill_queue(client, settings, 3)
+    app = client.app
+    with TestClient(app) as other:
+        seen = set()
+        for c in (client, other, client, other):
+            item = c.get("/ui/label/next").json()["item"]
+            seen.add((id(c), item["id"]))
+        assert len({i for _, i in seen}) == 2  # each kept its own, neither got the other's
+        mine = client.get("/ui/label/next").json()["item"]["id"]
+        refused = other.post(f"/ui/label/items/{mine}", json={"label": "positive"})
+        assert refused.status_code == 409 and "no lease" in refused.json()["detail"]
+
+
+def test_bad_requests_get_clear_errors(settings, client):
+    _fill_queue(client, settings, 2)
+    item = client.get("/ui/label/next").json()["item"]
+    bad = client.post(f"/ui/label/items/{item['id']}", json={"label": "neutral"})
+    assert bad.status_code == 422
+    unknown = client.post("/ui/label/items/2026010100-0000", json={"label": "positive"})
+    assert unknown.status_code == 404 and "no queued item" in unknown.json()["detail"]
+    fresh = TestClient(client.app)
+    no_cookie = fresh.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
+    assert no_cookie.status_code == 409 and "no labeller cookie" in no_cookie.json()["detail"]
+    assert "ui" not in set(current_labels(settings.data).column("source").to_pylist())
+
+
+def test_an_expired_lease_is_refused(tmp_path, settings):
+    quick = settings.model_copy(update={"label_lease_seconds": 0.2})
+    with TestClient(create_app(quick)) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        _fill_queue(client, quick, 2)
+        item = client.get("/ui/label/next").json()["item"]
+        time.sleep(0.4)
+        late = client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
+        assert late.status_code == 409 and "expired" in late.json()["detail"]
+        assert "ui" not in set(current_labels(quick.data).column("source").to_pylist())
+
+
+def test_the_label_page_needs_the_sign_in(settings, registry_dir):
+    secured = settings.model_copy(update={"api_token": SecretStr("s3cret-token-for-tests")})
+    with TestClient(create_app(secured)) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        _fill_queue_signed(client, secured)
+        assert client.get("/ui/label/next").status_code == 401
+        signed = client.post(
+            "/ui/login", data={"token": "s3cret-token-for-tests", "who": "Ada"}, follow_redirects=False
+        )
+        assert signed.status_code == 303
+        item = client.get("/ui/label/next").json()["item"]
+        assert client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"}).status_code == 200
+        rows = [r for r in current_labels(secured.data).to_pylist() if r["source"] == "ui"]
+        assert [r["labelled_by"] for r in rows] == ["Ada"]
+
+
+def _fill_queue_signed(client, settings):
+    headers = {"authorization": "Bearer s3cret-token-for-tests"}
+    answers = [client.post("/predict", json={"text": t}, headers=headers).json() for t in TWEETS[130:132]]
+    wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
+    refresh_queue(settings, TODAY, TODAY, size=2, seed=0)
