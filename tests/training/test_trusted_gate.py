@@ -1,0 +1,101 @@
+"""People's labels decide: with at least 200 trusted labels held back, the gate compares champion
+and challenger on them, the distant-label holdout guarding beside them; flipped labels are still
+refused, trusted or not; the held-back share is never trained on."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.trusted import held_back, trusted_eval
+from sentiops.registry import Registry
+from sentiops.text import dedup_key
+from sentiops.training.gate import decision_lines
+from sentiops.training.retrain import gather_data, retrain
+from tests.helpers.data import sample_rows
+from tests.training.test_retraining import TINY, _rewrite_feedback, _settings, volume  # noqa: F401
+
+PEOPLE = sample_rows(9000)[6000:7200]  # not in the prepared volume
+
+
+def _trusted(settings, flip=False):
+    labels = [
+        Label(("negative", "positive")[(t == "4") != flip], text, source="ui", trusted=True, row=str(i))
+        for i, (t, text) in enumerate(PEOPLE)
+    ]
+    outcome = add_labels(settings.data, settings.results, labels)
+    assert outcome.accepted > 1000
+
+
+def test_the_trusted_share_is_held_back_and_never_trained(tmp_path, volume, registry):
+    settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.5)
+    _trusted(settings)
+    evaluation = trusted_eval(settings.data, 0.5)
+    assert 450 < evaluation.num_rows < 750  # about half, by the texts' hashes
+    assert all(held_back(t, 0.5) for t in evaluation.column("text").to_pylist())
+    data = gather_data(settings, registry, "1", TINY)
+    assert data["evidence"] == "trusted"
+    trained = {dedup_key(t) for t in data["train"].column("text").to_pylist()}
+    evidence = {dedup_key(t) for t in data["newest"].column("text").to_pylist()}
+    assert not trained & evidence
+    # Less only the texts the champion trained on (the training split holds a few of them).
+    assert evaluation.num_rows - 10 < data["rows"]["trusted_eval"] == len(evidence) <= evaluation.num_rows
+    assert data["rows"]["kept_out_trusted_share"] >= len(evidence) and data["rows"]["trusted_train"] > 300
+    # A smaller share is a subset: a text never moves to the other side when the share shrinks.
+    assert {t for t in evaluation.column("text").to_pylist() if held_back(t, 0.3)} <= set(
+        evaluation.column("text").to_pylist()
+    )
+
+
+def test_a_retrain_is_decided_on_trusted_labels_with_the_holdout_guard(tmp_path, volume, registry):
+    settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.5)
+    _trusted(settings)
+    decision = retrain(settings, TINY)
+    n = decision.numbers
+    assert n["evidence"] == "trusted" and n["paired"]["n"] >= 200
+    assert n["paired"]["n"] == n["data"]["trusted_eval"]
+    assert n["holdout_guard_margin"] == settings.retrain_holdout_guard_margin
+    assert "paired_holdout" in n and n["paired_holdout"]["n"] > 0
+    lines = "\n".join(decision_lines(decision))
+    assert "decided on people's labels held back" in lines and "holdout accuracy" in lines
+    training = Registry(settings.registry).training(decision.challenger)
+    assert training.data.trusted_share == 0.5
+
+
+def test_too_few_trusted_labels_leave_the_gate_as_before(tmp_path, volume, registry):
+    settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.1)
+    _trusted(settings)  # about 120 held back: under 200
+    data = gather_data(settings, registry, "1", TINY)
+    assert data["evidence"] == "holdout" and data["rows"]["trusted_eval"] < 200
+    trained = {dedup_key(t) for t in data["train"].column("text").to_pylist()}
+    assert not trained & {dedup_key(t) for _, t in PEOPLE if held_back(t, 0.1)}
+
+
+def test_flipped_trusted_labels_are_refused_by_the_guard(tmp_path, volume, registry):
+    for part in (volume / "feedback").glob("*.parquet"):
+        part.unlink()  # only people's labels, every one flipped
+    settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.5, retrain_replay_share=0.0)
+    _trusted(settings, flip=True)
+    decision = retrain(settings, TINY)
+    assert decision.numbers["evidence"] == "trusted"
+    assert decision.action == "rejected"
+    assert any("guard against gross regressions" in r for r in decision.reasons), decision.reasons
+    assert Registry(settings.registry).aliases()["production"] == "1"
+
+
+def test_flipped_api_labels_are_refused_on_the_trusted_set(tmp_path, volume, registry):
+    flip = lambda t: t.set_column(2, "label", pc.subtract(pa.scalar(1, pa.int8()), t["label"]))  # noqa: E731
+    _rewrite_feedback(volume, flip)  # the untrusted pool, flipped
+    settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.9, retrain_replay_share=0.0)
+    _trusted(settings)  # clean people's labels, nearly all held back as evidence
+    decision = retrain(settings, TINY)
+    assert decision.numbers["evidence"] == "trusted"
+    assert decision.action == "rejected"
+    assert any("trusted labels held back" in r for r in decision.reasons), decision.reasons
+
+
+@pytest.fixture
+def registry(registry_dir):
+    return Registry(registry_dir)
