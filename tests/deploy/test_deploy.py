@@ -207,9 +207,9 @@ def test_every_workload_has_cpu_and_memory_requests_and_limits():
 
 
 WRITES = {  # what each workload may write on the volume; everything else it mounts read-only
-    "sentiops-api": {"results/predictions", "data/feedback"},
-    "sentiops-batch": {"results"},
-    "sentiops-batch-sharded": {"results"},
+    "sentiops-api": {"results/predictions", "data/feedback", "data/queue"},
+    "sentiops-batch": {"results", "data/queue"},
+    "sentiops-batch-sharded": {"results", "data/queue"},
     "sentiops-retrain": {"registry"},
     "sentiops-train": {"registry"},
 }

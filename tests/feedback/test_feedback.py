@@ -17,6 +17,7 @@ from sentiops.cli import app as cli
 from sentiops.config import get_settings
 from sentiops.data.feedback import current_labels, parts
 from sentiops.data.store import read_split
+from sentiops.data.trusted import held_back
 from sentiops.monitoring.check import recheck_late_labels, run_drift_check
 from sentiops.monitoring.realized import newest_realized
 from sentiops.scoring import job, runs
@@ -259,4 +260,7 @@ def test_retrain_reads_api_feedback_parts(cli_env, client):
     used = {f["path"] for f in data["files"]}
     assert any("api-" in path for path in used)
     texts = set(data["train"].column("text").to_pylist()) | set(data["newest"].column("text").to_pylist())
-    assert set(TWEETS[100:140]) <= texts
+    # Every one trains or is held back as newest data, but the trusted evaluation share (never trained on).
+    share = cli_env.retrain_trusted_share
+    assert {t for t in TWEETS[100:140] if not held_back(t, share)} <= texts
+    assert not {t for t in TWEETS[100:140] if held_back(t, share)} & texts

@@ -98,6 +98,18 @@ def batch_run(
         typer.echo(
             f"drift {day}: {step['detail'] if step['status'] == 'done' else step['status']} (report: {step['report']})"
         )
+    if step is not None and settings.label_queue_size > 0:
+        # The daily refresh of the labelling queue: after the drift check, so a day that fired is known.
+        import datetime as dt
+
+        from sentiops.labelling.picking import refresh_queue
+
+        try:
+            date = dt.date.fromisoformat(day)
+            refresh = refresh_queue(settings, date, date)
+            typer.echo(f"labelling queue: added {refresh.total} items ({refresh.added or 'none'})")
+        except OSError as exc:  # the scores are published either way; the next run refreshes it
+            typer.secho(f"labelling queue not refreshed: {exc}", err=True)
     summary(as_json, {"status": result.status, "exit_code": int(result.exit_code), **m}, line)
     if result.exit_code == ExitCode.TOO_MANY_REJECTS:
         typer.secho(f"reject share {m['reject_share']:.2%} is over the limit {m['max_reject_share']:.2%}", err=True)

@@ -93,10 +93,10 @@ def gate(
         )
     guard = settings.retrain_holdout_guard_margin if evidence == "trusted" else settings.retrain_margin
     if on_holdout.interval[0] < -guard:
-        what = "the guard against gross regressions" if evidence == "trusted" else "where the labels are trusted"
+        what = ": the guard against gross regressions" if evidence == "trusted" else " where the labels are trusted"
         reasons.append(
             f"on the fixed holdout alone the interval [{on_holdout.interval[0]:+.4f}, {on_holdout.interval[1]:+.4f}] "
-            f"reaches below -{guard}: worse than the champion ({what})"
+            f"reaches below -{guard}: worse than the champion{what}"
         )
     if paired.difference <= settings.retrain_min_gain:
         reasons.append(f"accuracy difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")

@@ -66,15 +66,16 @@ def lineage_feedback(registry: Registry, version: str) -> set[str]:
     return used
 
 
-def validate_rows(table: pa.Table, source: str) -> None:
-    """Stop before training on data that fails the checks, with a clear reason."""
+def validate_rows(table: pa.Table, source: str, both_classes: bool = True) -> None:
+    """Stop before training on data that fails the checks, with a clear reason. A single part may
+    hold one class (the Label page writes one label per part); what trains together may not."""
     texts = table.column("text").to_pylist()
     labels = table.column("label").to_pylist()
     bad = sum(1 for t in texts if not isinstance(t, str) or not t.strip())
     unknown = sum(1 for y in labels if y not in (0, 1))
     if bad or unknown:
         raise RetrainError(f"{source}: {bad} rows with missing/empty text and {unknown} with unknown labels")
-    if len(set(labels)) < 2:
+    if both_classes and len(set(labels)) < 2:
         raise RetrainError(
             f"{source}: every label is {labels[0] if labels else 'missing'}; refusing to train on one class"
         )
@@ -108,7 +109,7 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     newest = newest_label_times(settings.data)  # a relabelled prediction trains on its newest label only
     for path, _ in fresh:
         table = read_part(path, newest)
-        validate_rows(table, str(path))
+        validate_rows(table, str(path), both_classes=False)
         tables.append(table)
     new = pa.concat_tables(tables)
     validate_rows(new, "new feedback")

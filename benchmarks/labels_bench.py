@@ -1,0 +1,253 @@
+"""The 2016-17 scenario end to end: people's labels win back a model of the default recipe.
+
+    python benchmarks/labels_bench.py --home var/labels-bench [--rounds 100,250,500,1000,2000]
+
+`--home` holds a prepared store and a registry whose production is a default-recipe model
+(Sentiment140 only; `make bench-labels` makes it). For each sampling mode (the queue's mix, and
+purely random picks at the same label counts) on a copy of that home:
+
+1. the tweets of tweeteval_2017_pool.csv arrive: half through the API (`sentiops serve`, one
+   POST /predict each), half as a batch day (`sentiops batch run`, which runs the daily drift
+   check and its label-free estimate);
+2. in rounds up to each label count, the queue picks tweets (`label queue`) and a scripted
+   labeller answers with the file's labels through the Label page's HTTP routes;
+3. after each round: the date is checked again (realized against estimated accuracy), `retrain`
+   runs, and the gate decides; the challenger and production are measured on
+   tweeteval_2017_eval.csv (people's labels, never trained on, never queued) and on the
+   Sentiment140 holdout, on the reference engine.
+
+Results: benchmarks/results/labels.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import cpu_model  # noqa: E402
+from serve_bench import wait_ready  # noqa: E402
+
+SHARED = HERE.parent.parent / "shared" / "data"
+
+
+def read_labelled(path: Path) -> list[tuple[int, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [(0 if r["target"] == "0" else 1, r["text"]) for r in csv.DictReader(handle)]
+
+
+def sentiops(home: Path, *args: str) -> str:
+    # The scenario queues exact label counts itself: no daily refresh by `batch run`.
+    env = {**os.environ, "SENTIOPS_HOME": str(home), "SENTIOPS_LABEL_QUEUE_SIZE": "0"}
+    done = subprocess.run([sys.executable, "-m", "sentiops.cli", *args], env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 4):  # 4: the drift check fired (results kept), as expected here
+        raise RuntimeError(f"sentiops {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def arrive(home: Path, pool: list[tuple[int, str]], port: int, today: str) -> None:
+    """Half the pool through the API, half as today's batch day (with its drift check)."""
+    half = len(pool) // 2
+    env = {**os.environ, "SENTIOPS_HOME": str(home), "SENTIOPS_PREDICTION_LOG_FLUSH_SECONDS": "0.5"}
+    command = [sys.executable, "-m", "sentiops.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for _, text in pool[:half]:
+                client.post("/predict", json={"text": text}).raise_for_status()
+    finally:
+        server.terminate()  # SIGTERM: the prediction log flushes
+        server.wait(timeout=60)
+    day = home / "day.csv"
+    with open(day, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(["text"])
+        writer.writerows([t] for _, t in pool[half:])
+    sentiops(home, "batch", "run", "--input", str(day), "--date", today)
+
+
+def label_round(home: Path, answers: dict[str, int], port: int) -> int:
+    """The scripted labeller: the Label page's routes, one queued item at a time, until none is left."""
+    from sentiops.text import dedup_key
+
+    env = {**os.environ, "SENTIOPS_HOME": str(home)}
+    command = [sys.executable, "-m", "sentiops.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    done = 0
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/ui", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.3)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while (item := client.get("/ui/label/next").raise_for_status().json()["item"]) is not None:
+                label = ("negative", "positive")[answers[dedup_key(item["text"])]]
+                client.post(f"/ui/label/items/{item['id']}", json={"label": label}).raise_for_status()
+                done += 1
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return done
+
+
+def accuracy(home: Path, version: str, rows: list[tuple[int, str]]) -> float:
+    from sentiops.config import Settings
+    from sentiops.engines import REFERENCE
+    from sentiops.inference import Predictor
+
+    predictor = Predictor.from_settings(Settings(home=home), version, REFERENCE)
+    probs, _, _ = predictor.probabilities([t for _, t in rows])
+    return float((probs.argmax(axis=1) == np.array([y for y, _ in rows])).mean())
+
+
+def holdout_rows(home: Path) -> list[tuple[int, str]]:
+    from sentiops.data.store import read_split
+
+    table = read_split(home / "data", "holdout")
+    return list(zip(table.column("label").to_pylist(), table.column("text").to_pylist(), strict=True))
+
+
+def realized(home: Path, today: str) -> dict:
+    import pyarrow.parquet as pq
+
+    from sentiops.config import Settings
+    from sentiops.monitoring.check import recheck_late_labels
+    from sentiops.volume import drift_history
+
+    recheck_late_labels(Settings(home=home))
+    rows = [r for r in pq.read_table(drift_history(home / "results")).to_pylist() if r["date"] == today]
+    row = rows[-1] if rows else {}
+    keep = ("status", "estimated_accuracy", "realized_accuracy", "realized_labels")
+    return {k: row.get(k) for k in keep}
+
+
+def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: int) -> dict:
+    from sentiops.text import dedup_key
+
+    home = base.parent / f"{base.name}-{mode}"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copytree(base / "data", home / "data")
+    shutil.copytree(base / "registry", home / "registry")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    started = time.time()
+    arrive(home, pool, port, today)
+    answers = {dedup_key(t): y for y, t in pool}
+    holdout = holdout_rows(home)
+    first = json.loads((home / "registry" / "aliases.json").read_text())["production"]
+    steps = [
+        {
+            "labels": 0,
+            "production": first,
+            "eval_2017": accuracy(home, first, evaluation),
+            "holdout": accuracy(home, first, holdout),
+            **realized(home, today),
+        }
+    ]
+    labelled = 0
+    for target in rounds:
+        share = "1.0" if mode == "random" else "0.3"
+        sentiops(home, "label", "queue", "--since", today, "--size", str(target - labelled),
+                 "--random-share", share, "--seed", str(target))  # fmt: skip
+        labelled += label_round(home, answers, port)
+        check = realized(home, today)
+        out = sentiops(home, "retrain", "--json")
+        decision = json.loads(out[out.index("{") :])
+        registry = json.loads((home / "registry" / "aliases.json").read_text())
+        challenger = decision["challenger"]
+        step = {
+            "labels": labelled,
+            "challenger": challenger,
+            "action": decision["action"],
+            "evidence": decision["numbers"].get("evidence"),
+            "gate_difference": decision["numbers"]["difference"],
+            "gate_interval": decision["numbers"]["interval"],
+            "gate_n": decision["numbers"]["paired"]["n"],
+            "holdout_guard": decision["numbers"]["paired_holdout"],
+            "reasons": decision["reasons"],
+            "rows": decision["numbers"]["data"],
+            "production": registry["production"],
+            "challenger_eval_2017": accuracy(home, challenger, evaluation),
+            "challenger_holdout": accuracy(home, challenger, holdout),
+            "eval_2017": accuracy(home, registry["production"], evaluation),
+            "holdout": accuracy(home, registry["production"], holdout),
+            **check,
+        }
+        print(json.dumps({"mode": mode, **{k: v for k, v in step.items() if k != "holdout_guard"}}), flush=True)
+        steps.append(step)
+    return {"mode": mode, "steps": steps, "seconds": round(time.time() - started)}
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"# The 2016-17 scenario ({result['cpu']})",
+        "",
+        "Accuracy on tweeteval_2017_eval.csv (people's labels, never trained on or queued) and on the",
+        "Sentiment140 holdout, after each round of labels; challenger = the model `retrain` made from",
+        "them, production = what serves after the gate's decision.",
+        "",
+        "| sampling | labels | challenger 2017 eval | challenger holdout | gate | evidence (n) | production 2017 eval"
+        " | production holdout | realized / estimated |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in result["runs"]:
+        for s in run["steps"]:
+            real = s.get("realized_accuracy")
+            est = s.get("estimated_accuracy")
+            seen = f"{real:.4f} / {est:.4f}" if real == real and real is not None and est is not None else "–"
+            if s["labels"] == 0:
+                lines.append(
+                    f"| {run['mode']} | 0 | – | – | – | – | {s['eval_2017']:.4f} | {s['holdout']:.4f} | {seen} |"
+                )
+                continue
+            lines.append(
+                f"| {run['mode']} | {s['labels']} | {s['challenger_eval_2017']:.4f} | {s['challenger_holdout']:.4f} "
+                f"| {s['action']} | {s['evidence']} ({s['gate_n']}) | {s['eval_2017']:.4f} | {s['holdout']:.4f} "
+                f"| {seen} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--rounds", default="100,250,500,1000,2000")
+    parser.add_argument("--modes", default="queue,random")
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    pool = read_labelled(SHARED / "tweeteval_2017_pool.csv")
+    evaluation = read_labelled(SHARED / "tweeteval_2017_eval.csv")
+    rounds = [int(r) for r in args.rounds.split(",")]
+    result = {"cpu": cpu_model(), "rounds": rounds, "runs": []}
+    print(result["cpu"], flush=True)
+    for mode in args.modes.split(","):
+        result["runs"].append(run_mode(args.home.resolve(), mode, rounds, pool, evaluation, args.port))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "labels.json").write_text(json.dumps(result, indent=2, default=str))
+        (args.out / "labels.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

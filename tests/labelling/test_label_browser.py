@@ -1,0 +1,63 @@
+"""The Label page in a real browser (Debian's Chromium, Playwright): three tweets labelled with the
+keyboard alone on a live server land in the store; two browser sessions never get the same item."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sentiops.data.feedback import current_labels
+from sentiops.labelling.picking import refresh_queue
+from sentiops.serving.app import create_app
+from tests.helpers.serving import live_server, wait_for
+from tests.labelling.conftest import TWEETS, predict
+from tests.serving.test_browser import CHROMIUM, _watch
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture
+def browser():
+    assert CHROMIUM, "Chromium is missing: `make test` installs it (Debian package chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def test_three_tweets_labelled_with_the_keyboard(client, settings, browser):
+    predict(client, settings, TWEETS[160:165])
+    refresh_queue(settings, TODAY, TODAY, size=5, seed=0)
+    with live_server(create_app(settings)) as base:
+        page = browser.new_page()
+        errors = _watch(page)
+        page.goto(base + "/ui/label")
+        wait_for(lambda: "0 of 5 labelled" in page.inner_text("#progress"))
+        seen = []
+        for key in ("n", "p", "s", "n"):
+            text = page.inner_text("#tweet")
+            assert text and text not in seen
+            seen.append(text)
+            before = page.inner_text("#progress")
+            page.keyboard.press(key)
+            wait_for(lambda before=before: page.inner_text("#progress") != before or key == "s")
+            wait_for(lambda text=text: page.inner_text("#tweet") != text)
+        assert "3 of 5 labelled" in page.inner_text("#progress") and "3 by you" in page.inner_text("#progress")
+        assert page.is_hidden("#answer")  # the model's answer only on request
+        page.keyboard.press("m")
+        page.wait_for_selector("#answer:not([hidden])")
+        assert "model 1:" in page.inner_text("#answer")
+        # Another browser session gets neither a labelled tweet nor the one the first session holds
+        # (the skipped one is free for others).
+        other = browser.new_context().new_page()
+        other.goto(base + "/ui/label")
+        wait_for(lambda: other.inner_text("#tweet") != "")
+        assert other.inner_text("#tweet") not in [seen[0], seen[1], seen[3], page.inner_text("#tweet")]
+        assert errors == []
+    rows = [r for r in current_labels(settings.data).to_pylist() if r["source"] == "ui"]
+    assert sorted(r["text"].strip() for r in rows) == sorted(t.strip() for t in [seen[0], seen[1], seen[3]])
+    by_text = {r["text"].strip(): r["label"] for r in rows}
+    assert [by_text[seen[i].strip()] for i in (0, 1, 3)] == [0, 1, 0]
