@@ -113,3 +113,16 @@ def _fill_queue_signed(client, settings):
     answers = [client.post("/predict", json={"text": t}, headers=headers).json() for t in TWEETS[130:132]]
     wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
     refresh_queue(settings, TODAY, TODAY, size=2, seed=0)
+
+
+def test_the_overview_shows_labelling_and_no_estimate_before_a_prediction(settings, client):
+    page = client.get("/ui").text
+    assert "none yet: no prediction served" in page and "0.0000" not in page.split("Live service")[1]
+    assert "labels waiting in the queue" in page and "none yet: no checked date has labels" in page
+    _fill_queue(client, settings, 3)
+    item = client.get("/ui/label/next").json()["item"]
+    client.post(f"/ui/label/items/{item['id']}", json={"label": "negative"})
+    page = client.get("/ui").text
+    assert '<a href="/ui/label">2</a>' in page  # waiting
+    assert "1 (1 by trusted labellers)" in page
+    assert "none yet: no prediction served" not in page  # predictions were served meanwhile
