@@ -43,7 +43,8 @@ def test_three_tweets_labelled_with_the_keyboard(client, settings, browser):
             seen.append(text)
             before = page.inner_text("#progress")
             page.keyboard.press(key)
-            wait_for(lambda before=before: page.inner_text("#progress") != before or key == "s")
+            if key != "s":  # a skip leaves the counts as they were
+                wait_for(lambda before=before: page.inner_text("#progress") != before)
             wait_for(lambda text=text: page.inner_text("#tweet") != text)
         assert "3 of 5 labelled" in page.inner_text("#progress") and "3 by you" in page.inner_text("#progress")
         assert page.is_hidden("#answer")  # the model's answer only on request

@@ -108,7 +108,8 @@ def test_round_trip(queued, settings, tmp_path, tool):
     assert result.exit_code == 0, result.output
     back = tmp_path / "back.json"
     if fmt == "csv":
-        rows = list(csv.DictReader(open(exported)))
+        with open(exported, newline="") as handle:
+            rows = list(csv.DictReader(handle))
         assert [r["target"] for r in rows] == [""] * 6 and {r["id"] for r in rows} == {i.item_id for i in queued}
         for n, r in enumerate(rows[:-1]):
             r["target"] = _answer(n)

@@ -124,3 +124,27 @@ def test_undo_brings_back_the_last_item(client, settings):
     assert queue.held("a" * 32, first.item_id) == first
     # The item held before the undo went back to the queue: another labeller gets it.
     assert queue.next("b" * 32)[0] == second
+
+
+def test_the_daily_batch_refreshes_the_queue_with_the_scored_date(settings, tmp_path):
+    import os
+
+    from tests.helpers.cli import start_batch_run
+    from tests.helpers.data import write_csv
+
+    source = write_csv(tmp_path / "day.csv", [("0", t) for t in TWEETS[:30]])
+    env = {
+        **os.environ,
+        "SENTIOPS_DATA_DIR": str(settings.data),
+        "SENTIOPS_RESULTS_DIR": str(settings.results),
+        "SENTIOPS_REGISTRY_DIR": str(settings.registry),
+        "SENTIOPS_BACKEND": "ort-int8",
+        "SENTIOPS_LABEL_QUEUE_SIZE": "10",
+    }
+    run = start_batch_run(env, "--input", str(source), "--date", "2026-11-29")
+    out, _ = run.communicate(timeout=300)
+    assert run.returncode in (0, 4), out
+    assert "labelling queue: added 10 items" in out
+    items = all_items(settings.data)
+    assert len(items) == 10 and {i.date for i in items} == {"2026-11-29"} and {i.source for i in items} == {"batch"}
+    assert sum(i.picked == "random" for i in items) == 3

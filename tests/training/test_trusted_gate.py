@@ -4,6 +4,8 @@ refused, trusted or not; the held-back share is never trained on."""
 
 from __future__ import annotations
 
+import shutil
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -15,7 +17,7 @@ from sentiops.text import dedup_key
 from sentiops.training.gate import decision_lines
 from sentiops.training.retrain import gather_data, retrain
 from tests.helpers.data import sample_rows
-from tests.training.test_retraining import TINY, _rewrite_feedback, _settings, volume  # noqa: F401
+from tests.training.test_retraining import TINY, _rewrite_feedback, _settings
 
 PEOPLE = sample_rows(9000)[6000:7200]  # not in the prepared volume
 
@@ -99,3 +101,10 @@ def test_flipped_api_labels_are_refused_on_the_trusted_set(tmp_path, volume, reg
 @pytest.fixture
 def registry(registry_dir):
     return Registry(registry_dir)
+
+
+@pytest.fixture
+def volume(tmp_path, prepared_data):
+    data = tmp_path / "data"
+    shutil.copytree(prepared_data, data)
+    return data

@@ -105,8 +105,8 @@ def batch_run(
         from sentiops.labelling.picking import refresh_queue
 
         try:
-            date = dt.date.fromisoformat(day)
-            refresh = refresh_queue(settings, date, date)
+            scored = dt.date.fromisoformat(day)
+            refresh = refresh_queue(settings, scored, scored)
             typer.echo(f"labelling queue: added {refresh.total} items ({refresh.added or 'none'})")
         except OSError as exc:  # the scores are published either way; the next run refreshes it
             typer.secho(f"labelling queue not refreshed: {exc}", err=True)
