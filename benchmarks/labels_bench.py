@@ -149,6 +149,10 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
     home.mkdir(parents=True)
     shutil.copytree(base / "data", home / "data")
     shutil.copytree(base / "registry", home / "registry")
+    # Only people's labels come back in this scenario: not the Sentiment140 pool `data prepare`
+    # cut out to stand in for returning labels (it would train alongside, diluting them).
+    for part in (home / "data" / "feedback").glob("*.parquet"):
+        part.unlink()
     today = dt.datetime.now(dt.UTC).date().isoformat()
     started = time.time()
     arrive(home, pool, port, today)
