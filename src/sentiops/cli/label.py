@@ -64,7 +64,7 @@ def label_export(
     """Write the queue's items that nobody has labelled yet in a labelling tool's import format;
     `sentiops feedback import --trusted` reads the tool's export back."""
     from sentiops.data.feedback import stored_labels
-    from sentiops.data.label_files import export_items
+    from sentiops.data.label_files import export_items, render_items
     from sentiops.labelling.queue import all_items, is_done
 
     settings = load_settings()
@@ -73,18 +73,11 @@ def label_export(
     stored = stored_labels(settings.data)
     keys = set(stored.labels)
     items = [vars(i) for i in all_items(settings.data) if not is_done(i, stored.ids, keys)]
-    target = output or Path("/dev/stdout")
     try:
         if output is None:
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "export"
-                export_items(items, format, path)  # type: ignore[arg-type]
-                sys.stdout.write(path.read_text())
-        else:
-            export_items(items, format, target)  # type: ignore[arg-type]
+            sys.stdout.write(render_items(items, format))  # type: ignore[arg-type]
+            return
+        export_items(items, format, output)  # type: ignore[arg-type]
     except OSError as exc:
         write_failed(exc)
-    if output is not None:
-        typer.echo(f"wrote {len(items)} items to {output} ({format})")
+    typer.echo(f"wrote {len(items)} items to {output} ({format})")

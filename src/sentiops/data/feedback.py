@@ -91,14 +91,18 @@ def add_labels(
     labels: list[Label],
     max_text_chars: int = MAX_TEXT_CHARS,
     all_ids_known: bool = False,
+    found: dict[str, dict] | None = None,
 ) -> Outcome:
     """Validate ``labels`` as training data is validated and write the good ones as one new part.
 
     ``all_ids_known``: store nothing at all when a prediction id is unknown (the API answers 404
-    then); otherwise such labels are rejected one by one, as any other bad row."""
+    then); otherwise such labels are rejected one by one, as any other bad row. ``found``: the
+    predictions of some ids (text, model version) the caller already holds (the labelling
+    queue's items), so that they are not looked up in the log and the day's scores again."""
     outcome = Outcome()
-    ids = [x.prediction_id for x in labels if x.prediction_id]
-    known = find(results, ids)
+    known = dict(found or {})
+    ids = [x.prediction_id for x in labels if x.prediction_id and x.prediction_id not in known]
+    known.update(find(results, ids))
     known.update(batch_rows(results, [i for i in ids if i not in known]))
     if all_ids_known and (unknown := [i for i in ids if i not in known]):
         return Outcome(unknown_ids=unknown)
@@ -108,14 +112,14 @@ def add_labels(
     for item in labels:
         text, version = item.text, None
         if item.prediction_id:
-            found = known.get(item.prediction_id)
-            if found is None:
+            prediction = known.get(item.prediction_id)
+            if prediction is None:
                 outcome.unknown_ids.append(item.prediction_id)
                 outcome.rejected.append((item.row, f"unknown prediction id {item.prediction_id!r}"))
                 continue
-            version = found.get("model_version")
+            version = prediction.get("model_version")
             if text is None:
-                text = found.get("text")
+                text = prediction.get("text")
             if text is None:
                 outcome.rejected.append((item.row, "the prediction was logged without its text (hash only)"))
                 continue

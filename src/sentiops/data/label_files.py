@@ -16,6 +16,7 @@ errors: they come back marked UNLABELLED and are counted, not rejected.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -47,33 +48,39 @@ def is_prediction_id(value: object) -> bool:
 
 
 # -- export ------------------------------------------------------------------------------------
+def render_items(items: list[dict[str, Any]], fmt: ExportFormat) -> str:
+    """Queue items (item_id, text, picked) in a labelling tool's import format."""
+    if fmt == "csv":
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(["id", "text", "target", "picked"])
+        writer.writerows([i["item_id"], i["text"], "", i["picked"]] for i in items)
+        return out.getvalue()
+    if fmt == "label-studio":
+        tasks = [{"data": {"text": i["text"], "prediction_id": i["item_id"], "picked": i["picked"]}} for i in items]
+        return json.dumps(tasks, ensure_ascii=False, indent=1)
+    if fmt == "argilla":
+        records = [
+            {
+                "id": i["item_id"],
+                "fields": {"text": i["text"]},
+                "metadata": {"picked": i["picked"]},
+                "suggestions": {},
+                "responses": {},
+                "vectors": {},
+            }
+            for i in items
+        ]
+        return json.dumps(records, ensure_ascii=False, indent=1)
+    raise ValueError(f"unknown export format {fmt!r}: label-studio, argilla or csv")
+
+
 def export_items(items: list[dict[str, Any]], fmt: ExportFormat, path: Path) -> int:
-    """Write queue items (item_id, text, picked) in a labelling tool's import format."""
+    """Write queue items in a tool's import format (under a temporary name, then renamed)."""
+    text = render_items(items, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced_atomically(path) as tmp:
-        if fmt == "csv":
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
-                writer.writerow(["id", "text", "target", "picked"])
-                writer.writerows([i["item_id"], i["text"], "", i["picked"]] for i in items)
-        elif fmt == "label-studio":
-            tasks = [{"data": {"text": i["text"], "prediction_id": i["item_id"], "picked": i["picked"]}} for i in items]
-            tmp.write_text(json.dumps(tasks, ensure_ascii=False, indent=1))
-        elif fmt == "argilla":
-            records = [
-                {
-                    "id": i["item_id"],
-                    "fields": {"text": i["text"]},
-                    "metadata": {"picked": i["picked"]},
-                    "suggestions": {},
-                    "responses": {},
-                    "vectors": {},
-                }
-                for i in items
-            ]
-            tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1))
-        else:
-            raise ValueError(f"unknown export format {fmt!r}: label-studio, argilla or csv")
+        tmp.write_text(text, encoding="utf-8")
     return len(items)
 
 

@@ -112,10 +112,9 @@ def _store(request: Request, item: Item, label: str) -> dict[str, Any]:
     who = _who(request)
     row = f"ui:{item.item_id}"
     entry = Label(label, item.text, item.item_id, "ui", item.picked, row, trusted=True, labelled_by=who)
-    outcome = add_labels(settings.data, settings.results, [entry], settings.max_text_chars)
-    if outcome.unknown_ids:  # the prediction left the log (retention): the text still carries the label
-        entry.prediction_id = None
-        outcome = add_labels(settings.data, settings.results, [entry], settings.max_text_chars)
+    # The queue item is the prediction (its text and version): no lookup in the log or the scores.
+    found = {item.item_id: {"text": item.text, "model_version": item.model_version}}
+    outcome = add_labels(settings.data, settings.results, [entry], settings.max_text_chars, found=found)
     if outcome.rejected:
         raise HTTPException(422, f"label not stored: {outcome.rejected[0][1]}")
     return {"stored": outcome.accepted, "relabel": bool(outcome.relabels)}
