@@ -124,12 +124,24 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     trusted = trusted_eval(settings.data, share, lineage_trained_keys(settings, registry, champion, share))
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
+    columns = ["id", "text", "label", "trusted"]
     if trusted.num_rows >= settings.retrain_min_trusted:
         # People's held-back labels are the evidence: every other new label trains.
         evidence, newest, new_train = "trusted", trusted, new
     else:
-        n_eval = max(1, new.num_rows // 5)  # the newest labelled data the gate compares on
-        evidence, newest, new_train = "holdout", new.slice(0, n_eval), new.slice(n_eval)
+        # Too few for the gate to rest on them: the newest labelled data it compares on, beside the
+        # holdout, is the trusted labels held back (never trained on anyway) and a fifth of the
+        # others; with neither, a fifth of all.
+        evidence = "holdout"
+        others = new.filter(pc.invert(new.column("trusted")))
+        n_eval = others.num_rows // 5
+        if trusted.num_rows + n_eval == 0:
+            others, n_eval = new, max(1, new.num_rows // 5)
+        newest = pa.concat_tables([trusted, others.slice(0, n_eval).select(["id", "text", "label"])])
+        left = others.slice(n_eval)
+        people = new.filter(new.column("trusted")) if others is not new else new.slice(0, 0)
+        new_train = pa.concat_tables([people.select(columns), left.select(columns)])
+        new_train = new_train.take(rng.permutation(new_train.num_rows))
     budget = min(options.max_examples, int(new_train.num_rows / max(1e-9, 1 - settings.retrain_replay_share)))
     n_replay = int(budget * settings.retrain_replay_share)
     new_train = new_train.slice(0, budget - n_replay)
