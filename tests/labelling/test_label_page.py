@@ -126,3 +126,30 @@ def test_the_overview_shows_labelling_and_no_estimate_before_a_prediction(settin
     assert '<a href="/ui/label">2</a>' in page  # waiting
     assert "1 (1 by trusted labellers)" in page
     assert "none yet: no prediction served" not in page  # predictions were served meanwhile
+
+
+def test_realized_accuracy_counts_only_random_picks_every_label_beside_it(client, settings):
+    import pyarrow.parquet as pq
+
+    from sentiops.monitoring.check import run_drift_check
+    from sentiops.scoring import job, runs
+    from tests.helpers.data import sample_rows, write_csv
+
+    predict(client, settings, TWEETS[170:200])
+    refresh_queue(settings, TODAY, TODAY, size=30, random_share=0.5, seed=4)
+    picked = {}
+    while (item := client.get("/ui/label/next").json()["item"]) is not None:
+        # Random picks labelled as the model answered, the others against it: only the first count.
+        answer = client.get(f"/ui/label/items/{item['id']}/model").json()["label"]
+        other = "negative" if answer == "positive" else "positive"
+        client.post(f"/ui/label/items/{item['id']}", json={"label": answer if item["picked"] == "random" else other})
+        picked[item["id"]] = item["picked"]
+    random_n = sum(p == "random" for p in picked.values())
+    assert random_n == 15 and len(picked) == 30
+    day = write_csv(settings.results.parent / "day.csv", sample_rows(7300)[7000:7300])
+    job.run_batch(settings, runs.BatchOptions([day], TODAY.isoformat()))
+    run_drift_check(settings, TODAY.isoformat(), notify=False)
+    row = pq.read_table(settings.results / "drift" / "history.parquet").to_pylist()[-1]
+    assert row["realized_accuracy"] == 1.0 and row["realized_labels"] == 15
+    assert row["realized_all_accuracy"] == 0.5 and row["realized_all_labels"] == 30
+    assert "realized 1.0000 on 15 randomly picked labels" in client.get("/ui").text
