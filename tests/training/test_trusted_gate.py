@@ -62,6 +62,7 @@ def test_a_retrain_is_decided_on_trusted_labels_with_the_holdout_guard(tmp_path,
     assert "paired_holdout" in n and n["paired_holdout"]["n"] > 0
     lines = "\n".join(decision_lines(decision))
     assert "decided on people's labels held back" in lines and "holdout accuracy" in lines
+    assert f"trained on {n['data']['new_train']} new labels ({n['data']['trusted_train']} of them people's)" in lines
     training = Registry(settings.registry).training(decision.challenger)
     assert training.data.trusted_share == 0.5
 

@@ -152,4 +152,12 @@ def decision_lines(decision: Decision) -> list[str]:
         f"- behaviour: lowest rate {worst[0]} {worst[1]['rate']:.3f}; "
         f"agreement with champion {n['behaviour']['champion_agreement']:.4f}",
     ]
+    rows = n.get("data")
+    if rows:  # a retrain's decision says what it trained on
+        lines.insert(
+            1,
+            f"- trained on {rows.get('new_train', 0)} new labels ({rows.get('trusted_train', 0)} of them people's) "
+            f"and {rows.get('replay', 0)} replayed training rows; {rows.get('trusted_eval', 0)} trusted labels "
+            "held back",
+        )
     return lines + [f"- {reason}" for reason in decision.reasons]
