@@ -244,8 +244,14 @@ def main() -> None:
     evaluation = read_labelled(SHARED / "tweeteval_2017_eval.csv")
     rounds = [int(r) for r in args.rounds.split(",")]
     result = {"cpu": cpu_model(), "rounds": rounds, "runs": []}
+    modes = args.modes.split(",")
+    previous = args.out / "labels.json"
+    if previous.is_file():  # a rerun of some modes keeps the others' runs (with their CPU line)
+        old = json.loads(previous.read_text())
+        if old.get("rounds") == rounds:
+            result["runs"] = [r for r in old["runs"] if r["mode"] not in modes]
     print(result["cpu"], flush=True)
-    for mode in args.modes.split(","):
+    for mode in modes:
         result["runs"].append(run_mode(args.home.resolve(), mode, rounds, pool, evaluation, args.port))
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "labels.json").write_text(json.dumps(result, indent=2, default=str))

@@ -33,6 +33,8 @@ def test_pick_mixes_random_drift_and_uncertain():
     rest = sorted(row["confidence"] for row in rows if id(row) not in taken)
     assert uncertain == rest[:50]
     assert len({id(row) for row, _ in picked}) == 100  # no row twice
+    # Never more than asked for: all random leaves no room for drift picks.
+    assert [r for _, r in pick(rows, 100, 1.0, 0.2, {"2026-01-02"}, np.random.default_rng(0))] == ["random"] * 100
     # No fired day: its share goes to the uncertain ones.
     reasons = [r for _, r in pick(rows, 100, 0.3, 0.2, set(), np.random.default_rng(0))]
     assert reasons.count("drift") == 0 and reasons.count("uncertain") == 70

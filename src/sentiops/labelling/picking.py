@@ -126,7 +126,7 @@ def pick(
     chosen += [(i, "random") for i in left[:n_random]]
     left = left[n_random:]
     on_fired = [i for i in left if rows[i]["date"] in fired]
-    n_drift = min(len(on_fired), round(size * drift_share)) if fired else 0
+    n_drift = min(len(on_fired), round(size * drift_share), max(0, size - n_random)) if fired else 0
     chosen += [(i, "drift") for i in on_fired[:n_drift]]
     taken = {i for i, _ in chosen}
     rest = sorted((i for i in left if i not in taken), key=lambda i: rows[i]["confidence"])
