@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, required=True)
     parser.add_argument("--labels", type=int, default=500)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "labels_recipes.json")
+    parser.add_argument("--only", help="run only the recipes whose name contains this")
     args = parser.parse_args()
     from sentiops.config import Settings
     from sentiops.data.trusted import trusted_eval
@@ -60,6 +61,8 @@ def main() -> None:
     evaluation = read_labelled(SHARED / "tweeteval_2017_eval.csv")
     results = {"cpu": cpu_model(), "labels": args.labels, "recipes": []}
     for name, (options, extra) in RECIPES.items():
+        if args.only and args.only not in name:
+            continue
         home = home_with_labels(args.run, args.base, args.labels)
         settings = Settings(home=home)
         held = trusted_eval(settings.data, settings.retrain_trusted_share)
@@ -71,6 +74,8 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
+        if "{" not in done.stdout:
+            raise RuntimeError(f"retrain ({name}) exited {done.returncode}: {done.stderr[-2000:]}")
         decision = json.loads(done.stdout[done.stdout.index("{") :])
         version = decision["challenger"]
         row = {

@@ -181,8 +181,8 @@ class Settings(BaseSettings):
     retrain_min_trusted: int = Field(200, ge=1)
     # With trusted evidence, the distant-label holdout guards against gross regressions only: its
     # emoticon labels disagree with people on many tweets, and a model that learns people's labels
-    # moves away from them by a point or two by design (measured: -1.95 points for +18.8 on
-    # people's labels); the paired interval's lower bound may not fall below -4 points.
+    # moves away from them by a point or two by design (`make bench-labels`: -1.97 points for +15.45
+    # on people's labels); the paired interval's lower bound may not fall below -4 points.
     retrain_holdout_guard_margin: float = Field(0.04, ge=0)
     keep_versions: int = 5
 
