@@ -150,3 +150,29 @@ def test_the_daily_batch_refreshes_the_queue_with_the_scored_date(settings, tmp_
     items = all_items(settings.data)
     assert len(items) == 10 and {i.date for i in items} == {"2026-11-29"} and {i.source for i in items} == {"batch"}
     assert sum(i.picked == "random" for i in items) == 3
+
+
+def test_a_refresh_keeps_only_what_a_pick_can_take(settings):
+    from sentiops.labelling.picking import candidates
+
+    day = "2026-11-28"
+    folder = DateFiles(settings.results, day).scores
+    folder.mkdir(parents=True)
+    n = 600
+    pq.write_table(
+        pa.table(
+            {
+                "prediction_id": [f"batch-20261128-{i:020x}" for i in range(n)],
+                "model_version": ["1"] * n,
+                "label": ["positive"] * n,
+                "confidence": [0.5 + (i % 97) / 200 for i in range(n)],
+                "text": [f"tweet {i} of a long day" for i in range(n)],
+            }
+        ),
+        folder / "part-0.parquet",
+    )
+    rows, eligible = candidates(settings, dt.date(2026, 11, 28), dt.date(2026, 11, 28), 10, {day}, np.random.default_rng(0))
+    assert eligible == n and len(rows) <= 30  # the 10 smallest random keys, of fired days, least confident
+    # The least confident of the day are kept (calibration keeps the order of confidences).
+    least = {f"batch-20261128-{i:020x}" for i in range(n) if i % 97 == 0}
+    assert least <= {r["prediction_id"] for r in rows}

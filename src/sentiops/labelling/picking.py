@@ -8,11 +8,14 @@ Three kinds, each item keeping why it was picked:
 
 Candidates are the API's prediction log and the batch scores of the dates asked for; never a text
 the store already holds a label for, never one queued before, never holdout or validation text.
+The window is streamed: memory follows the queue's size, not the day's rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,8 @@ import pyarrow.parquet as pq
 
 from sentiops.config import Settings
 from sentiops.data.feedback import protected_keys, stored_labels
-from sentiops.data.predictions import read_log
+from sentiops.data.predictions import log_files
 from sentiops.data.readers import reading
-from sentiops.evaluation.calibration import calibrate
 from sentiops.labelling.queue import add_items, all_items
 from sentiops.registry import Registry
 from sentiops.text import dedup_key
@@ -49,22 +51,21 @@ def _dates(since: dt.date, until: dt.date) -> list[str]:
     return [(since + dt.timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
 
 
-def _api_rows(results: Path, date: str) -> list[dict[str, Any]]:
-    table = read_log(results, date, ["prediction_id", "role", "model_version", "label", "confidence", "text"])
-    return [
-        {**r, "source": "api", "date": date}
-        for r in table.to_pylist()
-        if r["text"] and r.get("role") in (None, "production")
-    ]
+COLUMNS = ["prediction_id", "model_version", "label", "confidence", "text"]
 
 
-def _batch_rows(results: Path, date: str) -> list[dict[str, Any]]:
+def _chunks(results: Path, date: str, chunk_rows: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The date's predictions, chunk by chunk: the API's log (production answers), then the batch scores."""
     folder = DateFiles(results, date).scores
-    if not folder.is_dir():
-        return []
-    with reading(folder):
-        table = pq.read_table(folder, columns=["prediction_id", "model_version", "label", "confidence", "text"])
-    return [{**r, "source": "batch", "date": date} for r in table.to_pylist() if r["text"]]
+    files = [("api", f) for f in log_files(results, date)]
+    files += [("batch", f) for f in sorted(folder.glob("*.parquet")) if not f.name.startswith(".")]
+    for source, path in files:
+        with reading(path):
+            parquet = pq.ParquetFile(path)
+            columns = COLUMNS + (["role"] if "role" in parquet.schema_arrow.names else [])
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+                rows = [r for r in batch.to_pylist() if r["text"] and r.get("role") in (None, "production")]
+                yield source, rows
 
 
 def fired_dates(results: Path) -> set[str]:
@@ -77,38 +78,78 @@ def fired_dates(results: Path) -> set[str]:
     return {d for d, s in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True) if s in FIRED}
 
 
-def _calibrated(settings: Settings, rows: list[dict[str, Any]]) -> None:
-    """Each row's confidence through its model version's temperature (rankings across versions agree)."""
-    registry = Registry(settings.registry)
-    temperatures: dict[str, float | None] = {}
-    for row in rows:
-        version = str(row.get("model_version") or "")
-        if version not in temperatures:
+class _Smallest:
+    """The ``k`` rows of smallest priority seen so far (a bounded max-heap)."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self._heap, self._n = k, [], 0  # type: ignore[var-annotated]
+
+    def push(self, priority: float, row: dict[str, Any]) -> None:
+        self._n += 1
+        item = (-priority, self._n, row)
+        if len(self._heap) < self.k:
+            heapq.heappush(self._heap, item)
+        elif self.k and item > self._heap[0]:
+            heapq.heapreplace(self._heap, item)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for _, _, row in self._heap]
+
+
+class _Temperatures:
+    """Each version's calibration, read once (a version pruned since ranks on its raw confidence)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry, self.found = registry, {}  # type: ignore[var-annotated]
+
+    def calibrated(self, version: str | None, confidence: float | None) -> float:
+        raw = 0.5 if confidence is None else float(confidence)
+        key = version or ""
+        if key not in self.found:
             try:
-                temperatures[version] = registry.folder(version).metrics().temperature if version else None
-            except Exception:  # a version pruned since: its raw confidence still ranks
-                temperatures[version] = None
-        raw = float(row["confidence"]) if row.get("confidence") is not None else 0.5
-        temperature = temperatures[version]
-        row["confidence"] = float(calibrate(np.array([[raw, 1 - raw]]), temperature).max()) if temperature else raw
+                self.found[key] = self.registry.folder(key).metrics().temperature if key else None
+            except Exception:
+                self.found[key] = None
+        temperature = self.found[key]
+        if not temperature:
+            return raw
+        # Temperature scaling of two classes (evaluation/calibration.py), per row without numpy.
+        high, low = (max(raw, 1 - raw) ** (1 / temperature), max(min(raw, 1 - raw), 1e-12) ** (1 / temperature))
+        return high / (high + low)
 
 
-def candidates(settings: Settings, since: dt.date, until: dt.date) -> list[dict[str, Any]]:
-    """Rows of the window that may be queued: one per text, none labelled, queued or protected."""
+def candidates(
+    settings: Settings, since: dt.date, until: dt.date, size: int, fired: set[str], rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows of the window any pick of ``size`` can take (at most 3 x size), and how many rows
+    may be queued at all: one per text, none labelled, queued or protected. The window is read
+    chunk by chunk, so memory follows ``size``, not the day (a million-row day included)."""
     excluded = protected_keys(settings.data) | set(stored_labels(settings.data).labels)
     excluded |= {dedup_key(i.text) for i in all_items(settings.data)}
     labelled_ids = stored_labels(settings.data).ids
-    seen: set[str] = set()
-    found = []
+    temperatures = _Temperatures(Registry(settings.registry))
+    # Random picks are the smallest random keys; drift picks the smallest among fired days; the
+    # uncertain ones the lowest calibrated confidences. Keeping `size` of each is enough for pick().
+    by_key, on_fired, uncertain = _Smallest(size), _Smallest(size), _Smallest(size)
+    seen: set[int] = set()
+    eligible = 0
     for date in _dates(since, until):
-        for row in _api_rows(settings.results, date) + _batch_rows(settings.results, date):
-            key = dedup_key(row["text"])
-            if key in excluded or key in seen or row["prediction_id"] in labelled_ids or not key:
-                continue
-            seen.add(key)
-            found.append(row)
-    _calibrated(settings, found)
-    return found
+        for source, rows in _chunks(settings.results, date, settings.batch_chunk_rows):
+            for row in rows:
+                key = dedup_key(row["text"])
+                marker = hash(key)
+                if not key or marker in seen or key in excluded or row["prediction_id"] in labelled_ids:
+                    continue
+                seen.add(marker)
+                eligible += 1
+                row.update(source=source, date=date, random_key=float(rng.random()))
+                row["confidence"] = temperatures.calibrated(row.get("model_version"), row.get("confidence"))
+                by_key.push(row["random_key"], row)
+                uncertain.push(row["confidence"], row)
+                if date in fired:
+                    on_fired.push(row["random_key"], row)
+    kept = {row["prediction_id"]: row for part in (by_key, on_fired, uncertain) for row in part.rows()}
+    return list(kept.values()), eligible
 
 
 def pick(
@@ -119,8 +160,11 @@ def pick(
     fired: set[str],
     rng: np.random.Generator,
 ) -> list[tuple[dict[str, Any], str]]:
-    """Random first (its share of ``size``), then tweets of fired days, then the most uncertain."""
-    left = list(rng.permutation(len(rows)))
+    """Random first (its share of ``size``, the smallest random keys), then tweets of fired days,
+    then the most uncertain; never more than ``size``."""
+    for row in rows:
+        row.setdefault("random_key", float(rng.random()))
+    left = sorted(range(len(rows)), key=lambda i: rows[i]["random_key"])
     chosen: list[tuple[int, str]] = []
     n_random = min(len(left), round(size * random_share))
     chosen += [(i, "random") for i in left[:n_random]]
@@ -147,10 +191,11 @@ def refresh_queue(
     until = until or dt.datetime.now(dt.UTC).date()
     size = settings.label_queue_size if size is None else size
     share = settings.label_random_share if random_share is None else random_share
-    rows = candidates(settings, since, until)
     fired = fired_dates(settings.results) & set(_dates(since, until))
-    picked = pick(rows, size, share, settings.label_drift_share, fired, np.random.default_rng(seed))
-    refresh = Refresh(candidates=len(rows), drift_dates=sorted(fired))
+    rng = np.random.default_rng(seed)
+    rows, eligible = candidates(settings, since, until, size, fired, rng)
+    picked = pick(rows, size, share, settings.label_drift_share, fired, rng)
+    refresh = Refresh(candidates=eligible, drift_dates=sorted(fired))
     for _, reason in picked:
         refresh.added[reason] = refresh.added.get(reason, 0) + 1
     refresh.path = add_items(
