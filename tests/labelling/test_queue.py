@@ -171,7 +171,8 @@ def test_a_refresh_keeps_only_what_a_pick_can_take(settings):
         ),
         folder / "part-0.parquet",
     )
-    rows, eligible = candidates(settings, dt.date(2026, 11, 28), dt.date(2026, 11, 28), 10, {day}, np.random.default_rng(0))
+    date = dt.date(2026, 11, 28)
+    rows, eligible = candidates(settings, date, date, 10, {day}, np.random.default_rng(0))
     assert eligible == n and len(rows) <= 30  # the 10 smallest random keys, of fired days, least confident
     # The least confident of the day are kept (calibration keeps the order of confidences).
     least = {f"batch-20261128-{i:020x}" for i in range(n) if i % 97 == 0}
