@@ -182,3 +182,34 @@ def test_tool_exports_with_problems_are_refused_row_by_row(tmp_path, settings):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="not JSON"):
         read_import(tmp_path / "bad.json", "x")
+
+
+def test_a_label_control_of_another_name_is_found(tmp_path):
+    """A project whose choice control or question is called `mood`, with capitalised choices."""
+    ids = ["2026120110-aaaaaaaaaaaaaaaaaaaa", "2026120110-bbbbbbbbbbbbbbbbbbbb"]
+    minimal = tmp_path / "min.json"
+    minimal.write_text(json.dumps([
+        {"id": 1, "text": "so good", "prediction_id": ids[0], "mood": "Positive", "annotator": 3},
+        {"id": 2, "text": "so bad", "prediction_id": ids[1], "mood": {"choices": ["Negative"]}, "annotator": 3},
+    ]))  # fmt: skip
+    with_csv = tmp_path / "ls.csv"
+    with_csv.write_text(
+        "annotation_id,annotator,id,mood,prediction_id,text\n"
+        f"1,3,1,Positive,{ids[0]},so good\n2,3,2,Negative,{ids[1]},so bad\n"
+    )
+    nested = tmp_path / "argilla.json"
+    nested.write_text(json.dumps([
+        {"id": ids[0], "fields": {"text": "so good"}, "responses": {"mood": [{"value": "positive", "user_id": "u"}]}},
+        {"id": ids[1], "fields": {"text": "so bad"}, "responses": {"mood": [{"value": "negative", "user_id": "u"}]}},
+    ]))  # fmt: skip
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps([
+        {"id": ids[0], "text": "so good", "mood.responses": ["positive"], "mood.responses.users": ["u"]},
+        {"id": ids[1], "text": "so bad", "mood.responses": ["negative"], "mood.responses.users": ["u"]},
+    ]))  # fmt: skip
+    for path in (minimal, with_csv, nested, flat):
+        labels = read_import(path, "tool")
+        assert [(x.label, x.prediction_id, x.problem) for x in labels] == [
+            ("positive", ids[0], None),
+            ("negative", ids[1], None),
+        ], path.name

@@ -132,6 +132,8 @@ def _json_export(path: Path, source: str, picked: str) -> list[Label]:
             raise ValueError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of tasks or records")
+    flat = [i for i in items if isinstance(i, dict) and not _nested(i) and "annotations" not in i and "data" not in i]
+    field = label_field(flat)  # Label Studio's JSON-MIN: the task's data and each control's value, flat
     labels = []
     for n, item in enumerate(items, 1):
         row = f"{path.name}:{n}"
@@ -139,18 +141,21 @@ def _json_export(path: Path, source: str, picked: str) -> list[Label]:
             labels.append(Label("", None, None, source, picked, row, "not a JSON object"))
         elif "annotations" in item or "data" in item:
             labels.append(_label_studio_task(item, source, picked, row))
-        elif "fields" in item or any(k.endswith(".responses") for k in item):
+        elif _nested(item):
             labels.append(_argilla_record(item, source, picked, row))
-        else:  # Label Studio's JSON-MIN: the task's data and each control's value, flat
-            raw = item.get(QUESTION, item.get("label", item.get("target")))
-            if isinstance(raw, dict):
-                raw = (raw.get("choices") or [None])[0]
+        else:
+            raw = _choice(item.get(field)) if field else None
             labels.append(
                 _tool_label(
                     raw, item.get("text"), item.get("prediction_id"), source, picked, row, item.get("annotator")
                 )
             )
     return labels
+
+
+def _nested(item: dict[str, Any]) -> bool:
+    """An Argilla record, nested or flattened (`<question>.responses`)."""
+    return "fields" in item or any(k.endswith(".responses") for k in item)
 
 
 def _label_studio_task(task: dict[str, Any], source: str, picked: str, row: str) -> Label:
@@ -176,14 +181,20 @@ def _label_studio_task(task: dict[str, Any], source: str, picked: str, row: str)
 def _argilla_record(record: dict[str, Any], source: str, picked: str, row: str) -> Label:
     if "fields" in record:
         text = (record.get("fields") or {}).get("text")
-        answers = (record.get("responses") or {}).get(QUESTION) or []
+        responses = record.get("responses") or {}
+        # The label question: `sentiment`, else the one whose answers are class names.
+        answers: list[dict[str, Any]] = responses.get(QUESTION) or next(
+            (a for a in responses.values() if a and all(_named(x.get("value")) for x in a)), []
+        )
         # Submitted answers only (a draft or a discarded record is not a label yet).
         values = [a.get("value") for a in answers if a.get("status", "submitted") == "submitted"]
         users = [a.get("user_id") for a in answers if a.get("status", "submitted") == "submitted"]
     else:  # records.to_list(flatten=True) / to_datasets(): "<question>.responses" columns
         text = record.get("text")
-        values = list(record.get(f"{QUESTION}.responses") or [])
-        users = list(record.get(f"{QUESTION}.responses.users") or [])
+        questions = [k.removesuffix(".responses") for k in record if k.endswith(".responses")]
+        question = QUESTION if QUESTION in questions else (questions or [QUESTION])[0]
+        values = list(record.get(f"{question}.responses") or [])
+        users = list(record.get(f"{question}.responses.users") or [])
     if not values:
         return _tool_label(None, text, record.get("id"), source, picked, row, None)
     tally = Counter(_named(v) or str(v) for v in values)
@@ -194,16 +205,36 @@ def _argilla_record(record: dict[str, Any], source: str, picked: str, row: str) 
     return _tool_label(top, text, record.get("id"), source, picked, row, by)
 
 
-def _label_column(row: dict[str, Any]) -> Any:
+# Fields a tool writes beside the label (Label Studio's JSON-MIN and CSV, the queue's own export).
+_NOT_LABELS = {"id", "text", "prediction_id", "picked", "annotator", "annotation_id", "created_at", "updated_at",
+               "lead_time", "row_id", "source", "model_version"}  # fmt: skip
+
+
+def label_field(rows: list[dict[str, Any]]) -> str | None:
+    """The field holding the label: label, target or sentiment, else the one field whose filled
+    values are all class names (a labelling config whose control has another name, say `mood`)."""
+    names: set[str] = set().union(*(r.keys() for r in rows)) if rows else set()
     for name in ("label", "target", QUESTION):
-        if name in row:
-            return row[name]
+        if name in names:
+            return name
+    for name in sorted(names - _NOT_LABELS):
+        values = [_choice(r.get(name)) for r in rows if r.get(name) not in (None, "", [])]
+        if values and all(_named(v) for v in values):
+            return name
     return None
+
+
+def _choice(raw: Any) -> Any:
+    """A Label Studio value as one class name: `{"choices": ["positive"]}` (JSON-MIN) or the name."""
+    if isinstance(raw, dict):
+        return (raw.get("choices") or [None])[0]
+    return raw
 
 
 def _id_rows(path: Path, source: str, scheme: Scheme | None, picked: str) -> list[Label]:
     rows = [(str(i + 1), r) for i, r in enumerate(_plain_rows(path))]
-    raw_labels = [_label_column(r) for _, r in rows]
+    field = label_field([r for _, r in rows])
+    raw_labels = [_choice(r.get(field)) if field else None for _, r in rows]
     found_scheme = scheme or detect_scheme(x for x in raw_labels if x not in (None, ""))
     labels = []
     for (line, r), raw in zip(rows, raw_labels, strict=True):
