@@ -21,6 +21,7 @@ PAGES = {
     "versions": ("/ui/versions", "Alias history"),
     "drift": ("/ui/drift", "Days"),
     "retraining": ("/ui/retraining", "rejected"),
+    "label": ("/ui/label", "Keys:"),
     "try": ("/ui/try", "Predict"),
 }
 
