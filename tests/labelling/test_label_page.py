@@ -50,6 +50,9 @@ def test_label_skip_undo_and_progress(client, settings):
     assert relabel["relabel"] is True
     rows = [r for r in current_labels(settings.data).to_pylist() if r["source"] == "ui"]
     assert len(rows) == 1 and rows[0]["label"] == 1 and rows[0]["trusted"] is True
+    metrics = client.get("/metrics").text
+    for action, n in (("label", 2), ("skip", 3), ("undo", 4)):
+        assert f'sentiops_label_page_actions_total{{action="{action}"}} {n}.0' in metrics, action
     assert rows[0]["prediction_id"] == item["id"] and rows[0]["picked"] == item["picked"]
 
 

@@ -81,6 +81,12 @@ def _answer(queue: LabelQueue, holder: str, item: Item | None, until: float | No
     }
 
 
+def _count(request: Request, action: str) -> None:
+    metrics = getattr(request.app.state.sentiops, "metrics", None)  # `sentiops dashboard` has none
+    if metrics is not None:
+        metrics.label_page.labels(action).inc()
+
+
 def _refused(exc: QueueError) -> HTTPException:
     return HTTPException(exc.status, str(exc))
 
@@ -130,6 +136,7 @@ async def give_label(request: Request, item_id: str, body: LabelBody) -> dict[st
         await asyncio.to_thread(queue.finish, holder, item_id)
     except QueueError as exc:
         raise _refused(exc) from exc
+    _count(request, "label")
     return {**stored, "progress": queue.progress(holder).as_dict()}
 
 
@@ -142,6 +149,7 @@ async def skip_item(request: Request, item_id: str) -> dict[str, Any]:
         await asyncio.to_thread(queue.finish, holder, item_id, True)
     except QueueError as exc:
         raise _refused(exc) from exc
+    _count(request, "skip")
     return {"skipped": item_id, "progress": queue.progress(holder).as_dict()}
 
 
@@ -154,6 +162,7 @@ async def undo(request: Request) -> dict[str, Any]:
         item, until = await asyncio.to_thread(queue.undo, holder)
     except QueueError as exc:
         raise _refused(exc) from exc
+    _count(request, "undo")
     stored = stored_labels(_settings(request).data).labels.get(dedup_key(item.text))
     previous = None if stored is None else LABELS[stored]
     return _answer(queue, holder, item, until, your_label=previous)

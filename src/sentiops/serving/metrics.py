@@ -69,6 +69,12 @@ class ServiceMetrics:
         self.feedback = Counter(
             "sentiops_feedback_labels", "Labels received on /feedback by outcome", ["outcome"], registry=r
         )
+        self.label_page = Counter(
+            "sentiops_label_page_actions",
+            "What labellers did on the Label page: label, skip, undo",
+            ["action"],
+            registry=r,
+        )
         self.realized_accuracy = Gauge(
             "sentiops_realized_accuracy",
             "Accuracy on labelled predictions of the newest checked date with labels (results/drift/history.parquet)",
