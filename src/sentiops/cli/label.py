@@ -63,16 +63,13 @@ def label_export(
 ) -> None:
     """Write the queue's items that nobody has labelled yet in a labelling tool's import format;
     `sentiops feedback import --trusted` reads the tool's export back."""
-    from sentiops.data.feedback import stored_labels
     from sentiops.data.label_files import export_items, render_items
-    from sentiops.labelling.queue import all_items, is_done
+    from sentiops.labelling.queue import waiting_items
 
     settings = load_settings()
     if format not in ("label-studio", "argilla", "csv"):
         fail(f"unknown --format {format!r}: label-studio, argilla or csv", ExitCode.USAGE)
-    stored = stored_labels(settings.data)
-    keys = set(stored.labels)
-    items = [vars(i) for i in all_items(settings.data) if not is_done(i, stored.ids, keys)]
+    items = [vars(i) for i in waiting_items(settings.data)]
     try:
         if output is None:
             sys.stdout.write(render_items(items, format))  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from sentiops.config import Settings
 from sentiops.data.feedback import protected_keys, stored_labels
 from sentiops.data.predictions import log_files
 from sentiops.data.readers import reading
+from sentiops.evaluation.calibration import calibrate
 from sentiops.labelling.queue import add_items, all_items
 from sentiops.registry import Registry
 from sentiops.text import dedup_key
@@ -102,20 +103,25 @@ class _Temperatures:
     def __init__(self, registry: Registry) -> None:
         self.registry, self.found = registry, {}  # type: ignore[var-annotated]
 
-    def calibrated(self, version: str | None, confidence: float | None) -> float:
-        raw = 0.5 if confidence is None else float(confidence)
-        key = version or ""
-        if key not in self.found:
+    def _of(self, version: str) -> float | None:
+        if version not in self.found:
             try:
-                self.found[key] = self.registry.folder(key).metrics().temperature if key else None
+                self.found[version] = self.registry.folder(version).metrics().temperature if version else None
             except Exception:
-                self.found[key] = None
-        temperature = self.found[key]
-        if not temperature:
-            return raw
-        # Temperature scaling of two classes (evaluation/calibration.py), per row without numpy.
-        high, low = (max(raw, 1 - raw) ** (1 / temperature), max(min(raw, 1 - raw), 1e-12) ** (1 / temperature))
-        return high / (high + low)
+                self.found[version] = None
+        return self.found[version]
+
+    def calibrate_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Each row's confidence through its version's temperature, a chunk's rows per version at once."""
+        by_version: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_version.setdefault(row.get("model_version") or "", []).append(row)
+        for version, group in by_version.items():
+            raw = np.array([0.5 if r.get("confidence") is None else float(r["confidence"]) for r in group])
+            temperature = self._of(version)
+            scaled = calibrate(np.stack([raw, 1 - raw], axis=1), temperature).max(axis=1) if temperature else raw
+            for row, value in zip(group, scaled.tolist(), strict=True):
+                row["confidence"] = value
 
 
 def candidates(
@@ -124,9 +130,10 @@ def candidates(
     """The rows of the window any pick of ``size`` can take (at most 3 x size), and how many rows
     may be queued at all: one per text, none labelled, queued or protected. The window is read
     chunk by chunk, so memory follows ``size``, not the day (a million-row day included)."""
-    excluded = protected_keys(settings.data) | set(stored_labels(settings.data).labels)
-    excluded |= {dedup_key(i.text) for i in all_items(settings.data)}
-    labelled_ids = stored_labels(settings.data).ids
+    stored = stored_labels(settings.data)
+    excluded = (
+        protected_keys(settings.data) | set(stored.labels) | {dedup_key(i.text) for i in all_items(settings.data)}
+    )
     temperatures = _Temperatures(Registry(settings.registry))
     # Random picks are the smallest random keys; drift picks the smallest among fired days; the
     # uncertain ones the lowest calibrated confidences. Keeping `size` of each is enough for pick().
@@ -135,15 +142,18 @@ def candidates(
     eligible = 0
     for date in _dates(since, until):
         for source, rows in _chunks(settings.results, date, settings.batch_chunk_rows):
+            eligible_rows = []
             for row in rows:
                 key = dedup_key(row["text"])
                 marker = hash(key)
-                if not key or marker in seen or key in excluded or row["prediction_id"] in labelled_ids:
+                if not key or marker in seen or key in excluded or row["prediction_id"] in stored.ids:
                     continue
                 seen.add(marker)
                 eligible += 1
                 row.update(source=source, date=date, random_key=float(rng.random()))
-                row["confidence"] = temperatures.calibrated(row.get("model_version"), row.get("confidence"))
+                eligible_rows.append(row)
+            temperatures.calibrate_rows(eligible_rows)
+            for row in eligible_rows:
                 by_key.push(row["random_key"], row)
                 uncertain.push(row["confidence"], row)
                 if date in fired:

@@ -115,6 +115,13 @@ def is_done(item: Item, ids: set[str], keys: set[str]) -> bool:
     return item.item_id in ids or dedup_key(item.text) in keys
 
 
+def waiting_items(data: Path) -> list[Item]:
+    """The queued items nobody has labelled yet (leased ones included), in queue order."""
+    stored = stored_labels(data)
+    keys = set(stored.labels)
+    return [i for i in all_items(data) if not is_done(i, stored.ids, keys)]
+
+
 @dataclass
 class Progress:
     total: int
@@ -244,7 +251,6 @@ class LabelQueue:
             return item, until
 
     def progress(self, holder: str | None = None) -> Progress:
-        items, ids, keys = self._open()
-        done = sum(1 for i in items if is_done(i, ids, keys))
+        total, left = len(all_items(self.data)), len(waiting_items(self.data))
         yours = self._read()["labelled"].get(holder, 0) if holder else 0
-        return Progress(len(items), done, len(items) - done, yours)
+        return Progress(total, total - left, left, yours)

@@ -44,9 +44,15 @@ def _queue(request: Request) -> LabelQueue:
     return LabelQueue(settings.data, settings.label_lease_seconds)
 
 
-def _labeller(request: Request) -> str:
+def _cookie_labeller(request: Request) -> str | None:
+    """The labeller this browser (or script) is, from its cookie; None without a well-formed one."""
     holder = request.cookies.get(LABELLER_COOKIE, "")
-    if len(holder) != 32 or not all(c in "0123456789abcdef" for c in holder):
+    return holder if len(holder) == 32 and all(c in "0123456789abcdef" for c in holder) else None
+
+
+def _labeller(request: Request) -> str:
+    holder = _cookie_labeller(request)
+    if holder is None:
         raise HTTPException(409, "no labeller cookie: open /ui/label (or GET /ui/label/next) first")
     return holder
 
@@ -98,16 +104,13 @@ def label_page(request: Request) -> Response:
     minutes = round(_settings(request).label_lease_seconds / 60)
     context = {"here": "/ui/label", "title": "Label", "lease_minutes": minutes}
     page = templates.TemplateResponse(request, "label.html", context)
-    holder = request.cookies.get(LABELLER_COOKIE, "")
-    return page if len(holder) == 32 else _set_labeller(request, page, secrets.token_hex(16))
+    return page if _cookie_labeller(request) else _set_labeller(request, page, secrets.token_hex(16))
 
 
 @router.get("/next")
 async def next_item(request: Request) -> Response:
     """The item this labeller holds, or the next free one, leased to them."""
-    holder = request.cookies.get(LABELLER_COOKIE, "")
-    if len(holder) != 32:  # a first call: a new labeller, with a cookie
-        holder = secrets.token_hex(16)
+    holder = _cookie_labeller(request) or secrets.token_hex(16)  # a first call: a new labeller
     queue = _queue(request)
     item, until = await asyncio.to_thread(queue.next, holder)
     return _set_labeller(request, JSONResponse(_answer(queue, holder, item, until)), holder)

@@ -168,12 +168,10 @@ def labelling(settings: Settings) -> dict[str, Any]:
     """The Overview's labelling card: the queue, this week's labels, realized beside estimated accuracy."""
     import datetime as dt
 
-    from sentiops.data.feedback import current_labels, stored_labels
-    from sentiops.labelling.queue import all_items, is_done
+    from sentiops.data.feedback import current_labels
+    from sentiops.labelling.queue import waiting_items
 
-    stored = stored_labels(settings.data)
-    keys = set(stored.labels)
-    waiting = sum(1 for i in all_items(settings.data) if not is_done(i, stored.ids, keys))
+    waiting = len(waiting_items(settings.data))
     labels = current_labels(settings.data).select(["received_at", "trusted"]).to_pylist()
     week_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
     week = [r for r in labels if r["received_at"] is not None and r["received_at"] >= week_ago]

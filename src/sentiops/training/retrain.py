@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -81,11 +82,13 @@ def validate_rows(table: pa.Table, source: str, both_classes: bool = True) -> No
         )
 
 
-def lineage_trained_keys(settings: Settings, registry: Registry, version: str, share: float) -> set[str]:
+def lineage_trained_keys(
+    registry: Registry, version: str, share: float, by_hash: dict[str, Path], train_texts: list[str]
+) -> set[str]:
     """Texts (dedup keys) of the trusted held-back share that this version's lineage may have
-    trained on: the feedback of ancestors from before the trusted set, and the training split."""
-    keys = {dedup_key(t) for t in read_split(settings.data, "train").column("text").to_pylist()}
-    by_hash = {sha256_file(p): p for p in parts(settings.data)}
+    trained on: the feedback of ancestors from before the trusted set (``by_hash``: the store's
+    parts by sha256), and the training split."""
+    keys = {dedup_key(t) for t in train_texts}
     seen: set[str] = set()
     current: str | None = version
     while current and current not in seen and current in registry.versions():
@@ -100,9 +103,9 @@ def lineage_trained_keys(settings: Settings, registry: Registry, version: str, s
 
 def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict[str, Any]:
     used = lineage_feedback(registry, champion)
-    files = sorted((settings.data / "feedback").glob("*.parquet"))
-    fresh = [(f, sha256_file(f)) for f in files]
-    fresh = [(f, digest) for f, digest in fresh if digest not in used]
+    hashed = [(f, sha256_file(f)) for f in parts(settings.data)]  # each part hashed once
+    fresh = [(f, digest) for f, digest in hashed if digest not in used]
+    by_hash = {digest: f for f, digest in hashed}
     if not fresh:
         raise RetrainError(f"no new labelled feedback in {settings.data / 'feedback'} (all used by version {champion})")
     tables = []
@@ -121,7 +124,9 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     if new.num_rows == 0:
         raise RetrainError(f"all {held} new labels fall in the trusted evaluation share: nothing to train on")
     validate_rows(new, "new feedback (without the trusted evaluation share)")
-    trusted = trusted_eval(settings.data, share, lineage_trained_keys(settings, registry, champion, share))
+    original = read_split(settings.data, "train").select(["id", "text", "label"])
+    trained = lineage_trained_keys(registry, champion, share, by_hash, original.column("text").to_pylist())
+    trusted = trusted_eval(settings.data, share, trained)
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
     columns = ["id", "text", "label", "trusted"]
@@ -147,7 +152,6 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     new_train = new_train.slice(0, budget - n_replay)
     trusted_train = int(pc.sum(new_train.column("trusted")).as_py() or 0)
     new_train = new_train.select(["id", "text", "label"])
-    original = read_split(settings.data, "train").select(["id", "text", "label"])
     replay = original.take(rng.choice(original.num_rows, min(n_replay, original.num_rows), replace=False))
     train = pa.concat_tables([new_train, replay.cast(new_train.schema)])
     train = train.take(rng.permutation(train.num_rows))
