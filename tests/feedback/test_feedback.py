@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,42 +21,11 @@ from sentiops.monitoring.check import recheck_late_labels, run_drift_check
 from sentiops.monitoring.realized import newest_realized
 from sentiops.scoring import job, runs
 from sentiops.serving.app import create_app
-from tests.feedback.test_prediction_log import _logged_ids
 from tests.helpers.data import sample_rows, write_csv
+from tests.helpers.feedback import predict
 from tests.helpers.serving import make_settings, wait_for
 
 TWEETS = [text for _, text in sample_rows(7000)[6700:7000]]
-
-
-@pytest.fixture
-def data(tmp_path, prepared_data):
-    folder = tmp_path / "data"
-    shutil.copytree(prepared_data, folder)
-    return folder
-
-
-@pytest.fixture
-def settings(tmp_path, registry_dir, data):
-    return make_settings(
-        registry_dir,
-        data_dir=data,
-        results_dir=tmp_path / "results",
-        prediction_log_flush_seconds=0.05,
-        backend="ort-int8",
-    )
-
-
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings)) as client:
-        wait_for(lambda: client.get("/readyz").status_code == 200)
-        yield client
-
-
-def _predict(client, settings, texts):
-    answers = [client.post("/predict", json={"text": t}).json() for t in texts]
-    wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
-    return answers
 
 
 def _new_parts(data):
@@ -65,7 +33,7 @@ def _new_parts(data):
 
 
 def test_a_prediction_id_round_trips_to_that_dates_realized_accuracy_and_late_labels_update_it(client, settings):
-    answers = _predict(client, settings, TWEETS[:40])
+    answers = predict(client, settings, TWEETS[:40])
     truth = ["negative" if i % 3 else "positive" for i in range(40)]
     first = client.post(
         "/feedback",
@@ -105,7 +73,7 @@ def test_a_prediction_id_round_trips_to_that_dates_realized_accuracy_and_late_la
 
 
 def test_a_second_label_for_a_prediction_replaces_the_first(client, settings):
-    answer = _predict(client, settings, TWEETS[:1])[0]
+    answer = predict(client, settings, TWEETS[:1])[0]
     pid = answer["prediction_id"]
     client.post("/feedback", json={"prediction_id": pid, "label": "negative"})
     again = client.post("/feedback", json={"prediction_id": pid, "label": "positive"}).json()
@@ -218,7 +186,7 @@ def test_import_reads_words_and_the_official_sentiment140_layout(cli_env, tmp_pa
 
 
 def test_import_by_prediction_id_and_picked_labels(cli_env, client, tmp_path):
-    answers = _predict(client, cli_env, TWEETS[40:45])
+    answers = predict(client, cli_env, TWEETS[40:45])
     file = tmp_path / "ids.jsonl"
     file.write_text("".join(json.dumps({"prediction_id": a["prediction_id"], "label": 1}) + "\n" for a in answers))
     result = _import(str(file), "--picked", "picked", "--scheme", "binary")

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from sentiops.data.feedback import current_labels
 from sentiops.labelling.picking import refresh_queue
 from sentiops.serving.app import create_app
+from tests.helpers.browser import watch_console
+from tests.helpers.feedback import predict
 from tests.helpers.serving import live_server, wait_for
-from tests.labelling.conftest import TWEETS, predict
-from tests.serving.test_browser import CHROMIUM, _watch
+from tests.labelling.conftest import TWEETS
 
 TODAY = dt.datetime.now(dt.UTC).date()
-
-
-@pytest.fixture
-def browser():
-    assert CHROMIUM, "Chromium is missing: `make test` installs it (Debian package chromium)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_three_tweets_labelled_with_the_keyboard(client, settings, browser):
@@ -33,7 +21,7 @@ def test_three_tweets_labelled_with_the_keyboard(client, settings, browser):
     refresh_queue(settings, TODAY, TODAY, size=5, seed=0)
     with live_server(create_app(settings)) as base:
         page = browser.new_page()
-        errors = _watch(page)
+        errors = watch_console(page)
         page.goto(base + "/ui/label")
         wait_for(lambda: "0 of 5 labelled" in page.inner_text("#progress"))
         seen = []

@@ -15,7 +15,8 @@ from sentiops.data.feedback import current_labels
 from sentiops.data.label_files import UNLABELLED, read_import
 from sentiops.labelling.picking import refresh_queue
 from sentiops.labelling.queue import all_items
-from tests.labelling.conftest import TWEETS, predict
+from tests.helpers.feedback import predict
+from tests.labelling.conftest import TWEETS
 
 TODAY = dt.datetime.now(dt.UTC).date()
 runner = CliRunner()

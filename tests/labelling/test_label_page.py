@@ -13,8 +13,9 @@ from sentiops.data.feedback import current_labels
 from sentiops.labelling.picking import refresh_queue
 from sentiops.serving.app import create_app
 from tests.feedback.test_prediction_log import _logged_ids
+from tests.helpers.feedback import predict
 from tests.helpers.serving import wait_for
-from tests.labelling.conftest import TWEETS, predict
+from tests.labelling.conftest import TWEETS
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

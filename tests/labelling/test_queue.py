@@ -16,7 +16,8 @@ from sentiops.labelling.picking import pick, refresh_queue
 from sentiops.labelling.queue import LabelQueue, LeaseLost, UnknownItem, all_items
 from sentiops.text import dedup_key
 from sentiops.volume import DateFiles, drift_history
-from tests.labelling.conftest import TWEETS, predict
+from tests.helpers.feedback import predict
+from tests.labelling.conftest import TWEETS
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

@@ -6,6 +6,7 @@ import pytest
 
 from sentiops.monitoring.check import run_drift_check
 from sentiops.scoring import job, runs
+from tests.helpers.browser import browser  # noqa: F401
 from tests.helpers.data import sample_rows, write_csv
 from tests.helpers.serving import make_settings
 

@@ -5,17 +5,15 @@ stay free of errors. Screenshots go to SENTIOPS_SCREENSHOTS (docs/ via `make scr
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
 from sentiops.serving.app import create_app
+from tests.helpers.browser import watch_console
 from tests.helpers.serving import live_server
 from tests.serving.conftest import DATES
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGES = {
     "overview": ("/ui", "production: version 1"),
     "versions": ("/ui/versions", "Alias history"),
@@ -26,30 +24,12 @@ PAGES = {
 }
 
 
-@pytest.fixture
-def browser():
-    assert CHROMIUM, "Chromium is missing: `make test` installs it (Debian package chromium)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-def _watch(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
-
-
 def test_every_page_renders_in_a_browser_without_console_errors(history, browser, tmp_path):
     shots = Path(os.environ.get("SENTIOPS_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with live_server(create_app(history)) as base:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors = _watch(page)
+        errors = watch_console(page)
         for name, (path, expected) in PAGES.items():
             response = page.goto(base + path)
             assert response is not None and response.status == 200, path
@@ -74,7 +54,7 @@ def test_every_page_renders_in_a_browser_without_console_errors(history, browser
 def test_the_daily_drift_report_renders_without_console_errors(history, browser):
     report = history.results / "drift" / f"date={DATES[-1]}" / "report.html"
     page = browser.new_page()
-    errors = _watch(page)
+    errors = watch_console(page)
     page.goto(report.as_uri())
     assert "Overall status" in page.inner_text("body")
     assert page.locator("svg").count() >= 3  # the charts are inline SVG
@@ -85,7 +65,7 @@ def test_signing_in_and_out_in_a_browser_under_the_content_security_policy(histo
     settings = history.model_copy(update={"api_token": SecretStr("browser-token-1")})
     with live_server(create_app(settings)) as base:
         page = browser.new_page()
-        errors = _watch(page)
+        errors = watch_console(page)
         assert page.goto(base + "/ui").status == 401
         page.goto(base + "/ui/login")
         page.fill("input[name=token]", "browser-token-1")
