@@ -125,6 +125,37 @@ class Settings(BaseSettings):
     # Names this process's log files (with its PID and a random part); Kubernetes sets HOSTNAME
     # to the pod's name.
     pod_name: str = Field(default_factory=lambda: socket.gethostname() or "local", validation_alias="HOSTNAME")
+    # Live trials of `staging` (docs/live-trials.md). Shadow: the API loads staging beside production
+    # and scores this share of requests with it after the caller's answer, only while no request
+    # waits; at most `shadow_queue_texts` wait (they are shed beyond, counted), scored
+    # `shadow_batch_size` at a time, so a request arriving meanwhile waits for one small batch.
+    shadow_share: float = Field(1.0, ge=0, le=1)
+    shadow_queue_texts: int = Field(256, ge=1)
+    shadow_batch_size: int = Field(4, ge=1)
+    # Canary: this share of callers (sticky: a hash of the X-Caller-Key header, else of the request
+    # id) is answered by staging. Staging slower than the timeout, or failing, is answered by
+    # production instead and counted against staging.
+    canary_share: float = Field(0.0, ge=0, le=1)
+    canary_timeout_ms: float = Field(1000.0, gt=0)
+    # The canary's guard, over staging's last `canary_guard_window` calls once `canary_guard_min_n`
+    # were seen: it stops the canary (alert + a line in results/live/canary_stops.jsonl) when
+    # - errors + timeouts pass 2% (one call in fifty failing is an incident, not noise);
+    # - staging's p99 passes twice production's in the same window (a ratio: CPUs differ up to 2x);
+    # - agreement with production on shadow pairs falls below 0.7 (two sound models of this task
+    #   agree on 80-90% of tweets; 0.7 is a model that is broken or answers another question).
+    canary_guard_window: int = Field(500, ge=10)
+    canary_guard_min_n: int = Field(50, ge=1)
+    canary_max_error_ratio: float = Field(0.02, ge=0, le=1)
+    canary_max_p99_ratio: float = Field(2.0, gt=1)
+    canary_min_agreement: float = Field(0.7, ge=0, le=1)
+    # `models promote staging --if-live`: after a day and 1,000 shadow pairs, staging must agree with
+    # production on >= 0.7 of them and, once 30 of the pairs have labels, be no more than 1 point
+    # less accurate than production on those same predictions.
+    live_min_hours: float = Field(24.0, ge=0)
+    live_min_pairs: int = Field(1000, ge=1)
+    live_min_agreement: float = Field(0.7, ge=0, le=1)
+    live_min_labelled: int = Field(30, ge=1)
+    live_margin: float = Field(0.01, ge=0)
     log_json: bool = False  # `sentiops serve` always logs JSON; other commands when this is set
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

@@ -26,14 +26,19 @@ SCHEMA = pa.schema(
         ("request_id", pa.string()),
         ("model_version", pa.string()),
         ("engine", pa.string()),
-        ("role", pa.string()),  # which model answered: production (staging: shadow/canary, later)
+        ("role", pa.string()),  # production or canary: answered the caller; shadow: scored beside it
         ("label", pa.string()),
         ("confidence", pa.float32()),
         ("scores", pa.map_(pa.string(), pa.float32())),
         ("text", pa.string()),  # null when only the hash is kept
         ("text_sha256", pa.string()),
+        ("shadow_of", pa.string()),  # a shadow row: the prediction id of the answer it was scored beside
     ]
 )
+# Roles whose rows are answers a caller received (labels, realized accuracy and the labelling queue
+# read these); `shadow` rows are staging's (or, beside a canary answer, production's) second opinion.
+ANSWERED_ROLES = ("production", "canary")
+SHADOW = "shadow"
 
 
 def new_prediction_id(now: dt.datetime) -> str:
@@ -97,14 +102,23 @@ def prune(results: Path, keep_days: int, today: dt.date | None = None) -> list[s
 
 def read_log(results: Path, date: str, columns: list[str] | None = None) -> pa.Table:
     """Every logged prediction of a date (an empty table with the schema when there are none)."""
-    files = log_files(results, date)
-    if not files:
-        return SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
-    tables = []
-    for file in files:
-        with reading(file):
-            tables.append(pq.read_table(file, columns=columns))
-    return pa.concat_tables(tables)
+    columns = columns or SCHEMA.names
+    tables = [read_log_file(file, columns) for file in log_files(results, date)]
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(columns)
+
+
+def read_log_file(file: Path, columns: list[str]) -> pa.Table:
+    """These columns of one log file; a column that files of earlier releases lack (`shadow_of`)
+    comes back as nulls, and a missing `role` as production (all they logged)."""
+    with reading(file):
+        present = set(pq.read_schema(file).names)
+        table = pq.read_table(file, columns=[c for c in columns if c in present])
+    for name in columns:
+        if name not in present:
+            field = SCHEMA.field(name)
+            fill = "production" if name == "role" else None
+            table = table.append_column(field, pa.array([fill] * table.num_rows, type=field.type))
+    return table.select(columns)
 
 
 def find(results: Path, prediction_ids: list[str]) -> dict[str, dict]:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from sentiops.config import Settings
 from sentiops.data.feedback import protected_keys, stored_labels
-from sentiops.data.predictions import log_files
+from sentiops.data.predictions import ANSWERED_ROLES, log_files
 from sentiops.data.readers import reading
 from sentiops.evaluation.calibration import calibrate
 from sentiops.labelling.queue import add_items, all_items
@@ -56,7 +56,8 @@ COLUMNS = ["prediction_id", "model_version", "label", "confidence", "text"]
 
 
 def _chunks(results: Path, date: str, chunk_rows: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """The date's predictions, chunk by chunk: the API's log (production answers), then the batch scores."""
+    """The date's predictions, chunk by chunk: the API's log (answers callers got, not shadow rows),
+    then the batch scores."""
     folder = DateFiles(results, date).scores
     files = [("api", f) for f in log_files(results, date)]
     files += [("batch", f) for f in sorted(folder.glob("*.parquet")) if not f.name.startswith(".")]
@@ -65,7 +66,7 @@ def _chunks(results: Path, date: str, chunk_rows: int) -> Iterator[tuple[str, li
             parquet = pq.ParquetFile(path)
             columns = COLUMNS + (["role"] if "role" in parquet.schema_arrow.names else [])
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
-                rows = [r for r in batch.to_pylist() if r["text"] and r.get("role") in (None, "production")]
+                rows = [r for r in batch.to_pylist() if r["text"] and r.get("role") in (None, *ANSWERED_ROLES)]
                 yield source, rows
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.metrics import f1_score
 
 from sentiops.config import Settings
 from sentiops.data.feedback import current_labels
 from sentiops.data.labels import LABELS
-from sentiops.data.predictions import batch_date_of, log_files, partition_of
+from sentiops.data.predictions import ANSWERED_ROLES, batch_date_of, log_files, partition_of, read_log_file
 from sentiops.data.readers import reading
 from sentiops.monitoring.scored import iter_scored
 from sentiops.text import dedup_key
@@ -32,11 +33,14 @@ from sentiops.volume import DateFiles, drift_history
 
 
 def _prediction_chunks(settings: Settings, date: str) -> Iterator[pa.RecordBatch | pa.Table]:
-    """(prediction_id, label, text) of the date's API and batch predictions, a chunk at a time."""
+    """(prediction_id, label, text) of the date's API answers and batch predictions, a chunk at a
+    time. Shadow rows are left out: their answers reached no caller, and a label sent with a text
+    would otherwise join both models' answers."""
     columns = ["prediction_id", "label", "text"]
     for file in log_files(settings.results, date):
-        with reading(file):
-            yield pq.read_table(file, columns=columns)
+        table = read_log_file(file, [*columns, "role"])
+        answered = pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES))
+        yield table.filter(answered).select(columns)
     scores = DateFiles(settings.results, date).scores
     files = sorted(scores.glob("*.parquet")) if scores.is_dir() else []
     if files:

@@ -17,13 +17,16 @@ from sentiops import __version__
 from sentiops.config import Settings, get_settings
 from sentiops.serving import label_ui, routes, ui
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
+from sentiops.serving.canary import Canary
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.middleware import RequestMiddleware
 from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.session import SECURITY_HEADERS
+from sentiops.serving.shadow import ShadowQueue
 from sentiops.serving.token import TokenSource
+from sentiops.serving.trial import LiveTrial
 
 MAX_ERRORS = 20  # a body with a thousand bad items gets a short answer, not a thousand entries
 
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics = ServiceMetrics()
         manager = ModelManager(settings, metrics)
+        prediction_log = PredictionLog(settings, on_drop=metrics.prediction_log_dropped.inc)
+        shadow = ShadowQueue(settings.shadow_queue_texts, settings.shadow_batch_size, prediction_log, metrics)
         batcher = MicroBatcher(
             manager.current,
             settings.microbatch_max_size,
@@ -70,11 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_batch=metrics.batch_size.observe,
             max_queue_texts=settings.max_queue_texts,
             max_queue_wait_ms=settings.max_queue_wait_ms,
+            background=shadow,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
         token = TokenSource(settings.api_token, settings.api_token_file)
-        prediction_log = PredictionLog(settings, on_drop=metrics.prediction_log_dropped.inc)
-        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token, prediction_log)
+        trial = LiveTrial(settings, manager, batcher, shadow, Canary(settings, metrics))
+        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token, prediction_log, trial)
         batcher.start()
         prediction_log.start()
         poller = asyncio.create_task(manager.poll_forever())  # first load happens here, off the loop

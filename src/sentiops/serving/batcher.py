@@ -17,6 +17,10 @@ times the measured time per text) passes a limit, instead of letting latency gro
 bound. A batch request when no other batch waits is always admitted (within the hard cap on
 queued texts): the service is below capacity for batches then, and a measured time per text
 taken from small single-request batches overstates what a batch costs.
+
+Background work (the shadow scoring of serving/shadow.py) runs on the same inference thread, only
+when no request waits, one small chunk at a time: it never takes a core from a request, and a
+request that arrives meanwhile waits for one chunk at most.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from sentiops.inference import Prediction, Predictor
 
@@ -40,6 +45,22 @@ class Overloaded(RuntimeError):
     def __init__(self, message: str, retry_after_seconds: float) -> None:
         super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after_seconds))
+
+
+class Chunk(Protocol):
+    """Background texts for one model, and what to do with their answers."""
+
+    @property
+    def predictor(self) -> Predictor: ...
+
+    @property
+    def texts(self) -> list[str]: ...
+
+    def finish(self, results: list[Prediction] | None, error: Exception | None, seconds: float) -> None: ...
+
+
+class BackgroundWork(Protocol):
+    def take(self) -> Chunk | None: ...
 
 
 @dataclass
@@ -58,6 +79,7 @@ class MicroBatcher:
         on_batch: Callable[[int], None] | None = None,
         max_queue_texts: int = 4096,
         max_queue_wait_ms: float = 1000.0,
+        background: BackgroundWork | None = None,
     ) -> None:
         self.get_predictor = get_predictor
         self.max_size = max_size
@@ -65,6 +87,7 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.max_queue_texts = max_queue_texts
         self.max_queue_wait = max_queue_wait_ms / 1000
+        self.background = background
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.singles: deque[_Item] = deque()
         self.bulk: deque[_Item] = deque()
@@ -81,6 +104,10 @@ class MicroBatcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def wake(self) -> None:
+        """Background work has arrived: look for it if idle."""
+        self._wakeup.set()
 
     @property
     def queued(self) -> int:
@@ -106,18 +133,20 @@ class MicroBatcher:
                 wait,
             )
 
-    async def predict_one(self, text: str) -> tuple[Prediction, str]:
-        self._predictor()  # no model: say so at once rather than queueing
+    async def predict_one(self, text: str, predictor: Predictor | None = None) -> tuple[Prediction, str]:
+        """One text, on `predictor` (a canary's staging) or on whatever serves when its batch is cut."""
+        if predictor is None:
+            self._predictor()  # no model: say so at once rather than queueing
         self._admit(1)
-        item = _Item(text, asyncio.get_running_loop().create_future())
+        item = _Item(text, asyncio.get_running_loop().create_future(), predictor)
         self._last_single = time.monotonic()
         self.singles.append(item)
         self._wakeup.set()
         return await item.future
 
-    async def predict_many(self, texts: list[str]) -> tuple[list[Prediction], str]:
+    async def predict_many(self, texts: list[str], predictor: Predictor | None = None) -> tuple[list[Prediction], str]:
         """Texts of one request, scored in pieces between single requests, all on one model."""
-        predictor = self._predictor()
+        predictor = predictor or self._predictor()
         self._admit(len(texts), batch=True)
         loop = asyncio.get_running_loop()
         items = [_Item(text, loop.create_future(), predictor) for text in texts]
@@ -142,6 +171,10 @@ class MicroBatcher:
 
     async def _collect(self) -> list[_Item]:
         while not self.queued:
+            chunk = self.background.take() if self.background is not None else None
+            if chunk is not None:
+                await self._run_background(chunk)
+                continue
             self._wakeup.clear()
             await self._wakeup.wait()
         await asyncio.sleep(0)  # callers just answered may ask again before the next batch is cut
@@ -170,6 +203,17 @@ class MicroBatcher:
                 groups.setdefault(id(predictor), (predictor, []))[1].append(item)
             for predictor, group in groups.values():
                 await self._score(predictor, group)
+
+    async def _run_background(self, chunk: Chunk) -> None:
+        started = time.perf_counter()
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self.executor, chunk.predictor.predict, chunk.texts
+            )
+        except Exception as exc:  # the background model's failure is its own, never a request's
+            chunk.finish(None, exc, time.perf_counter() - started)
+        else:
+            chunk.finish(results, None, time.perf_counter() - started)
 
     async def _score(self, predictor: Predictor, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.session import SESSION_COOKIE, valid_session
 from sentiops.serving.token import TokenSource, TokenUnavailable
+from sentiops.serving.trial import LiveTrial
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ServiceState:
     batcher: MicroBatcher
     token: TokenSource
     prediction_log: PredictionLog
+    trial: LiveTrial
     poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
 
 from sentiops.evaluation.calibration import calibrate
 from sentiops.inference import Prediction
@@ -80,9 +80,53 @@ class ServiceMetrics:
             "Accuracy on labelled predictions of the newest checked date with labels (results/drift/history.parquet)",
             registry=r,
         )
+        # Live trials of staging (shadow and canary): per model, role and version.
+        self.staging_model = Info("sentiops_staging_model", "The staging version loaded beside production", registry=r)
+        self.model_predictions = Counter(
+            "sentiops_model_predictions",
+            "Predictions per model: role (production, canary: answered; shadow: scored beside), version, label",
+            ["role", "version", "label"],
+            registry=r,
+        )
+        self.model_confidence = Summary(
+            "sentiops_model_confidence", "Confidence per model (sum / count: the mean)", ["role", "version"], registry=r
+        )
+        self.model_estimated_accuracy = Gauge(
+            "sentiops_model_estimated_accuracy",
+            "Mean calibrated confidence per version since this process loaded it (all roles)",
+            ["version"],
+            registry=r,
+        )
+        self.shadow_pairs = Counter(
+            "sentiops_shadow_pairs",
+            "Shadow answers by the version that scored them, the version that answered, and agreement",
+            ["shadow", "answered", "agreed"],
+            registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            "sentiops_shadow_agreement",
+            "Share of a shadow version's answers equal to the answers they shadowed, since it loaded here",
+            ["shadow", "answered"],
+            registry=r,
+        )
+        self.shadow_shed = Counter(
+            "sentiops_shadow_shed", "Texts not shadow-scored because the shadow queue was full (load)", registry=r
+        )
+        self.shadow_errors = Counter("sentiops_shadow_errors", "Texts whose shadow scoring failed", registry=r)
+        self.canary_requests = Counter(
+            "sentiops_canary_requests",
+            "Requests routed to the canary (staging) by outcome: ok, error, timeout (production answered)",
+            ["version", "outcome"],
+            registry=r,
+        )
+        self.canary_active = Gauge("sentiops_canary_active", "1 while staging answers a canary share", registry=r)
+        self.canary_stops = Counter("sentiops_canary_stops", "Canaries stopped by the guard", ["version"], registry=r)
         self.temperature: float | None = None  # the served version's calibration; None: no estimate
         self._calibrated_sum = 0.0
         self._calibrated_n = 0
+        self._temperatures: dict[str, float | None] = {}
+        self._per_version: dict[str, list[float]] = {}  # version -> [calibrated sum, n]
+        self._pairs: dict[tuple[str, str], list[int]] = {}  # (shadow, answered) -> [agreed, n]
 
     def model_loaded(
         self, version: str, backend: str, temperature: float | None, reference_shares: dict[str, float]
@@ -91,6 +135,35 @@ class ServiceMetrics:
         for label, share in reference_shares.items():
             self.reference_share.labels(label).set(share)
         self.temperature, self._calibrated_sum, self._calibrated_n = temperature, 0.0, 0
+        self.version_loaded(version, temperature)
+
+    def version_loaded(self, version: str, temperature: float | None) -> None:
+        self._temperatures[version] = temperature
+        self._per_version[version] = [0.0, 0]
+
+    def staging_loaded(self, version: str | None, backend: str, temperature: float | None) -> None:
+        self.staging_model.info({"version": version or "", "backend": backend})
+        if version is not None:
+            self.version_loaded(version, temperature)
+
+    def observe_model(self, role: str, version: str, predictions: list[Prediction]) -> None:
+        for p in predictions:
+            self.model_predictions.labels(role, version, p.label).inc()
+            self.model_confidence.labels(role, version).observe(p.confidence)
+        temperature = self._temperatures.get(version)
+        if temperature and predictions:
+            probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
+            found = self._per_version.setdefault(version, [0.0, 0])
+            found[0] += float(calibrate(probs, temperature).max(axis=1).sum())
+            found[1] += len(predictions)
+            self.model_estimated_accuracy.labels(version).set(found[0] / found[1])
+
+    def observe_pair(self, shadow: str, answered: str, agreed: bool) -> None:
+        self.shadow_pairs.labels(shadow, answered, str(agreed).lower()).inc()
+        counts = self._pairs.setdefault((shadow, answered), [0, 0])
+        counts[0] += agreed
+        counts[1] += 1
+        self.shadow_agreement.labels(shadow, answered).set(counts[0] / counts[1])
 
     def observe_predictions(self, predictions: list[Prediction]) -> None:
         for p in predictions:

@@ -43,6 +43,7 @@ class Logged:
     role: str
     prediction: Prediction
     text: str
+    shadow_of: str | None = None  # a shadow row: the id of the answer it was scored beside
 
 
 class PredictionLog:
@@ -137,6 +138,7 @@ class PredictionLog:
                 "scores": [list(r.prediction.scores.items()) for r in rows],
                 "text": [r.text if self.keep_text else None for r in rows],
                 "text_sha256": [text_hash(r.text) for r in rows],
+                "shadow_of": [r.shadow_of for r in rows],
             },
             schema=SCHEMA,
         )

@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sentiops.data.feedback import Label, Outcome, add_labels
 from sentiops.data.predictions import new_prediction_id
-from sentiops.inference import Prediction
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
 from sentiops.serving.manager import ReloadError
@@ -49,34 +48,41 @@ def _check_text(text: str, limit: int, where: str = "text") -> None:
         raise HTTPException(422, f"{where} has {len(text)} characters; the limit is {limit}")
 
 
-def _answer(
-    s: ServiceState, request: Request, texts: list[str], predictions_: list[Prediction], version: str
-) -> list[PredictResponse]:
-    """Responses with their prediction ids, and the records of the prediction log (off the request
-    path: `record` only appends to a buffer)."""
-    now = dt.datetime.now(dt.UTC)
-    current = s.manager.current()
-    engine = current.backend if current is not None and current.version == version else ""
+CALLER_KEY = "x-caller-key"  # a canary keeps a caller on one model by a hash of this (else the request id)
+
+
+async def _predict(s: ServiceState, request: Request, texts: list[str]) -> tuple[list[PredictResponse], str]:
+    """Answer the texts (production, or staging for a canary caller), log the answers, then offer
+    them to the shadow. The records only go to buffers here: no I/O on the request's path."""
     request_id = getattr(request.state, "request_id", "")
+    answer = await s.trial.predict(texts, request.headers.get(CALLER_KEY) or request_id)
+    now = dt.datetime.now(dt.UTC)
     answers, records = [], []
-    for text, prediction in zip(texts, predictions_, strict=True):
+    for text, prediction in zip(texts, answer.predictions, strict=True):
         prediction_id = new_prediction_id(now)
-        answers.append(PredictResponse(**prediction.as_dict(), model_version=version, prediction_id=prediction_id))
-        records.append(Logged(prediction_id, now, request_id, version, engine, "production", prediction, text))
+        answers.append(
+            PredictResponse(**prediction.as_dict(), model_version=answer.version, prediction_id=prediction_id)
+        )
+        records.append(
+            Logged(prediction_id, now, request_id, answer.version, answer.engine, answer.role, prediction, text)
+        )
     s.prediction_log.record(records)
-    s.metrics.observe_predictions(predictions_)
-    return answers
+    if answer.role == "production":  # the served version's gauges; every model's are per version
+        s.metrics.observe_predictions(answer.predictions)
+    s.metrics.observe_model(answer.role, answer.version, answer.predictions)
+    s.trial.shadow(answer, texts, [a.prediction_id for a in answers], request_id)
+    return answers, answer.version
 
 
 @predictions.post("/predict", response_model=PredictResponse)
 async def predict(body: PredictRequest, s: State, request: Request, response: Response) -> PredictResponse:
     """Sentiment of one tweet: label, confidence, both class probabilities and a prediction id
-    (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`)."""
+    (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`). `model_version`
+    says which version answered (staging, for a caller in a canary)."""
     _check_text(body.text, s.settings.max_text_chars)
-    prediction, version = await s.batcher.predict_one(body.text)
+    [answer], _ = await _predict(s, request, [body.text])
     if s.settings.log_texts:
-        log.info("prediction", extra={"text": body.text, "label": prediction.label})
-    answer = _answer(s, request, [body.text], [prediction], version)[0]
+        log.info("prediction", extra={"text": body.text, "label": answer.label})
     response.headers["X-Prediction-ID"] = answer.prediction_id
     return answer
 
@@ -90,8 +96,8 @@ async def predict_batch(body: BatchRequest, s: State, request: Request) -> Batch
         raise HTTPException(422, f"{len(body.texts)} texts; the limit is {s.settings.max_batch_texts}")
     for i, text in enumerate(body.texts):
         _check_text(text, s.settings.max_text_chars, where=f"texts[{i}]")
-    predictions_, version = await s.batcher.predict_many(body.texts)
-    return BatchResponse(predictions=_answer(s, request, body.texts, predictions_, version), model_version=version)
+    answers, version = await _predict(s, request, body.texts)
+    return BatchResponse(predictions=answers, model_version=version)
 
 
 @predictions.post("/feedback", response_model=FeedbackResponse, responses=errors(404))

@@ -1,0 +1,127 @@
+"""Shadow scoring: the other model's opinion of answers already sent, never delaying one.
+
+After a caller has its answer, the request's texts may wait here for the model that did not
+answer (staging beside production's answers, production beside a canary's). The micro-batcher
+takes a small chunk only when no request waits (batcher.py), so under load nothing is scored
+here: the queue fills and new texts are shed (counted in `sentiops_shadow_shed_total`), never
+queued without bound. Each scored text goes to the prediction log as a `shadow` row that names
+the answer it shadows (`shadow_of`), and agreement with that answer feeds the metrics and the
+canary's guard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sentiops.data.predictions import SHADOW, new_prediction_id
+from sentiops.inference import Prediction, Predictor
+from sentiops.serving.metrics import ServiceMetrics
+from sentiops.serving.prediction_log import Logged, PredictionLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Shadowed:
+    """One answer sent to a caller, waiting for the other model's opinion."""
+
+    text: str
+    answer: Prediction
+    prediction_id: str
+    request_id: str
+    answered_by: str  # the version that answered
+
+
+@dataclass
+class ShadowChunk:
+    predictor: Predictor
+    items: list[Shadowed]
+    queue: ShadowQueue
+
+    @property
+    def texts(self) -> list[str]:
+        return [item.text for item in self.items]
+
+    def finish(self, results: list[Prediction] | None, error: Exception | None, seconds: float) -> None:
+        self.queue.scored(self, results, error)
+
+
+class ShadowQueue:
+    def __init__(
+        self,
+        max_texts: int,
+        chunk_size: int,
+        prediction_log: PredictionLog,
+        metrics: ServiceMetrics,
+        on_outcome: Callable[[str, str, bool | None], None] = lambda shadow, answered, agreed: None,
+    ) -> None:
+        self.max_texts = max_texts
+        self.chunk_size = chunk_size
+        self.prediction_log = prediction_log
+        self.metrics = metrics
+        # (shadow version, answering version, agreed with the answer; None: the shadow model failed)
+        self.on_outcome = on_outcome
+        self.wake: Callable[[], None] = lambda: None  # set to the batcher's wake-up
+        self._waiting: deque[tuple[Predictor, Shadowed]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def offer(self, predictor: Predictor, items: list[Shadowed], share: float) -> int:
+        """Queue `share` of these answers for `predictor`; beyond the queue's room they are shed.
+        Returns how many were queued."""
+        chosen = items if share >= 1 else [item for item in items if random.random() < share]
+        room = max(0, self.max_texts - len(self._waiting))
+        for item in chosen[:room]:
+            self._waiting.append((predictor, item))
+        shed = len(chosen) - min(room, len(chosen))
+        if shed:
+            self.metrics.shadow_shed.inc(shed)
+        if chosen[:room]:
+            self.wake()
+        return min(room, len(chosen))
+
+    def take(self) -> ShadowChunk | None:
+        """Up to `chunk_size` waiting texts for one model (the batcher calls this when idle)."""
+        if not self._waiting:
+            return None
+        predictor = self._waiting[0][0]
+        items: list[Shadowed] = []
+        while self._waiting and len(items) < self.chunk_size and self._waiting[0][0] is predictor:
+            items.append(self._waiting.popleft()[1])
+        return ShadowChunk(predictor, items, self)
+
+    def scored(self, chunk: ShadowChunk, results: list[Prediction] | None, error: Exception | None) -> None:
+        predictor = chunk.predictor
+        if results is None:
+            self.metrics.shadow_errors.inc(len(chunk.items))
+            log.warning("shadow scoring failed", extra={"version": predictor.version, "error": repr(error)})
+            for item in chunk.items:
+                self.on_outcome(predictor.version, item.answered_by, None)
+            return
+        now = dt.datetime.now(dt.UTC)
+        records = []
+        for item, result in zip(chunk.items, results, strict=True):
+            agreed = result.label == item.answer.label
+            self.metrics.observe_pair(predictor.version, item.answered_by, agreed)
+            self.on_outcome(predictor.version, item.answered_by, agreed)
+            records.append(
+                Logged(
+                    new_prediction_id(now),
+                    now,
+                    item.request_id,
+                    predictor.version,
+                    predictor.backend,
+                    SHADOW,
+                    result,
+                    item.text,
+                    shadow_of=item.prediction_id,
+                )
+            )
+        self.metrics.observe_model(SHADOW, predictor.version, results)
+        self.prediction_log.record(records)
