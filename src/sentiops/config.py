@@ -126,12 +126,15 @@ class Settings(BaseSettings):
     # to the pod's name.
     pod_name: str = Field(default_factory=lambda: socket.gethostname() or "local", validation_alias="HOSTNAME")
     # Live trials of `staging` (docs/live-trials.md). Shadow: the API loads staging beside production
-    # and scores this share of requests with it after the caller's answer, only while no request
-    # waits; at most `shadow_queue_texts` wait (they are shed beyond, counted), scored
-    # `shadow_batch_size` at a time, so a request arriving meanwhile waits for one small batch.
+    # and scores this share of requests with it after the caller's answer, on the inference thread
+    # once it has had no request for `shadow_idle_ms`; at most `shadow_queue_texts` wait (they are
+    # shed beyond, counted), scored `shadow_batch_size` at a time, so a request arriving meanwhile
+    # waits for one small batch (`make bench-shadow` chose these: docs/live-trials.md).
     shadow_share: float = Field(1.0, ge=0, le=1)
     shadow_queue_texts: int = Field(256, ge=1)
-    shadow_batch_size: int = Field(4, ge=1)
+    shadow_batch_size: int = Field(2, ge=1)
+    shadow_idle_ms: float = Field(2.0, ge=0)
+    staging_threads: int = Field(0, ge=0)  # 0: as production (1 was measured: no better, docs)
     # Canary: this share of callers (sticky: a hash of the X-Caller-Key header, else of the request
     # id) is answered by staging. Staging slower than the timeout, or failing, is answered by
     # production instead and counted against staging.

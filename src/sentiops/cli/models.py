@@ -1,13 +1,16 @@
-"""`sentiops models list|show|promote|rollback`."""
+"""`sentiops models list|show|promote|rollback|compare`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
 import typer
 
 from sentiops.cli.common import fail, load_settings, open_registry
+from sentiops.cli.output import summary
+from sentiops.exit_codes import ExitCode
 
 models_app = typer.Typer(help="Inspect and move registry versions.", no_args_is_help=True)
 
@@ -56,19 +59,67 @@ def models_show(version: Annotated[str, typer.Argument()] = "production") -> Non
 
 @models_app.command("promote")
 def models_promote(
-    version: str,
+    version: Annotated[str, typer.Argument(help="a version number, or staging")],
     alias: Annotated[str, typer.Option(help="production or staging")] = "production",
+    if_live: Annotated[
+        bool, typer.Option("--if-live", help="promote staging only if its live shadow evidence passes")
+    ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="--if-live: evidence since this date (default: staging set)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Point an alias at a version (after verifying its checksums)."""
+    """Point an alias at a version (after verifying its checksums); with --if-live, staging
+    becomes production only on live evidence (docs/live-trials.md). A refusal exits 0, as a
+    retrain's rejection does; the decision log says why."""
     from sentiops.registry import RegistryError
 
-    registry = open_registry(load_settings())
+    settings = load_settings()
+    registry = open_registry(settings)
+    if if_live:
+        from sentiops.monitoring.live import decision_lines, live_decision
+
+        if version != "staging" or alias != "production":
+            fail("--if-live promotes staging to production: sentiops models promote staging --if-live", ExitCode.USAGE)
+        try:
+            decision = live_decision(settings, _since(since))
+        except RegistryError as exc:
+            fail(str(exc))
+        summary(as_json, decision, "\n".join(decision_lines(decision)))
+        return
     try:
-        registry.verify(version)
-        previous = registry.set_alias(alias, version, reason="manual promote")
+        number = registry.resolve(version)
+        registry.verify(number)
+        previous = registry.set_alias(alias, number, reason="manual promote")
     except RegistryError as exc:
         fail(str(exc))
-    typer.echo(f"{alias}: {previous} -> {version}")
+    typer.echo(f"{alias}: {previous} -> {number}")
+
+
+@models_app.command("compare")
+def models_compare(
+    live: Annotated[bool, typer.Option("--live", help="production against staging on live traffic")] = False,
+    since: Annotated[str | None, typer.Option(help="from this date (default: when staging was set)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Production against staging on the prediction log's shadow pairs: per model n, label shares,
+    mean confidence, estimated and (on labelled pairs) realized accuracy; agreement with an interval."""
+    from sentiops.monitoring.live import compare_live, comparison_lines
+
+    if not live:
+        fail("only --live comparisons exist: sentiops models compare --live", ExitCode.USAGE)
+    found = compare_live(load_settings(), _since(since)).as_dict()
+    summary(as_json, found, "\n".join(comparison_lines(found)))
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"--since {value!r} is not a date (YYYY-MM-DD)", ExitCode.USAGE)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 @models_app.command("rollback")

@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_queue_texts=settings.max_queue_texts,
             max_queue_wait_ms=settings.max_queue_wait_ms,
             background=shadow,
+            idle_ms=settings.shadow_idle_ms,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
         token = TokenSource(settings.api_token, settings.api_token_file)

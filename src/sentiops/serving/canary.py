@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,13 +25,10 @@ import numpy as np
 from sentiops.config import Settings
 from sentiops.files import append_line, read_json_lines
 from sentiops.monitoring.alerts import Notifier
+from sentiops.monitoring.live import canary_stops_file
 from sentiops.serving.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
-
-
-def stops_file(results: Path) -> Path:
-    return results / "live" / "canary_stops.jsonl"
 
 
 def bucket(key: str) -> float:
@@ -45,7 +41,7 @@ class Canary:
         self.settings = settings
         self.metrics = metrics
         self.share = settings.canary_share
-        self.path = stops_file(settings.results)
+        self.path = canary_stops_file(settings.results)
         self.stopped: dict[str, dict[str, Any]] = {}  # staging version -> its stop record
         self.version: str | None = None  # the staging version the windows below are about
         self._reset(None)

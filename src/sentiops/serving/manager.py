@@ -5,8 +5,8 @@ serving; the swap is a single reference assignment. A version that fails to load
 is logged and counted, and the old model stays.
 
 `staging`, when it names another version than production, is loaded the same way beside it
-(for shadow scoring and canaries, serving/trial.py); its failure never touches production. When
-staging is promoted, the loaded staging model becomes production without a second load.
+(for shadow scoring and canaries, serving/trial.py), on `staging_threads` intra-op threads; its
+failure never touches production. Promoted, it is loaded again as production.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ class ModelManager:
             finally:
                 self._follow_staging(force)
 
-    def _load(self, target: str, serving: str | None) -> Predictor:
+    def _load(self, target: str, serving: str | None, threads: int | None = None) -> Predictor:
+        settings = self.settings if threads is None else self.settings.model_copy(update={"intra_op_threads": threads})
         try:
-            predictor = Predictor.from_settings(self.settings, target)
+            predictor = Predictor.from_settings(settings, target)
             predictor.warm_up()
         except Exception as exc:
             self.failed[target] = str(exc)
@@ -81,10 +82,7 @@ class ModelManager:
         if target in self.failed and not force:
             raise ReloadError(f"version {target} failed before: {self.failed[target]}")
         started = time.perf_counter()
-        if self.staging is not None and self.staging.version == target and not force:
-            predictor = self.staging  # staging was promoted: it is loaded, verified and warm
-        else:
-            predictor = self._load(target, serving)
+        predictor = self._load(target, serving)
         self._swap(predictor, target, serving, started)
         return {"changed": True, "version": target, "previous": serving}
 
@@ -104,7 +102,7 @@ class ModelManager:
         self.staging = None
         if target is not None and (force or target not in self.failed):
             with contextlib.suppress(ReloadError):  # logged and counted by _load
-                self.staging = self._load(target, loaded)
+                self.staging = self._load(target, loaded, threads=self.settings.staging_threads)
         version = self.staging.version if self.staging else None
         temperature = self.registry.folder(version).metrics().temperature if version else None
         self.metrics.staging_loaded(version, self.staging.backend if self.staging else "", temperature)

@@ -2,9 +2,9 @@
 
 After a caller has its answer, the request's texts may wait here for the model that did not
 answer (staging beside production's answers, production beside a canary's). The micro-batcher
-takes a small chunk only when no request waits (batcher.py), so under load nothing is scored
-here: the queue fills and new texts are shed (counted in `sentiops_shadow_shed_total`), never
-queued without bound. Each scored text goes to the prediction log as a `shadow` row that names
+takes a small chunk only when it has rested (batcher.py), so under load nothing is scored here:
+the queue fills and new texts are shed (counted in `sentiops_shadow_shed_total`), never queued
+without bound. Each scored text goes to the prediction log as a `shadow` row that names
 the answer it shadows (`shadow_of`), and agreement with that answer feeds the metrics and the
 canary's guard.
 """
