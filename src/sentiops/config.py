@@ -126,10 +126,10 @@ class Settings(BaseSettings):
     # to the pod's name.
     pod_name: str = Field(default_factory=lambda: socket.gethostname() or "local", validation_alias="HOSTNAME")
     # Live trials of `staging` (docs/live-trials.md). Shadow: the API loads staging beside production
-    # and scores this share of requests with it after the caller's answer, on the inference thread
-    # once it has had no request for `shadow_idle_ms`; at most `shadow_queue_texts` wait (they are
-    # shed beyond, counted), scored `shadow_batch_size` at a time, so a request arriving meanwhile
-    # waits for one small batch (`make bench-shadow` chose these: docs/live-trials.md).
+    # and scores this share of requests with it after the caller's answer, on a thread of its own,
+    # starting only once the micro-batcher has had no request for `shadow_idle_ms`; at most
+    # `shadow_queue_texts` wait (shed beyond, counted), scored `shadow_batch_size` at a time, so a
+    # request arriving mid-chunk shares the cores with one small chunk (docs/live-trials.md).
     shadow_share: float = Field(1.0, ge=0, le=1)
     shadow_queue_texts: int = Field(256, ge=1)
     shadow_batch_size: int = Field(2, ge=1)

@@ -67,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics = ServiceMetrics()
         manager = ModelManager(settings, metrics)
         prediction_log = PredictionLog(settings, on_drop=metrics.prediction_log_dropped.inc)
-        shadow = ShadowQueue(settings.shadow_queue_texts, settings.shadow_batch_size, prediction_log, metrics)
+        shadow = ShadowQueue(
+            settings.shadow_queue_texts, settings.shadow_batch_size, settings.shadow_idle_ms, prediction_log, metrics
+        )
         batcher = MicroBatcher(
             manager.current,
             settings.microbatch_max_size,
@@ -75,14 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_batch=metrics.batch_size.observe,
             max_queue_texts=settings.max_queue_texts,
             max_queue_wait_ms=settings.max_queue_wait_ms,
-            background=shadow,
-            idle_ms=settings.shadow_idle_ms,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
         token = TokenSource(settings.api_token, settings.api_token_file)
         trial = LiveTrial(settings, manager, batcher, shadow, Canary(settings, metrics))
         app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token, prediction_log, trial)
         batcher.start()
+        shadow.start()
         prediction_log.start()
         poller = asyncio.create_task(manager.poll_forever())  # first load happens here, off the loop
         app.state.sentiops.poller = poller
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
+            await shadow.stop()
             await batcher.stop()
             await asyncio.to_thread(prediction_log.close)  # SIGTERM: what is buffered is written
 

@@ -18,25 +18,19 @@ bound. A batch request when no other batch waits is always admitted (within the 
 queued texts): the service is below capacity for batches then, and a measured time per text
 taken from small single-request batches overstates what a batch costs.
 
-Background work (the shadow scoring of serving/shadow.py) runs on the same inference thread, one
-small chunk at a time, only once no request has arrived or run for `idle_ms`: it never competes
-with a request for the cores or the GIL, a request arriving mid-chunk waits for one small chunk
-at most, and a closed-loop client (which asks again within a millisecond) is not slowed at all.
-A separate thread at the lowest priority was measured first: its GIL, held while the kernel
-starved it, stalled the event loop (priority inversion; paced p99 1.9x, 1-client p50 2x).
+`rested` tells the shadow scorer (serving/shadow.py) when nothing has waited or run here for a
+while: it starts its work only then.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
 from sentiops.inference import Prediction, Predictor
 
@@ -49,24 +43,6 @@ class Overloaded(RuntimeError):
     def __init__(self, message: str, retry_after_seconds: float) -> None:
         super().__init__(message)
         self.retry_after = max(1, math.ceil(retry_after_seconds))
-
-
-class Chunk(Protocol):
-    """Background texts for one model, and what to do with their answers."""
-
-    @property
-    def predictor(self) -> Predictor: ...
-
-    @property
-    def texts(self) -> list[str]: ...
-
-    def finish(self, results: list[Prediction] | None, error: Exception | None, seconds: float) -> None: ...
-
-
-class BackgroundWork(Protocol):
-    def __len__(self) -> int: ...
-
-    def take(self) -> Chunk | None: ...
 
 
 @dataclass
@@ -85,8 +61,6 @@ class MicroBatcher:
         on_batch: Callable[[int], None] | None = None,
         max_queue_texts: int = 4096,
         max_queue_wait_ms: float = 1000.0,
-        background: BackgroundWork | None = None,
-        idle_ms: float = 2.0,
     ) -> None:
         self.get_predictor = get_predictor
         self.max_size = max_size
@@ -94,8 +68,7 @@ class MicroBatcher:
         self.on_batch = on_batch
         self.max_queue_texts = max_queue_texts
         self.max_queue_wait = max_queue_wait_ms / 1000
-        self.background = background
-        self.idle = idle_ms / 1000
+        self._running = False
         self._last_busy = float("-inf")  # when a request last arrived or a batch last ended
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.singles: deque[_Item] = deque()
@@ -114,9 +87,9 @@ class MicroBatcher:
             await asyncio.gather(self._task, return_exceptions=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    def wake(self) -> None:
-        """Background work has arrived: look for it if idle."""
-        self._wakeup.set()
+    def rested(self, seconds: float) -> bool:
+        """Nothing queued or running, and no request arrived or finished for `seconds`."""
+        return not self.queued and not self._running and time.monotonic() - self._last_busy >= seconds
 
     @property
     def queued(self) -> int:
@@ -181,18 +154,8 @@ class MicroBatcher:
 
     async def _collect(self) -> list[_Item]:
         while not self.queued:
-            rested = time.monotonic() - self._last_busy
-            if self.background is not None and len(self.background) and rested >= self.idle:
-                chunk = self.background.take()
-                if chunk is not None:
-                    await self._run_background(chunk)
-                    continue
             self._wakeup.clear()
-            if self.background is not None and len(self.background):
-                with contextlib.suppress(TimeoutError):  # background work waits for the rest
-                    await asyncio.wait_for(self._wakeup.wait(), max(self.idle - rested, 0.0005))
-            else:
-                await self._wakeup.wait()
+            await self._wakeup.wait()
         await asyncio.sleep(0)  # callers just answered may ask again before the next batch is cut
         if self.max_wait > 0 and self.queued < self.max_size:
             await asyncio.sleep(self.max_wait)  # let a few more requests arrive
@@ -217,19 +180,12 @@ class MicroBatcher:
                 predictor = item.predictor or current
                 assert predictor is not None
                 groups.setdefault(id(predictor), (predictor, []))[1].append(item)
-            for predictor, group in groups.values():
-                await self._score(predictor, group)
-
-    async def _run_background(self, chunk: Chunk) -> None:
-        started = time.perf_counter()
-        try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self.executor, chunk.predictor.predict, chunk.texts
-            )
-        except Exception as exc:  # the background model's failure is its own, never a request's
-            chunk.finish(None, exc, time.perf_counter() - started)
-        else:
-            chunk.finish(results, None, time.perf_counter() - started)
+            self._running = True
+            try:
+                for predictor, group in groups.values():
+                    await self._score(predictor, group)
+            finally:
+                self._running = False
 
     async def _score(self, predictor: Predictor, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()

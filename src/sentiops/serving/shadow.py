@@ -1,21 +1,27 @@
 """Shadow scoring: the other model's opinion of answers already sent, never delaying one.
 
 After a caller has its answer, the request's texts may wait here for the model that did not
-answer (staging beside production's answers, production beside a canary's). The micro-batcher
-takes a small chunk only when it has rested (batcher.py), so under load nothing is scored here:
-the queue fills and new texts are shed (counted in `sentiops_shadow_shed_total`), never queued
-without bound. Each scored text goes to the prediction log as a `shadow` row that names
-the answer it shadows (`shadow_of`), and agreement with that answer feeds the metrics and the
-canary's guard.
+answer (staging beside production's answers, production beside a canary's). A task of its own
+scores them `shadow_batch_size` at a time on a thread of its own, and starts a chunk only when
+the micro-batcher has rested for `shadow_idle_ms` (nothing waiting, running, or arrived): under
+load it never starts, the queue fills and new texts are shed (counted in
+`sentiops_shadow_shed_total`), never queued without bound. Its own thread, not the batcher's:
+a slow staging model then slows only the shadow (`make bench-shadow` and
+tests/serving/test_live_trial.py measured both; docs/live-trials.md).
+
+Each scored text goes to the prediction log as a `shadow` row that names the answer it shadows
+(`shadow_of`), and agreement with that answer feeds the metrics and the canary's guard.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sentiops.data.predictions import SHADOW, new_prediction_id
@@ -41,14 +47,6 @@ class Shadowed:
 class ShadowChunk:
     predictor: Predictor
     items: list[Shadowed]
-    queue: ShadowQueue
-
-    @property
-    def texts(self) -> list[str]:
-        return [item.text for item in self.items]
-
-    def finish(self, results: list[Prediction] | None, error: Exception | None, seconds: float) -> None:
-        self.queue.scored(self, results, error)
 
 
 class ShadowQueue:
@@ -56,18 +54,51 @@ class ShadowQueue:
         self,
         max_texts: int,
         chunk_size: int,
+        idle_ms: float,
         prediction_log: PredictionLog,
         metrics: ServiceMetrics,
         on_outcome: Callable[[str, str, bool | None], None] = lambda shadow, answered, agreed: None,
     ) -> None:
         self.max_texts = max_texts
         self.chunk_size = chunk_size
+        self.idle = idle_ms / 1000
         self.prediction_log = prediction_log
         self.metrics = metrics
         # (shadow version, answering version, agreed with the answer; None: the shadow model failed)
         self.on_outcome = on_outcome
-        self.wake: Callable[[], None] = lambda: None  # set to the batcher's wake-up
+        self.rested: Callable[[float], bool] = lambda seconds: True  # the micro-batcher's
         self._waiting: deque[tuple[Predictor, Shadowed]] = deque()
+        self._arrived = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+            while not self.rested(self.idle):  # requests first: start only once the batcher rests
+                await asyncio.sleep(self.idle or 0.001)
+            chunk = self.take()
+            if chunk is None:
+                continue
+            texts = [item.text for item in chunk.items]
+            try:
+                results = await loop.run_in_executor(self._executor, chunk.predictor.predict, texts)
+            except Exception as exc:  # the shadow model's failure is its own, never a request's
+                self.scored(chunk, None, exc)
+            else:
+                self.scored(chunk, results, None)
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -83,18 +114,18 @@ class ShadowQueue:
         if shed:
             self.metrics.shadow_shed.inc(shed)
         if chosen[:room]:
-            self.wake()
+            self._arrived.set()
         return min(room, len(chosen))
 
     def take(self) -> ShadowChunk | None:
-        """Up to `chunk_size` waiting texts for one model (the batcher calls this when idle)."""
+        """Up to `chunk_size` waiting texts for one model."""
         if not self._waiting:
             return None
         predictor = self._waiting[0][0]
         items: list[Shadowed] = []
         while self._waiting and len(items) < self.chunk_size and self._waiting[0][0] is predictor:
             items.append(self._waiting.popleft()[1])
-        return ShadowChunk(predictor, items, self)
+        return ShadowChunk(predictor, items)
 
     def scored(self, chunk: ShadowChunk, results: list[Prediction] | None, error: Exception | None) -> None:
         predictor = chunk.predictor

@@ -43,7 +43,7 @@ class LiveTrial:
         self.shadow_queue = shadow
         self.canary = canary
         shadow.on_outcome = self._shadow_outcome
-        shadow.wake = batcher.wake
+        shadow.rested = batcher.rested
         manager.after_poll.append(canary.refresh)
 
     async def predict(self, texts: list[str], caller: str) -> Answer:
