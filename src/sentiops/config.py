@@ -143,13 +143,15 @@ class Settings(BaseSettings):
     # The canary's guard, over staging's last `canary_guard_window` calls once `canary_guard_min_n`
     # were seen: it stops the canary (alert + a line in results/live/canary_stops.jsonl) when
     # - errors + timeouts pass 2% (one call in fifty failing is an incident, not noise);
-    # - staging's p99 passes twice production's in the same window (a ratio: CPUs differ up to 2x);
+    # - staging's p99 passes twice production's in the same window (a ratio: CPUs differ up to 2x)
+    #   and by more than 50 ms (a few ms on a fast model are a GC pause or a log flush: noise);
     # - agreement with production on shadow pairs falls below 0.7 (two sound models of this task
     #   agree on 80-90% of tweets; 0.7 is a model that is broken or answers another question).
     canary_guard_window: int = Field(500, ge=10)
     canary_guard_min_n: int = Field(50, ge=1)
     canary_max_error_ratio: float = Field(0.02, ge=0, le=1)
     canary_max_p99_ratio: float = Field(2.0, gt=1)
+    canary_min_p99_excess_ms: float = Field(50.0, ge=0)
     canary_min_agreement: float = Field(0.7, ge=0, le=1)
     # `models promote staging --if-live`: after a day and 1,000 shadow pairs, staging must agree with
     # production on >= 0.7 of them and, once 30 of the pairs have labels, be no more than 1 point

@@ -96,9 +96,11 @@ class Canary:
         if len(self.calls) >= s.canary_guard_min_n and numbers["error_ratio"] > s.canary_max_error_ratio:
             reasons.append(f"error or timeout ratio {numbers['error_ratio']:.3f} > {s.canary_max_error_ratio}")
         if min(len(self.staging_seconds), len(self.production_seconds)) >= s.canary_guard_min_n:
-            ratio = numbers["p99_ratio"]
-            if ratio > s.canary_max_p99_ratio:
-                reasons.append(f"p99 latency {ratio:.2f}x production's > {s.canary_max_p99_ratio}x")
+            ratio, excess = numbers["p99_ratio"], numbers["staging_p99_s"] - numbers["production_p99_s"]
+            if ratio > s.canary_max_p99_ratio and excess * 1000 > s.canary_min_p99_excess_ms:
+                reasons.append(
+                    f"p99 latency {ratio:.2f}x production's > {s.canary_max_p99_ratio}x ({excess * 1000:.0f} ms more)"
+                )
         if len(self.agreement) >= s.canary_guard_min_n and numbers["agreement"] < s.canary_min_agreement:
             reasons.append(f"agreement with production {numbers['agreement']:.3f} < {s.canary_min_agreement}")
         if not reasons:
