@@ -81,6 +81,11 @@ def test_shadow_answers_are_logged_for_the_configured_share_beside_the_answers(t
         drained(client)
         agreed = metric_value(client, f'sentiops_shadow_pairs_total{{agreed="true",answered="1",shadow="{staging}"}}')
         shed = metric_value(client, "sentiops_shadow_shed_total")
+        model = client.get("/model").json()
+        overview = client.get("/ui").text
+    assert model["version"] == "1" and model["staging"]["version"] == staging
+    assert model["staging"]["shadow_share"] == 0.5 and model["staging"]["canary_active"] is False
+    assert "Live trial of staging" in overview and "1.0000 [" in overview  # the agreement and its interval
 
     assert {a["model_version"] for a in answers} == {"1"}  # the shadow never answers
     rows = log_rows(settings.results)
@@ -226,6 +231,8 @@ def test_the_guard_stops_a_canary_that_disagrees_with_production(tmp_path, regis
         drained(client)  # production's shadow opinions of the canary's answers arrive
         wait_for(lambda: canary_stops_file(settings.results).is_file())
         later = [client.post("/predict", json={"text": t}).json()["model_version"] for t in TEXTS[30:40]]
+        overview = client.get("/ui").text
+    assert "stopped by the guard: agreement with production" in overview
     # The guard needs 20 pairs, so 20 canary answers at least; it stops as soon as it has them.
     assert set(first[:20]) == {staging} and set(later) == {"1"}
     stop = json.loads(canary_stops_file(settings.results).read_text().splitlines()[0])

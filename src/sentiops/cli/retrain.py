@@ -18,7 +18,12 @@ def retrain(
     ] = 4000,
     epochs: Annotated[float, typer.Option(envvar="SENTIOPS_RETRAIN_EPOCHS")] = 1.0,
     start_from: Annotated[str, typer.Option("--from", help="production or base")] = "production",
-    policy: Annotated[str, typer.Option(help="auto: promote if the gate passes; staging: set staging only")] = "auto",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="auto: promote if the gate passes; staging: set staging only", envvar="SENTIOPS_RETRAIN_POLICY"
+        ),
+    ] = "auto",
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     seed: int = 42,

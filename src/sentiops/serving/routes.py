@@ -162,7 +162,8 @@ async def readyz(s: State) -> JSONResponse:
 
 @operations.get("/model", responses=errors(401, 503), dependencies=[Depends(operations_auth)])
 async def model(s: State) -> dict[str, Any]:
-    """The served version, its metrics summary and when it was loaded."""
+    """The served version, its metrics summary and when it was loaded; the staging version beside
+    it (shadow and canary shares, a canary stop), or null."""
     predictor = s.manager.current()
     if predictor is None:
         raise NoModelError("no model is loaded yet")
@@ -180,6 +181,23 @@ async def model(s: State) -> dict[str, Any]:
         "loaded_at": predictor.loaded_at,
         "labels": predictor.labels,
         "metrics": summary,
+        "staging": _staging(s),
+    }
+
+
+def _staging(s: ServiceState) -> dict[str, Any] | None:
+    """The staging version loaded beside production, and what this replica does with it."""
+    staging = s.manager.staging_model()
+    if staging is None:
+        return None
+    canary = s.trial.canary
+    return {
+        "version": staging.version,
+        "backend": staging.backend,
+        "shadow_share": s.settings.shadow_share,
+        "canary_share": s.settings.canary_share,
+        "canary_active": canary.active(staging.version),
+        "canary_stop": canary.stopped.get(staging.version),
     }
 
 

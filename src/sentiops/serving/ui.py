@@ -93,7 +93,17 @@ def _live(request: Request) -> dict[str, Any] | None:
 def overview(request: Request) -> HTMLResponse:
     models = ui_data.registry_overview(_settings(request))
     labelling = ui_data.labelling(_settings(request))
-    return _page(request, "overview.html", "/ui", "Overview", models=models, live=_live(request), labelling=labelling)
+    trial = ui_data.live_trial(_settings(request))
+    return _page(
+        request,
+        "overview.html",
+        "/ui",
+        "Overview",
+        models=models,
+        live=_live(request),
+        labelling=labelling,
+        trial=trial,
+    )
 
 
 @pages.get("/versions", response_class=HTMLResponse)

@@ -131,6 +131,8 @@ def decisions(settings: Settings) -> list[dict[str, Any]]:
                 "challenger": entry.get("challenger"),
                 "champion": entry.get("champion"),
                 "action": entry.get("action"),
+                "time": entry.get("time"),
+                "live": entry.get("kind") == "live",  # promote --if-live, on shadow pairs
                 "reasons": entry.get("reasons", []),
                 "difference": paired.get("difference", n.get("holdout_change")),
                 "interval": paired.get("interval"),
@@ -194,3 +196,17 @@ def labelling(settings: Settings) -> dict[str, Any]:
 
 def _real(value: Any) -> bool:
     return isinstance(value, int | float) and not math.isnan(value)
+
+
+def live_trial(settings: Settings) -> dict[str, Any] | None:
+    """The Overview's live-trial card: production against staging on the shadow pairs (the numbers
+    of `sentiops models compare --live`), and a canary stop if the guard made one. None without
+    a staging version."""
+    from sentiops.monitoring.live import canary_stops, compare_live
+
+    comparison = compare_live(settings)
+    if comparison.staging is None:
+        return None
+    found = comparison.as_dict()
+    found["stop"] = canary_stops(settings).get(comparison.staging)
+    return found
