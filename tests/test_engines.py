@@ -73,10 +73,10 @@ def test_auto_without_openvino_uses_onnx_runtime(registry, monkeypatch):
 def test_auto_skips_an_engine_that_fails_to_load(registry, monkeypatch):
     real = inference.open_engine
 
-    def broken_openvino(folder, backend, threads=0):
+    def broken_openvino(folder, backend, threads=0, spinning=True):
         if backend.startswith("openvino"):
             raise RuntimeError("plugin crashed")
-        return real(folder, backend, threads)
+        return real(folder, backend, threads, spinning)
 
     monkeypatch.setattr(inference, "open_engine", broken_openvino)
     predictor = Predictor.from_folder(registry.verify("1"), backend="auto")

@@ -43,13 +43,16 @@ class Engine(Protocol):
 class OrtEngine:
     width_step = 1
 
-    def __init__(self, path: Path, backend: Backend, threads: int) -> None:
+    def __init__(self, path: Path, backend: Backend, threads: int, spinning: bool = True) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle pool threads spin for work by default: fastest for one session, but a second session
+        # in the process (staging beside production) then fights the first for the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.backend, self.threads = backend, threads
         self.inputs = {i.name for i in self.session.get_inputs()}
@@ -82,14 +85,16 @@ class OpenVinoEngine:
         return np.asarray(next(iter(result.values())))
 
 
-def open_engine(folder: Path, backend: Backend, threads: int = 0) -> Engine:
+def open_engine(folder: Path, backend: Backend, threads: int = 0, spinning: bool = True) -> Engine:
+    """`spinning=False` for a model that shares the process with another (ONNX Runtime's idle
+    threads then sleep instead of spinning; OpenVINO's do not spin for long either way)."""
     path = folder / FILES[backend]
     if not path.is_file():
         raise FileNotFoundError(f"{backend} needs {path.name}, which version folder {folder.name} does not have")
     threads = threads or cpu_threads()
     if backend.startswith("openvino"):
         return OpenVinoEngine(path, backend, threads)
-    return OrtEngine(path, backend, threads)
+    return OrtEngine(path, backend, threads, spinning)
 
 
 def openvino_available() -> bool:

@@ -75,22 +75,25 @@ class Predictor:
         backend: BackendSetting = "ort-int8",
         threads: int = 0,
         batch_size: int = 64,
+        spinning: bool = True,
     ) -> Predictor:
         """Load a registry version (default: production) after verifying its checksums."""
         version = registry.resolve(ref)
-        return cls.from_folder(registry.path(version), version, backend, threads, batch_size)
+        return cls.from_folder(registry.path(version), version, backend, threads, batch_size, spinning=spinning)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, ref: str | None = None, backend: BackendSetting | None = None
+        cls, settings: Settings, ref: str | None = None, backend: BackendSetting | None = None, spinning: bool = True
     ) -> Predictor:
-        """The one way commands and the API load a version: engine options come from Settings."""
+        """The one way commands and the API load a version: engine options come from Settings
+        (`spinning=False`: the second model of a process, see engines.open_engine)."""
         return cls.load(
             Registry(settings.registry),
             ref,
             backend=backend or settings.backend,
             threads=settings.intra_op_threads,
             batch_size=settings.inference_batch_size,
+            spinning=spinning,
         )
 
     @classmethod
@@ -102,6 +105,7 @@ class Predictor:
         threads: int = 0,
         batch_size: int = 64,
         verify: bool = True,
+        spinning: bool = True,
     ) -> Predictor:
         files = VersionFolder(folder)
         if verify:
@@ -116,8 +120,8 @@ class Predictor:
             return cls(version, folder, engine, tokenizer, labels, max_length, batch_size, choice=choice)
 
         if backend != "auto":
-            return build(open_engine(folder, backend, threads), {"mode": "named", "backend": backend})
-        return choose_backend(folder, build, threads)
+            return build(open_engine(folder, backend, threads, spinning), {"mode": "named", "backend": backend})
+        return choose_backend(folder, build, threads, spinning)
 
     @property
     def unk_id(self) -> int | None:
@@ -254,7 +258,7 @@ def accurate_enough(folder: Path, candidates: list[Backend]) -> tuple[list[Backe
     return kept, excluded
 
 
-def choose_backend(folder: Path, build: Any, threads: int = 0) -> Predictor:
+def choose_backend(folder: Path, build: Any, threads: int = 0, spinning: bool = True) -> Predictor:
     """`auto`: time each eligible, accurate-enough engine on the version's own tweets; keep the fastest.
 
     An engine that fails to load is skipped (and said so); the timings go with the choice into
@@ -266,7 +270,7 @@ def choose_backend(folder: Path, build: Any, threads: int = 0) -> Predictor:
     best: Predictor | None = None
     for backend in candidates:
         try:
-            predictor = build(open_engine(folder, backend, threads), {})
+            predictor = build(open_engine(folder, backend, threads, spinning), {})
             predictor.probabilities(texts)  # warm-up on the same texts: allocations, kernels per width
             started = time.perf_counter()
             predictor.probabilities(texts)

@@ -83,6 +83,12 @@ def test_shadow_answers_are_logged_for_the_configured_share_beside_the_answers(t
         shed = metric_value(client, "sentiops_shadow_shed_total")
         model = client.get("/model").json()
         overview = client.get("/ui").text
+        manager = client.app.state.sentiops.manager
+        spinning = [
+            p.engine.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+            for p in (manager.predictor, manager.staging)
+        ]
+    assert spinning == ["1", "0"]  # the second model's idle threads sleep: they do not fight production's
     assert model["version"] == "1" and model["staging"]["version"] == staging
     assert model["staging"]["shadow_share"] == 0.5 and model["staging"]["canary_active"] is False
     assert "Live trial of staging" in overview and "1.0000 [" in overview  # the agreement and its interval

@@ -58,10 +58,10 @@ class ModelManager:
             finally:
                 self._follow_staging(force)
 
-    def _load(self, target: str, serving: str | None, threads: int | None = None) -> Predictor:
-        settings = self.settings if threads is None else self.settings.model_copy(update={"intra_op_threads": threads})
+    def _load(self, target: str, serving: str | None, threads: int = 0, spinning: bool = True) -> Predictor:
+        settings = self.settings.model_copy(update={"intra_op_threads": threads}) if threads else self.settings
         try:
-            predictor = Predictor.from_settings(settings, target)
+            predictor = Predictor.from_settings(settings, target, spinning=spinning)
             predictor.warm_up()
         except Exception as exc:
             self.failed[target] = str(exc)
@@ -102,7 +102,9 @@ class ModelManager:
         self.staging = None
         if target is not None and (force or target not in self.failed):
             with contextlib.suppress(ReloadError):  # logged and counted by _load
-                self.staging = self._load(target, loaded, threads=self.settings.staging_threads)
+                # Its idle threads sleep rather than spin: spinning, two models' thread pools
+                # fought for the cores and production's p50 tripled (docs/live-trials.md).
+                self.staging = self._load(target, loaded, self.settings.staging_threads, spinning=False)
         version = self.staging.version if self.staging else None
         temperature = self.registry.folder(version).metrics().temperature if version else None
         self.metrics.staging_loaded(version, self.staging.backend if self.staging else "", temperature)
