@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory bench-labels bench-queue-memory bench-shadow clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -75,6 +75,10 @@ bench-queue-memory: $(BENCH_HOME)/registry/aliases.json
 bench-shadow: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/shadow_bench.py --registry $(BENCH_HOME)/registry
+
+# Peak memory of `models compare --live` over a log of 100k and of 1M shadowed requests.
+bench-live-memory: $(BENCH_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/live_memory_bench.py --registry $(BENCH_HOME)/registry
 
 # Screenshots of the dashboard for the README: the browser test, saving into docs/.
 screenshots: install tools

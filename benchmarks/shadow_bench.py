@@ -2,11 +2,13 @@
 
 Copies the benchmark registry, publishes a byte-for-byte copy of its production version as the
 staging version (the same model: the shadow costs what scoring it again costs), and serves it
-twice: without a staging alias, then with one (SENTIOPS_SHADOW_SHARE=1). Each: 1-client p50 and
-32-client req/s (wrk, closed loop), paced 100 req/s p50/p99 (open loop), RSS after the load,
-and the shadow's scored and shed counts from /metrics. Writes benchmarks/results/shadow.{json,md}.
+without a staging alias and with one (SENTIOPS_SHADOW_SHARE=1), alternately, `--rounds` times
+each (a p99 of one short run on 2 shared cores moves by 2x between runs; the medians are
+compared). Each run: 1-client p50 and 32-client req/s (wrk, closed loop), paced 100 req/s
+p50/p99 (open loop), RSS after the load, and the shadow's scored and shed counts from /metrics.
+Writes benchmarks/results/shadow.{json,md}.
 
-    python benchmarks/shadow_bench.py --registry var/bench/registry [--seconds 15]
+    python benchmarks/shadow_bench.py --registry var/bench/registry [--seconds 15] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,11 +72,12 @@ def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
     url = f"http://127.0.0.1:{PORT}"
     try:
         wait_ready(url)
-        if env.get("SENTIOPS_SHADOW_SHARE") != "0":
+        if env.get("SENTIOPS_SHADOW_SHARE") == "1":
             deadline = time.time() + 120  # staging loads after production, on the poller
-            while metric(url, "sentiops_staging_model_info") == 0 and time.time() < deadline:
+            while httpx.get(f"{url}/model").json().get("staging") is None and time.time() < deadline:
                 time.sleep(0.5)
         rss_idle = rss_mb(server.pid)
+        engine = httpx.get(f"{url}/model").json()["backend"]
         one = loadgen(url, tweets_file, 1, seconds)
         steady = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
         before = metric(url, "sentiops_shadow_shed_total"), metric(url, "sentiops_shadow_pairs_total")
@@ -82,6 +86,7 @@ def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
         time.sleep(2)  # let the shadow drain what waits
         row = {
             "name": name,
+            "engine": engine,
             "one_client_p50_ms": one["p50_ms"],
             "one_client_rps": one["rps"],
             "paced_100": steady,
@@ -103,10 +108,15 @@ def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
         server.wait(timeout=30)
 
 
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
@@ -125,35 +135,67 @@ def main() -> None:
         "SENTIOPS_PREDICTION_LOG": "true",
     }
     print(f"CPU: {cpu_model()}; production {production}, staging {staging} (a copy)", flush=True)
-    alone = measure("production alone", {**env, "SENTIOPS_SHADOW_SHARE": "0"}, str(tweets_file), args.seconds)
-    registry.set_alias("staging", staging, reason="shadow benchmark")
-    shadow = measure("+ 100% shadow", {**env, "SENTIOPS_SHADOW_SHARE": "1"}, str(tweets_file), args.seconds)
+    runs: dict[str, list[dict]] = {"production alone": [], "+ 100% shadow": []}
+    for _ in range(args.rounds):
+        registry.set_alias("staging", production, reason="shadow benchmark: off")  # staging = production: none
+        runs["production alone"].append(
+            measure("production alone", {**env, "SENTIOPS_SHADOW_SHARE": "0"}, str(tweets_file), args.seconds)
+        )
+        registry.set_alias("staging", staging, reason="shadow benchmark: on")
+        runs["+ 100% shadow"].append(
+            measure("+ 100% shadow", {**env, "SENTIOPS_SHADOW_SHARE": "1"}, str(tweets_file), args.seconds)
+        )
     shutil.rmtree(home, ignore_errors=True)
 
-    ratio = shadow["paced_100"]["p99_ms"] / max(alone["paced_100"]["p99_ms"], 1e-9)
+    summary = {
+        name: {
+            "one_client_p50_ms": median([r["one_client_p50_ms"] for r in rows]),
+            "paced_p50_ms": median([r["paced_100"]["p50_ms"] for r in rows]),
+            "paced_p99_ms": median([r["paced_100"]["p99_ms"] for r in rows]),
+            "clients_32_rps": median([r["clients_32_rps"] for r in rows]),
+            "errors": sum(r["errors"] for r in rows),
+            "rss_idle_mb": median([r["rss_idle_mb"] for r in rows]),
+            "rss_mb": median([r["rss_mb"] for r in rows]),
+            "shadow_scored": sum(r["shadow_scored_total"] for r in rows),
+            "shadow_shed": sum(r["shadow_shed_total"] for r in rows),
+            "scored_at_32": sum(r["shadow_at_32_clients"]["scored"] for r in rows),
+            "shed_at_32": sum(r["shadow_at_32_clients"]["shed"] for r in rows),
+        }
+        for name, rows in runs.items()
+    }
+    alone, shadow = summary["production alone"], summary["+ 100% shadow"]
+    ratio = shadow["paced_p99_ms"] / max(alone["paced_p99_ms"], 1e-9)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "hardware": f"{cpu_model()}, {round(psutil.virtual_memory().total / 2**30)} GiB",
         "seconds_per_level": args.seconds,
-        "runs": [alone, shadow],
+        "rounds": args.rounds,
+        "runs": runs,
+        "medians": summary,
         "paced_p99_ratio": round(ratio, 3),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "shadow.json").write_text(json.dumps(result, indent=2))
     lines = [
+        f"medians of {args.rounds} alternating runs each:",
+        "",
         "| run | 1-client p50 ms | paced 100 req/s p50 / p99 ms | 32-client req/s | errors | RSS idle / loaded MB "
         "| shadow scored / shed (at 32 clients) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in (alone, shadow):
-        at32 = r["shadow_at_32_clients"]
+    for name, r in summary.items():
         lines.append(
-            f"| {r['name']} | {r['one_client_p50_ms']} | {r['paced_100']['p50_ms']} / {r['paced_100']['p99_ms']} | "
+            f"| {name} | {r['one_client_p50_ms']} | {r['paced_p50_ms']} / {r['paced_p99_ms']} | "
             f"{r['clients_32_rps']} | {r['errors']} | {r['rss_idle_mb']} / {r['rss_mb']} | "
-            f"{r['shadow_scored_total']:.0f} / {r['shadow_shed_total']:.0f} "
-            f"({at32['scored']:.0f} / {at32['shed']:.0f}) |"
+            f"{r['shadow_scored']:.0f} / {r['shadow_shed']:.0f} ({r['scored_at_32']:.0f} / {r['shed_at_32']:.0f}) |"
         )
-    lines += ["", f"paced p99 with shadow / alone: {ratio:.3f}", f"CPU: {result['hardware']}"]
+    p99s = {name: [r["paced_100"]["p99_ms"] for r in rows] for name, rows in runs.items()}
+    lines += [
+        "",
+        f"paced p99 per run: {p99s}",
+        f"paced p99 with shadow / alone (medians): {ratio:.3f}",
+        f"CPU: {result['hardware']}",
+    ]
     (args.out / "shadow.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

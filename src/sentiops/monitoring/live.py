@@ -26,7 +26,7 @@ from scipy.stats import binomtest
 from sentiops.config import Settings
 from sentiops.data.feedback import current_labels
 from sentiops.data.labels import LABELS
-from sentiops.data.predictions import SHADOW, log_files, read_log_file
+from sentiops.data.predictions import SCHEMA, SHADOW, log_files, read_log_file
 from sentiops.evaluation.calibration import calibrate
 from sentiops.evaluation.paired import compare
 from sentiops.files import read_json_lines
@@ -82,7 +82,8 @@ def staging_since(registry: Registry, staging: str | None) -> dt.datetime:
 
 def compare_live(settings: Settings, since: dt.datetime | None = None) -> LiveComparison:
     """Production against staging (as the registry names them now) on the log since `since`
-    (default: when staging was set)."""
+    (default: when staging was set). The log is read an hour partition at a time: memory follows
+    the busiest hour, not the window."""
     registry = Registry(settings.registry)
     aliases = registry.aliases()
     production, staging = aliases.get("production"), aliases.get("staging")
@@ -90,97 +91,176 @@ def compare_live(settings: Settings, since: dt.datetime | None = None) -> LiveCo
         staging = None
     start = since or staging_since(registry, staging)
     versions = {v: alias for alias, v in (("production", production), ("staging", staging)) if v}
-    rows = _rows(settings, start, set(versions))
-    models = [_model(registry, version, alias, rows) for version, alias in versions.items()]
-    comparison = LiveComparison(production, staging, start.isoformat(), models)
+    models = {v: _Model(registry, v) for v in versions}
+    pairs = _Pairs(settings, production, staging)
+    hours = _hours(settings, start) if versions else []
+    tables = {}  # at most this hour's and the next one's
+    for i, hour in enumerate(hours):
+        for h in hours[i : i + 2]:
+            if h not in tables:
+                tables[h] = _read_hour(settings, h, start, set(versions))
+        current = tables.pop(hour)
+        for version, model in models.items():
+            model.add(current.filter(pc.equal(current.column("model_version"), version)))
+        if production and staging:
+            # A shadow row lands in its answer's hour or, scored later, in the next one.
+            later = tables.get(hours[i + 1]) if i + 1 < len(hours) else None
+            pairs.add(current, later, "".join(hour).replace("-", ""))
+    comparison = LiveComparison(
+        production, staging, start.isoformat(), [m.result(versions[v]) for v, m in models.items()]
+    )
     if production and staging:
-        _pairs(settings, comparison, rows, production, staging)
+        pairs.result(comparison)
     return comparison
 
 
-def _rows(settings: Settings, since: dt.datetime, versions: set[str]) -> dict[str, list[Any]]:
-    """The log's rows of these versions since `since`, as columns."""
-    found: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    if not versions:
-        return found
-    days = (dt.datetime.now(dt.UTC).date() - since.date()).days
-    for i in range(days + 1):
-        date = (since.date() + dt.timedelta(days=i)).isoformat()
-        for file in log_files(settings.results, date):
-            table = read_log_file(file, COLUMNS)
-            keep = pc.and_(
-                pc.is_in(table.column("model_version"), pa.array(sorted(versions))),
-                pc.greater_equal(table.column("time"), pa.scalar(since, type=table.schema.field("time").type)),
-            )
-            table = table.filter(keep)
-            for name in COLUMNS:
-                found[name] += table.column(name).to_pylist()
-    return found
+def _hours(settings: Settings, since: dt.datetime) -> list[tuple[str, str]]:
+    """The log's (date, hour) partitions from `since` on, oldest first."""
+    found = set()
+    for file in log_files(settings.results):
+        date, hour = file.parent.parent.name.split("=", 1)[1], file.parent.name.split("=", 1)[1]
+        if f"{date}T{hour}" >= f"{since:%Y-%m-%dT%H}":
+            found.add((date, hour))
+    return sorted(found)
 
 
-def _model(registry: Registry, version: str, alias: str, rows: dict[str, list[Any]]) -> ModelLive:
-    mine = [i for i, v in enumerate(rows["model_version"]) if v == version]
-    model = ModelLive(version, alias, n=len(mine))
-    if not mine:
-        return model
-    labels = [rows["label"][i] for i in mine]
-    model.answered = sum(rows["role"][i] != SHADOW for i in mine)
-    model.shares = {name: labels.count(name) / len(labels) for name in LABELS}
-    model.mean_confidence = float(np.mean([rows["confidence"][i] for i in mine]))
-    try:
-        temperature = registry.folder(version).metrics().temperature
-    except (RegistryError, OSError, ValueError):
-        temperature = None
-    if temperature:
-        probs = np.array([[dict(rows["scores"][i])[k] for k in sorted(LABELS)] for i in mine], dtype=float)
-        model.estimated_accuracy = float(calibrate(probs, temperature).max(axis=1).mean())
-    return model
-
-
-def _pairs(settings: Settings, comparison: LiveComparison, rows: dict[str, list[Any]], prod: str, stag: str) -> None:
-    answered = {
-        pid: (version, label)
-        for pid, version, label, role in zip(
-            rows["prediction_id"], rows["model_version"], rows["label"], rows["role"], strict=True
+def _read_hour(settings: Settings, hour: tuple[str, str], since: dt.datetime, versions: set[str]) -> pa.Table:
+    date, h = hour
+    folder = settings.results / "predictions" / f"date={date}" / f"hour={h}"
+    tables = []
+    for file in sorted(folder.glob("*.parquet")):
+        if file.name.startswith("."):
+            continue
+        table = read_log_file(file, COLUMNS)
+        keep = pc.and_(
+            pc.is_in(table.column("model_version"), pa.array(sorted(versions))),
+            pc.greater_equal(table.column("time"), pa.scalar(since, type=table.schema.field("time").type)),
         )
-        if role != SHADOW
-    }
-    pairs: list[tuple[str, str, str, Any]] = []  # (answered id, production's label, staging's, time)
-    for version, label, of, time in zip(
-        rows["model_version"], rows["label"], rows["shadow_of"], rows["time"], strict=True
-    ):
-        if of is None or of not in answered:
-            continue
-        other_version, other_label = answered[of]
-        if {version, other_version} != {prod, stag}:
-            continue
-        pairs.append((of, label if version == prod else other_label, label if version == stag else other_label, time))
-    if not pairs:
-        return
-    agreed = sum(p == s for _, p, s, _ in pairs)
-    interval = binomtest(agreed, len(pairs)).proportion_ci(method="wilson")
-    times = sorted(t for *_, t in pairs)
-    comparison.pairs, comparison.agreement = len(pairs), agreed / len(pairs)
-    comparison.agreement_interval = (float(interval.low), float(interval.high))
-    comparison.first_pair, comparison.last_pair = times[0].isoformat(), times[-1].isoformat()
-    truth = _labels_by_id(settings, {of for of, *_ in pairs})
-    labelled = [(truth[of], p, s) for of, p, s, _ in pairs if of in truth]
-    comparison.labelled_pairs = len(labelled)
-    if labelled:
-        prod_right = np.array([t == p for t, p, _ in labelled])
-        stag_right = np.array([t == s for t, _, s in labelled])
-        comparison.paired = compare(prod_right, stag_right).as_dict()
-        for model in comparison.models:
-            model.realized_accuracy = float((prod_right if model.version == prod else stag_right).mean())
+        tables.append(table.filter(keep))
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(COLUMNS)
 
 
-def _labels_by_id(settings: Settings, ids: set[str]) -> dict[str, str]:
-    table = current_labels(settings.data).select(["prediction_id", "label"])
-    return {
-        pid: LABELS[int(label)]
-        for pid, label in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True)
-        if pid in ids
-    }
+class _Model:
+    """One version's running totals over the hours read."""
+
+    def __init__(self, registry: Registry, version: str) -> None:
+        self.version = version
+        self.n = self.answered = 0
+        self.counts = dict.fromkeys(LABELS, 0)
+        self.confidence = self.calibrated = 0.0
+        try:
+            self.temperature = registry.folder(version).metrics().temperature
+        except (RegistryError, OSError, ValueError):
+            self.temperature = None
+
+    def add(self, rows: pa.Table) -> None:
+        if not rows.num_rows:
+            return
+        self.n += rows.num_rows
+        self.answered += rows.num_rows - pc.sum(pc.equal(rows.column("role"), SHADOW)).as_py()
+        for name in LABELS:
+            self.counts[name] += pc.sum(pc.equal(rows.column("label"), name)).as_py() or 0
+        self.confidence += pc.sum(rows.column("confidence")).as_py()
+        if self.temperature:
+            self.calibrated += float(calibrate(_probabilities(rows), self.temperature).max(axis=1).sum())
+
+    def result(self, alias: str) -> ModelLive:
+        model = ModelLive(self.version, alias, n=self.n, answered=self.answered)
+        if self.n:
+            model.shares = {name: count / self.n for name, count in self.counts.items()}
+            model.mean_confidence = self.confidence / self.n
+            model.estimated_accuracy = self.calibrated / self.n if self.temperature else None
+        return model
+
+
+def _probabilities(rows: pa.Table) -> np.ndarray:
+    """The scores map as an (n, classes) array in LABELS order, whatever order a model wrote them in."""
+    # As a list of structs: MapArray.keys / .items ignore a slice's offset, ListArray.flatten does not.
+    entries = (
+        rows.column("scores")
+        .combine_chunks()
+        .cast(pa.list_(pa.struct([("key", pa.string()), ("value", pa.float32())])))
+    )
+    flat = entries.flatten()
+    keys = flat.field("key").to_numpy(zero_copy_only=False)
+    values = flat.field("value").to_numpy(zero_copy_only=False)
+    return np.stack([values[keys == name] for name in sorted(LABELS)], axis=1).astype(float)
+
+
+class _Pairs:
+    """Production's and staging's answers to the same requests, joined an hour at a time; only
+    counts are kept, and the labelled pairs (people's labels are few beside the traffic)."""
+
+    def __init__(self, settings: Settings, production: str | None, staging: str | None) -> None:
+        self.production, self.staging = production, staging
+        labels = current_labels(settings.data).select(["prediction_id", "label"])
+        labels = labels.filter(pc.is_valid(labels.column("prediction_id")))
+        self.label_ids = labels.column("prediction_id").combine_chunks()
+        self.truth = {
+            pid: LABELS[int(label)]
+            for pid, label in zip(labels.column(0).to_pylist(), labels.column(1).to_pylist(), strict=True)
+        }
+        self.n = self.agreed = 0
+        self.labelled: list[tuple[str, str, str]] = []  # (people's label, production's, staging's)
+        self.first: dt.datetime | None = None
+        self.last: dt.datetime | None = None
+
+    def add(self, current: pa.Table, later: pa.Table | None, stamp: str) -> None:
+        shadows = [t.filter(pc.equal(t.column("role"), SHADOW)) for t in (current, later) if t is not None]
+        shadow = pa.concat_tables(shadows)
+        shadow = shadow.filter(pc.starts_with(shadow.column("shadow_of"), stamp))
+        answered = current.filter(pc.not_equal(current.column("role"), SHADOW))
+        if not shadow.num_rows or not answered.num_rows:
+            return
+        left = pa.table(
+            {
+                "pid": shadow.column("shadow_of"),
+                "s_version": shadow.column("model_version"),
+                "s_label": shadow.column("label"),
+                "time": shadow.column("time"),
+            }
+        )
+        right = pa.table(
+            {
+                "pid": answered.column("prediction_id"),
+                "a_version": answered.column("model_version"),
+                "a_label": answered.column("label"),
+            }
+        )
+        joined = left.join(right, keys="pid", join_type="inner")
+        staged = pc.and_(pc.equal(joined["s_version"], self.staging), pc.equal(joined["a_version"], self.production))
+        canary = pc.and_(pc.equal(joined["s_version"], self.production), pc.equal(joined["a_version"], self.staging))
+        joined = joined.append_column("staged", staged).filter(pc.or_(staged, canary))
+        if not joined.num_rows:
+            return
+        self.n += joined.num_rows
+        self.agreed += pc.sum(pc.equal(joined["s_label"], joined["a_label"])).as_py() or 0
+        low, high = pc.min(joined["time"]).as_py(), pc.max(joined["time"]).as_py()
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+        if len(self.label_ids):
+            mine = joined.filter(pc.is_in(joined["pid"], self.label_ids))
+            for pid, staged_row, s_label, a_label in zip(
+                *(mine[c].to_pylist() for c in ("pid", "staged", "s_label", "a_label")), strict=True
+            ):
+                prod, stag = (a_label, s_label) if staged_row else (s_label, a_label)
+                self.labelled.append((self.truth[pid], prod, stag))
+
+    def result(self, comparison: LiveComparison) -> None:
+        if not self.n:
+            return
+        interval = binomtest(self.agreed, self.n).proportion_ci(method="wilson")
+        comparison.pairs, comparison.agreement = self.n, self.agreed / self.n
+        comparison.agreement_interval = (float(interval.low), float(interval.high))
+        assert self.first is not None and self.last is not None
+        comparison.first_pair, comparison.last_pair = self.first.isoformat(), self.last.isoformat()
+        comparison.labelled_pairs = len(self.labelled)
+        if self.labelled:
+            prod_right = np.array([truth == prod for truth, prod, _ in self.labelled])
+            stag_right = np.array([truth == stag for truth, _, stag in self.labelled])
+            comparison.paired = compare(prod_right, stag_right).as_dict()
+            for model in comparison.models:
+                model.realized_accuracy = float((prod_right if model.alias == "production" else stag_right).mean())
 
 
 def judge(settings: Settings, comparison: LiveComparison, stopped: dict[str, dict[str, Any]]) -> list[str]:
