@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory bench-auto clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -79,6 +79,16 @@ bench-shadow: $(BENCH_HOME)/registry/aliases.json
 # Peak memory of `models compare --live` over a log of 100k and of 1M shadowed requests.
 bench-live-memory: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/live_memory_bench.py --registry $(BENCH_HOME)/registry
+
+# `auto` against every named engine on a 30,000-tweet batch (cold and cached choice), with each
+# engine's accuracy on people's labels and on the holdout: a default-recipe model (8,000 tweets).
+AUTO_HOME := var/auto-bench
+$(AUTO_HOME)/registry/aliases.json: $(STAMP)
+	SENTIOPS_HOME=$(AUTO_HOME) $(BIN)/sentiops data prepare --input $(DEMO_TWEETS)
+	SENTIOPS_HOME=$(AUTO_HOME) $(BIN)/sentiops train --max-examples 8000 --promote
+
+bench-auto: $(AUTO_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/auto_bench.py --home $(AUTO_HOME)
 
 # Screenshots of the dashboard for the README: the browser test, saving into docs/.
 screenshots: install tools

@@ -85,17 +85,86 @@ def test_auto_skips_an_engine_that_fails_to_load(registry, monkeypatch):
     assert "plugin crashed" in predictor.choice["excluded"]["openvino-fp32"]
 
 
-def test_an_engine_less_accurate_than_fp32_is_not_chosen(registry):
-    folder = registry.path("1")
+def _set_backend(folder, backend: str, **values) -> None:
     metrics = json.loads((folder / "metrics.json").read_text())
-    metrics["backends"]["openvino-int8"]["validation_accuracy"] = (
-        metrics["backends"]["ort-fp32"]["validation_accuracy"] - 0.01
-    )  # a point worse than fp32
+    metrics["backends"][backend].update(values)
+    for name, value in values.items():
+        if value is None:
+            del metrics["backends"][backend][name]
     (folder / "metrics.json").write_text(json.dumps(metrics))
     write_checksums(folder)
+
+
+def test_packaging_records_each_engine_paired_with_fp32(registry):
+    backends = registry.folder("1").metrics().backends
+    n = registry.folder("1").metrics().validation.n
+    for name, entry in backends.items():
+        assert entry.n == n and entry.only_engine_right is not None and entry.only_fp32_right is not None, name
+        assert 0 <= entry.mcnemar_p <= 1
+    assert backends["ort-fp32"].only_engine_right == backends["ort-fp32"].only_fp32_right == 0
+
+
+def test_an_engine_shown_less_accurate_than_fp32_is_not_chosen(registry):
+    folder = registry.path("1")
+    _set_backend(folder, "openvino-int8", only_fp32_right=30, only_engine_right=5)  # McNemar p ~ 1e-5
     predictor = Predictor.from_folder(folder, backend="auto")
     assert predictor.backend != "openvino-int8"
-    assert "validation accuracy" in predictor.choice["excluded"]["openvino-int8"]
+    reason = predictor.choice["excluded"]["openvino-int8"]
+    assert "30 rows only fp32 right, 5 only this engine" in reason and "McNemar p 0.0000" in reason
+
+
+def test_an_engine_a_few_tweets_behind_fp32_is_not_excluded_for_noise(registry):
+    # 2,000 rows, 98.7% agreement: fp32 alone right on 17, the engine alone on 9 (0.4 points):
+    # the flat 0.3-point rule excluded this; McNemar's p is 0.17, no evidence of a worse engine.
+    folder = registry.path("1")
+    reference = registry.folder("1").metrics().backends["ort-fp32"].validation_accuracy
+    _set_backend(folder, "ort-int8", validation_accuracy=reference - 0.004, only_fp32_right=17, only_engine_right=9)
+    kept, excluded = inference.accurate_enough(folder, ["ort-fp32", "ort-int8"])
+    assert kept == ["ort-fp32", "ort-int8"] and excluded == {}
+
+
+def test_versions_without_paired_counts_keep_the_flat_rule(registry):
+    folder = registry.path("1")
+    reference = registry.folder("1").metrics().backends["ort-fp32"].validation_accuracy
+    _set_backend(folder, "ort-int8", validation_accuracy=reference - 0.01, only_fp32_right=None, only_engine_right=None)
+    kept, excluded = inference.accurate_enough(folder, ["ort-fp32", "ort-int8"])
+    assert kept == ["ort-fp32"] and "validation accuracy" in excluded["ort-int8"]
+
+
+def test_the_choice_is_cached_per_version_and_cpu(registry, tmp_path, monkeypatch):
+    folder, cache = registry.verify("1"), tmp_path / "engines"
+    opened: list[str] = []
+    real = inference.open_engine
+
+    def counting(folder, backend, threads=0, spinning=True):
+        opened.append(backend)
+        return real(folder, backend, threads, spinning)
+
+    monkeypatch.setattr(inference, "open_engine", counting)
+    first = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+    timed = len(opened)
+    assert timed == len(first.choice["texts_per_second"]) >= 2 and len(list(cache.glob("*.json"))) == 1
+    second = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+    assert opened[timed:] == [first.backend]  # only the chosen engine opens: nothing is timed again
+    assert second.backend == first.backend and second.choice["cached"] is True
+    assert second.choice["texts_per_second"] == first.choice["texts_per_second"]
+
+    monkeypatch.setattr(inference, "cpu_signature", lambda threads: "another CPU [avx2] x2")
+    third = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+    assert "cached" not in third.choice and len(list(cache.glob("*.json"))) == 2  # timed again there
+
+
+def test_a_broken_or_read_only_cache_only_costs_a_timing(registry, tmp_path):
+    folder, cache = registry.verify("1"), tmp_path / "engines"
+    Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+    [file] = cache.glob("*.json")
+    file.write_text("{not json")
+    predictor = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+    assert "cached" not in predictor.choice and predictor.backend in predictor.choice["texts_per_second"]
+    blocked = tmp_path / "not-a-folder"  # a cache that cannot be written (root ignores chmod)
+    blocked.write_text("")
+    unwritable = Predictor.from_folder(folder, backend="auto", choice_cache=blocked)
+    assert unwritable.choice["mode"] == "auto" and unwritable.backend in unwritable.choice["texts_per_second"]
 
 
 def test_a_version_packaged_before_engines_still_loads(registry):

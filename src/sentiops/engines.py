@@ -114,6 +114,19 @@ def cpu_flags() -> set[str]:
     return set(line.partition(":")[2].split())
 
 
+def cpu_signature(threads: int) -> str:
+    """What an engine's speed depends on here: the CPU model, the flags the engines use, the threads
+    (the key of `auto`'s cached choice; the same version on another CPU is timed again)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    model = next((line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+    flags = cpu_flags()
+    return f"{model or 'unknown CPU'} [{' '.join(f for f in wanted if f in flags)}] x{threads or cpu_threads()}"
+
+
 def has_bf16(flags: set[str] | None = None) -> bool:
     flags = cpu_flags() if flags is None else flags
     return bool(flags & {"avx512_bf16", "amx_bf16"})

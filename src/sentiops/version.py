@@ -150,6 +150,12 @@ class Parity(_Record):
 class EngineAccuracy(_Record):
     validation_accuracy: float | None = None
     agreement_with_fp32: float | None = None
+    # Paired with fp32 on the same validation rows (what `auto`'s exclusion test reads): rows only
+    # this engine gets right, rows only fp32 gets right, the exact McNemar p-value on them.
+    n: int | None = None
+    only_engine_right: int | None = None
+    only_fp32_right: int | None = None
+    mcnemar_p: float | None = None
 
 
 class Calibration(_Record):

@@ -24,6 +24,7 @@ import pytest
 
 from deploy import run_pods
 from deploy.podman import image_exists, podman
+from sentiops.registry import Registry
 from tests.helpers.data import sample_rows, write_csv
 from tests.helpers.webhook_server import webhook_server
 
@@ -250,6 +251,40 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
                             break
                         time.sleep(0.5)
                     assert served == "2", "the running API never hot-reloaded version 2"
+
+                # Staging on trial: the running API loads it beside production and shadows requests;
+                # the daily live-promote CronJob (its thresholds lowered to this test's traffic)
+                # decides on the shadow pairs the API logged.
+                with step("shadow and live promotion"):
+                    Registry(volume / "registry").set_alias("staging", "1", reason="deploy test")
+                    deadline, staged = time.monotonic() + 90, None
+                    while time.monotonic() < deadline and not staged:
+                        staged = http.get("/model", headers=auth).json()["staging"]
+                        time.sleep(0.5)
+                    assert staged is not None and staged["version"] == "1", staged
+                    for _, text in sample_rows(200)[:40]:
+                        assert http.post("/predict", json={"text": text}, headers=auth).status_code == 200
+                    assert podman("exec", api.name, "touch", "/data/results/live/probe", check=False).returncode == 0
+
+                    def shadow_rows() -> int:
+                        files = (volume / "results" / "predictions").rglob("*.parquet")
+                        roles = [r for f in files for r in pq.read_table(f, columns=["role"]).column(0).to_pylist()]
+                        return roles.count("shadow")
+
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline and shadow_rows() < 20:
+                        time.sleep(1)
+                    assert shadow_rows() >= 20
+                    live = {
+                        "SENTIOPS_LIVE_MIN_HOURS": "0",
+                        "SENTIOPS_LIVE_MIN_PAIRS": "20",
+                        "SENTIOPS_LIVE_MIN_AGREEMENT": "0",
+                    }
+                    _ok(node.run_job("CronJob/sentiops-live-promote", live))
+                decision = Registry(volume / "registry").decisions()[-1]
+                assert decision["kind"] == "live" and decision["action"] == "promoted", decision["reasons"]
+                assert decision["numbers"]["live"]["pairs"] >= 20
+                assert json.loads((volume / "registry" / "aliases.json").read_text())["production"] == "1"
                 assert api.probe("livenessProbe") and api.running()
                 assert api.restarts == 0  # the liveness probe held through training, batches, reload
         finally:

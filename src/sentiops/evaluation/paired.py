@@ -33,6 +33,12 @@ class PairedResult:
         return asdict(self)
 
 
+def mcnemar_p(only_b_right: int, only_a_right: int) -> float:
+    """Exact McNemar: a binomial test on the rows where exactly one of two models is right."""
+    discordant = only_a_right + only_b_right
+    return float(binomtest(only_b_right, discordant, 0.5).pvalue) if discordant else 1.0
+
+
 def compare(
     champion_correct: np.ndarray,
     challenger_correct: np.ndarray,
@@ -52,7 +58,7 @@ def compare(
     low, high = np.quantile(diffs, [tail, 1 - tail])
     only_b = int((b & ~a).sum())
     only_a = int((a & ~b).sum())
-    p = binomtest(only_b, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    p = mcnemar_p(only_b, only_a)
     return PairedResult(
         n=n,
         champion_accuracy=float(a.mean()),

@@ -24,6 +24,7 @@ from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.engines import FILES, eligible, openvino_available
 from sentiops.evaluation.calibration import calibration_record
 from sentiops.evaluation.metrics import classification_report
+from sentiops.evaluation.paired import mcnemar_p
 from sentiops.evaluation.plots import save_plots
 from sentiops.inference import Predictor, softmax
 from sentiops.logs import library_output
@@ -138,8 +139,9 @@ def _calibration_sample(texts: list[str], seed: int, n: int = 300) -> list[str]:
 def backend_accuracy(
     folder: Path, texts: list[str], labels: np.ndarray, already: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
-    """Validation accuracy and agreement with fp32 of every engine this machine can run: what
-    `auto` checks before it lets a faster engine serve (bf16 is measured only on CPUs with it).
+    """Validation accuracy, agreement with fp32 and the paired counts against fp32 of every engine
+    this machine can run: what `auto` checks before it lets a faster engine serve (bf16 is
+    measured only on CPUs with it).
 
     ``already``: predicted classes the caller has for some engines (it must hold ort-fp32, the
     reference); only the other engines are run."""
@@ -150,9 +152,15 @@ def backend_accuracy(
         if predicted is None:
             engine = Predictor.from_folder(folder, backend=backend, verify=False)
             predicted = engine.probabilities(texts)[0].argmax(1)
+        right, fp32_right = predicted == np.asarray(labels), fp32_predicted == np.asarray(labels)
+        only_engine, only_fp32 = int((right & ~fp32_right).sum()), int((fp32_right & ~right).sum())
         found[backend] = {
-            "validation_accuracy": float((predicted == np.asarray(labels)).mean()),
+            "validation_accuracy": float(right.mean()),
             "agreement_with_fp32": float((predicted == fp32_predicted).mean()),
+            "n": len(right),
+            "only_engine_right": only_engine,
+            "only_fp32_right": only_fp32,
+            "mcnemar_p": mcnemar_p(only_engine, only_fp32),
         }
     return found
 
