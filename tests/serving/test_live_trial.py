@@ -331,3 +331,20 @@ def test_promote_if_live_refuses_when_labels_show_staging_worse_on_the_same_pred
     ]
     paired = decision["numbers"]["paired"]
     assert paired["n"] == labelled and paired["champion_accuracy"] == 1.0 and paired["mcnemar_p"] < 1e-6
+
+
+def test_a_stop_by_one_replica_stops_the_canary_on_every_replica(tmp_path, registry_dir):
+    from sentiops.serving.canary import Canary
+    from sentiops.serving.metrics import ServiceMetrics
+
+    settings = settings_for(tmp_path, registry_dir, canary_share=0.5, canary_guard_min_n=5)
+    first, second = Canary(settings, ServiceMetrics()), Canary(settings, ServiceMetrics())  # two pods
+    callers = [f"caller-{i}" for i in range(200)]
+    assert [first.wants(c, "2") for c in callers] == [second.wants(c, "2") for c in callers]  # same buckets
+    for _ in range(5):
+        first.staging_call("2", "error", 0.01)
+    wait_for(lambda: canary_stops_file(settings.results).is_file())
+    assert not first.active("2") and second.active("2")
+    second.refresh()  # what its model poller does every round
+    assert not second.active("2") and second.stopped["2"]["reason"].startswith("error or timeout ratio")
+    assert second.active("3")  # a new staging version starts afresh
