@@ -89,6 +89,22 @@ def test_training_is_reproducible(tiny_base_model, prepared_data):
         assert (a == b).all()
 
 
+def test_label_smoothing_changes_the_training_loss(tiny_base_model, prepared_data):
+    # The same data, seed and model: smoothed targets give the Trainer another loss from the first
+    # step (hard targets can reach a loss near 0, smoothed ones cannot), and the record keeps it.
+    from sentiops.data.store import read_split
+    from sentiops.training.finetune import TrainOptions, fine_tune, training_record
+
+    table = read_split(prepared_data, "train").slice(0, 128)
+    texts, labels = table.column("text").to_pylist(), table.column("label").to_pylist()
+    base = {"base_model": str(tiny_base_model), "batch_size": 16, "learning_rate": 1e-3, "seed": 5}
+    plain = fine_tune(texts, labels, str(tiny_base_model), TrainOptions(**base))
+    options = TrainOptions(**base, label_smoothing=0.2)
+    smoothed = fine_tune(texts, labels, str(tiny_base_model), options)
+    assert plain.losses != smoothed.losses
+    assert training_record(smoothed, options, {}).options["label_smoothing"] == 0.2
+
+
 def test_one_class_data_is_refused(tiny_base_model):
     from sentiops.training.finetune import TrainOptions, fine_tune
 

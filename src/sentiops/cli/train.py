@@ -23,6 +23,7 @@ def train(
     learning_rate: float = 5e-5,
     max_length: Annotated[int | None, typer.Option(help="Tokens per tweet (default SENTIOPS_MAX_LENGTH, 64).")] = None,
     seed: int = 42,
+    label_smoothing: Annotated[float, typer.Option(min=0.0, max=0.5, help="Smoothed targets (0: off).")] = 0.0,
     promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
     verbose: VerboseOption = False,
     as_json: JsonOption = False,
@@ -35,7 +36,9 @@ def train(
     settings = load_settings()
     quiet_libraries(verbose)  # after the logging set-up, which it narrows
     length = settings.max_length if max_length is None else max_length
-    options = TrainOptions(base_model, max_examples, epochs, batch_size, learning_rate, length, seed)
+    options = TrainOptions(
+        base_model, max_examples, epochs, batch_size, learning_rate, length, seed, label_smoothing=label_smoothing
+    )
     try:
         version, metrics = run_train(open_registry(settings), data or settings.data, options)
     except CorruptInput as exc:
