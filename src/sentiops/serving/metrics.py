@@ -121,10 +121,10 @@ class ServiceMetrics:
         )
         self.canary_active = Gauge("sentiops_canary_active", "1 while staging answers a canary share", registry=r)
         self.canary_stops = Counter("sentiops_canary_stops", "Canaries stopped by the guard", ["version"], registry=r)
-        self.temperature: float | None = None  # the served version's calibration; None: no estimate
-        self._calibrated_sum = 0.0
+        self.served: str | None = None  # the version production serves
+        self._calibrated_sum = 0.0  # the served version's estimate since it loaded
         self._calibrated_n = 0
-        self._temperatures: dict[str, float | None] = {}
+        self._temperatures: dict[str, float | None] = {}  # each loaded version's calibration; None: no estimate
         self._per_version: dict[str, list[float]] = {}  # version -> [calibrated sum, n]
         self._pairs: dict[tuple[str, str], list[int]] = {}  # (shadow, answered) -> [agreed, n]
 
@@ -134,8 +134,13 @@ class ServiceMetrics:
         self.model.info({"version": version, "backend": backend})
         for label, share in reference_shares.items():
             self.reference_share.labels(label).set(share)
-        self.temperature, self._calibrated_sum, self._calibrated_n = temperature, 0.0, 0
+        self._calibrated_sum, self._calibrated_n, self.served = 0.0, 0, version
         self.version_loaded(version, temperature)
+
+    @property
+    def calibrated(self) -> bool:
+        """The served version has a calibration, so its accuracy can be estimated without labels."""
+        return bool(self._temperatures.get(self.served or ""))
 
     def version_loaded(self, version: str, temperature: float | None) -> None:
         self._temperatures[version] = temperature
@@ -146,17 +151,30 @@ class ServiceMetrics:
         if version is not None:
             self.version_loaded(version, temperature)
 
-    def observe_model(self, role: str, version: str, predictions: list[Prediction]) -> None:
+    def observe(self, role: str, version: str, predictions: list[Prediction]) -> None:
+        """Answers (or shadow opinions) of one model. Every role counts per model and version; the
+        served version's own series (`sentiops_predictions`, the confidence histogram, estimated
+        accuracy since load) count production's answers only. One calibration serves both."""
+        served = role == "production"
         for p in predictions:
             self.model_predictions.labels(role, version, p.label).inc()
             self.model_confidence.labels(role, version).observe(p.confidence)
+            if served:
+                self.predictions.labels(p.label).inc()
+                self.confidence.observe(p.confidence)
         temperature = self._temperatures.get(version)
-        if temperature and predictions:
-            probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
-            found = self._per_version.setdefault(version, [0.0, 0])
-            found[0] += float(calibrate(probs, temperature).max(axis=1).sum())
-            found[1] += len(predictions)
-            self.model_estimated_accuracy.labels(version).set(found[0] / found[1])
+        if not temperature or not predictions:
+            return
+        probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
+        calibrated = float(calibrate(probs, temperature).max(axis=1).sum())
+        found = self._per_version.setdefault(version, [0.0, 0])
+        found[0] += calibrated
+        found[1] += len(predictions)
+        self.model_estimated_accuracy.labels(version).set(found[0] / found[1])
+        if served:
+            self._calibrated_sum += calibrated
+            self._calibrated_n += len(predictions)
+            self.estimated_accuracy.set(self._calibrated_sum / self._calibrated_n)
 
     def observe_pair(self, shadow: str, answered: str, agreed: bool) -> None:
         self.shadow_pairs.labels(shadow, answered, str(agreed).lower()).inc()
@@ -164,13 +182,3 @@ class ServiceMetrics:
         counts[0] += agreed
         counts[1] += 1
         self.shadow_agreement.labels(shadow, answered).set(counts[0] / counts[1])
-
-    def observe_predictions(self, predictions: list[Prediction]) -> None:
-        for p in predictions:
-            self.predictions.labels(p.label).inc()
-            self.confidence.observe(p.confidence)
-        if self.temperature and predictions:
-            probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
-            self._calibrated_sum += float(calibrate(probs, self.temperature).max(axis=1).sum())
-            self._calibrated_n += len(predictions)
-            self.estimated_accuracy.set(self._calibrated_sum / self._calibrated_n)

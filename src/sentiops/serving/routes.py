@@ -67,9 +67,7 @@ async def _predict(s: ServiceState, request: Request, texts: list[str]) -> tuple
             Logged(prediction_id, now, request_id, answer.version, answer.engine, answer.role, prediction, text)
         )
     s.prediction_log.record(records)
-    if answer.role == "production":  # the served version's gauges; every model's are per version
-        s.metrics.observe_predictions(answer.predictions)
-    s.metrics.observe_model(answer.role, answer.version, answer.predictions)
+    s.metrics.observe(answer.role, answer.version, answer.predictions)
     s.trial.shadow(answer, texts, [a.prediction_id for a in answers], request_id)
     return answers, answer.version
 

@@ -154,5 +154,5 @@ class ShadowQueue:
                     shadow_of=item.prediction_id,
                 )
             )
-        self.metrics.observe_model(SHADOW, predictor.version, results)
+        self.metrics.observe(SHADOW, predictor.version, results)
         self.prediction_log.record(records)

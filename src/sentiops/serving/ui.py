@@ -85,7 +85,7 @@ def _live(request: Request) -> dict[str, Any] | None:
         "positive_share": positive / (positive + negative) if positive + negative else None,
         "mean_confidence": (sample("sentiops_prediction_confidence_sum") or 0.0) / count if count else None,
         # None until a prediction is served: the gauge reads 0 before then, which is no estimate.
-        "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.temperature and count else None,
+        "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.calibrated and count else None,
     }
 
 
