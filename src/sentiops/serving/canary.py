@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from sentiops.config import Settings
-from sentiops.files import append_line, read_json_lines
+from sentiops.files import append_line
 from sentiops.monitoring.alerts import Notifier
-from sentiops.monitoring.live import canary_stops_file
+from sentiops.monitoring.live import canary_stops, canary_stops_file
 from sentiops.serving.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -89,41 +89,47 @@ class Canary:
         self.check(staging)
 
     def check(self, staging: str) -> str | None:
-        """Stop the canary when a threshold is crossed; returns the reason, or None."""
+        """Stop the canary when a threshold is crossed; returns the reason, or None. It runs on every
+        staging call and shadow pair, so each figure is computed only once its window is full enough."""
         if not self.active(staging):
             return None
-        s, reasons, numbers = self.settings, [], self.numbers()
-        if len(self.calls) >= s.canary_guard_min_n and numbers["error_ratio"] > s.canary_max_error_ratio:
-            reasons.append(f"error or timeout ratio {numbers['error_ratio']:.3f} > {s.canary_max_error_ratio}")
+        s, reasons = self.settings, []
+        if len(self.calls) >= s.canary_guard_min_n:
+            ratio = sum(c != "ok" for c in self.calls) / len(self.calls)
+            if ratio > s.canary_max_error_ratio:
+                reasons.append(f"error or timeout ratio {ratio:.3f} > {s.canary_max_error_ratio}")
         if min(len(self.staging_seconds), len(self.production_seconds)) >= s.canary_guard_min_n:
-            ratio, excess = numbers["p99_ratio"], numbers["staging_p99_s"] - numbers["production_p99_s"]
+            staging_p99, production_p99 = self._p99(self.staging_seconds), self._p99(self.production_seconds)
+            ratio, excess = staging_p99 / production_p99, staging_p99 - production_p99
             if ratio > s.canary_max_p99_ratio and excess * 1000 > s.canary_min_p99_excess_ms:
                 reasons.append(
                     f"p99 latency {ratio:.2f}x production's > {s.canary_max_p99_ratio}x ({excess * 1000:.0f} ms more)"
                 )
-        if len(self.agreement) >= s.canary_guard_min_n and numbers["agreement"] < s.canary_min_agreement:
-            reasons.append(f"agreement with production {numbers['agreement']:.3f} < {s.canary_min_agreement}")
+        if len(self.agreement) >= s.canary_guard_min_n:
+            agreement = sum(self.agreement) / len(self.agreement)
+            if agreement < s.canary_min_agreement:
+                reasons.append(f"agreement with production {agreement:.3f} < {s.canary_min_agreement}")
         if not reasons:
             return None
-        self.stop(staging, "; ".join(reasons), numbers)
+        self.stop(staging, "; ".join(reasons), self.numbers())
         return reasons[0]
 
+    @staticmethod
+    def _p99(values: deque[float]) -> float:
+        return float(np.percentile(list(values), 99)) if values else 0.0
+
     def numbers(self) -> dict[str, Any]:
+        """Everything the guard watches, for the stop record."""
         calls = list(self.calls)
-        failed = sum(c != "ok" for c in calls)
-        p99 = {
-            name: float(np.percentile(list(values), 99)) if values else None
-            for name, values in (("staging", self.staging_seconds), ("production", self.production_seconds))
-        }
-        ratio = p99["staging"] / p99["production"] if p99["staging"] and p99["production"] else None
+        p99 = {"staging": self._p99(self.staging_seconds), "production": self._p99(self.production_seconds)}
         return {
             "calls": len(calls),
-            "errors": sum(c == "error" for c in calls),
-            "timeouts": sum(c == "timeout" for c in calls),
-            "error_ratio": failed / len(calls) if calls else 0.0,
-            "staging_p99_s": p99["staging"],
-            "production_p99_s": p99["production"],
-            "p99_ratio": ratio,
+            "errors": calls.count("error"),
+            "timeouts": calls.count("timeout"),
+            "error_ratio": sum(c != "ok" for c in calls) / len(calls) if calls else 0.0,
+            "staging_p99_s": p99["staging"] or None,
+            "production_p99_s": p99["production"] or None,
+            "p99_ratio": p99["staging"] / p99["production"] if p99["staging"] and p99["production"] else None,
             "pairs": len(self.agreement),
             "agreement": sum(self.agreement) / len(self.agreement) if self.agreement else None,
         }
@@ -160,7 +166,7 @@ class Canary:
 
     def refresh(self) -> None:
         """Read stops recorded by any replica (the model poller calls this)."""
-        found = {r["version"]: r for r in read_json_lines(self.path) if "version" in r}
+        found = canary_stops(self.settings)
         with self._lock:
             for version, record in found.items():
                 self.stopped.setdefault(version, record)
