@@ -1,4 +1,5 @@
-"""What every benchmark shares: the tweet sample it draws from and the CPU line it prints."""
+"""What every benchmark shares: the tweet sample it draws from, the CPU line it prints, a child's
+peak memory, a copy of a registry version."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import gzip
 import os
 import platform
 import re
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "sentiment140_30k.csv.gz"
@@ -35,3 +40,30 @@ def tweets_file(n: int = 5000) -> Path:
     path = Path(tempfile.mkdtemp()) / "tweets.json"
     path.write_text(json.dumps([row[1] for row in sample_rows()][:n]))
     return path
+
+
+# A child's own peak RSS, measured by a parent that has no other child.
+MEASURE = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def peak_rss(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run `command`; (wall seconds, its peak RSS in MB)."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env, check=True, capture_output=True, text=True)
+    return round(time.perf_counter() - started, 1), round(int(out.stdout.split()[-1]) / 1024, 1)
+
+
+def copy_as_new_version(registry, source: str) -> str:  # noqa: ANN001 (a sentiops Registry)
+    """Publish a byte-for-byte copy of a version under the next number (the same model, a new version)."""
+    from sentiops.version import CHECKSUMS_FILE
+
+    with registry.new_version() as pending:
+        for file in registry.path(source).rglob("*"):
+            if file.is_file() and file.name != CHECKSUMS_FILE:
+                target = pending.path / file.relative_to(registry.path(source))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(file, target)
+    return pending.number

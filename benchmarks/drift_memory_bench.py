@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,17 +22,12 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model, sample_rows  # noqa: E402
+from common import cpu_model, peak_rss, sample_rows  # noqa: E402
 
 from sentiops.registry import Registry  # noqa: E402
 from sentiops.scoring.job import score_schema  # noqa: E402
 
 SIZES = (100_000, 1_000_000)
-# A child's own peak RSS, measured by a parent that has no other child.
-MEASURE = (
-    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
 
 
 def write_day(folder: Path, rows: int, version: str, texts: list[str]) -> None:
@@ -82,12 +76,7 @@ def main() -> None:
         date = (dt.date(2026, 11, 1) + dt.timedelta(days=i)).isoformat()
         write_day(results / "scores" / f"date={date}", rows, version, texts)
         command = [sys.executable, "-m", "sentiops.cli", "drift", "check", "--results", date, "--no-notify"]
-        started = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", MEASURE, *command], env=env, check=True, capture_output=True, text=True
-        )
-        seconds = round(time.perf_counter() - started, 1)
-        peak_mb = round(int(out.stdout.split()[-1]) / 1024, 1)
+        seconds, peak_mb = peak_rss(command, env)
         measured.append({"rows": rows, "peak_rss_mb": peak_mb, "seconds": seconds})
         print(json.dumps(measured[-1]), flush=True)
     ratio = round(measured[1]["peak_rss_mb"] / measured[0]["peak_rss_mb"], 3)

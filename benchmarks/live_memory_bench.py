@@ -12,10 +12,8 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +22,7 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model  # noqa: E402
-from drift_memory_bench import MEASURE  # noqa: E402
-from shadow_bench import copy_as_new_version  # noqa: E402
+from common import copy_as_new_version, cpu_model, peak_rss  # noqa: E402
 
 from sentiops.data.predictions import SCHEMA  # noqa: E402
 from sentiops.registry import Registry  # noqa: E402
@@ -86,16 +82,8 @@ def main() -> None:
         since = f"{start:%Y-%m-%d}"
         command = [sys.executable, "-m", "sentiops.cli", "models", "compare", "--live", "--since", since, "--json"]
         env = {**os.environ, "SENTIOPS_HOME": str(home), "SENTIOPS_REGISTRY_DIR": str(home / "registry")}
-        started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env, check=True, capture_output=True)
-        seconds = time.perf_counter() - started
-        peak_mb = int(out.stdout.decode().strip().splitlines()[-1]) / 1024
-        row = {
-            "requests": requests,
-            "rows": 2 * requests,
-            "peak_rss_mb": round(peak_mb, 1),
-            "seconds": round(seconds, 1),
-        }
+        seconds, peak_mb = peak_rss(command, env)
+        row = {"requests": requests, "rows": 2 * requests, "peak_rss_mb": peak_mb, "seconds": seconds}
         result["logs"].append(row)
         print(json.dumps(row), flush=True)
         shutil.rmtree(home, ignore_errors=True)

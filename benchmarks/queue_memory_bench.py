@@ -12,10 +12,8 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +22,7 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model, sample_rows  # noqa: E402
-from drift_memory_bench import MEASURE  # noqa: E402
+from common import cpu_model, peak_rss, sample_rows  # noqa: E402
 
 from sentiops.scoring.job import score_schema  # noqa: E402
 
@@ -73,11 +70,8 @@ def main() -> None:
         command = [sys.executable, "-m", "sentiops.cli", "label", "queue", "--since", DATE, "--until", DATE,
                    "--size", str(args.size), "--seed", "1"]  # fmt: skip
         env = {**os.environ, "SENTIOPS_HOME": str(home)}
-        started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env, check=True, capture_output=True)
-        seconds = time.perf_counter() - started
-        peak_mb = int(out.stdout.decode().strip().splitlines()[-1]) / 1024
-        result["days"].append({"rows": rows, "peak_rss_mb": round(peak_mb, 1), "seconds": round(seconds, 1)})
+        seconds, peak_mb = peak_rss(command, env)
+        result["days"].append({"rows": rows, "peak_rss_mb": peak_mb, "seconds": seconds})
         print(json.dumps(result["days"][-1]), flush=True)
         shutil.rmtree(home, ignore_errors=True)
     small, large = result["days"]

@@ -28,24 +28,13 @@ import httpx
 import psutil
 
 from sentiops.registry import Registry
-from sentiops.version import CHECKSUMS_FILE
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import cpu_model, sample_rows  # noqa: E402
+from common import copy_as_new_version, cpu_model, sample_rows  # noqa: E402
 from serve_bench import paced, rss_mb, wait_ready  # noqa: E402
 
 PORT = 8721
-
-
-def copy_as_new_version(registry: Registry, source: str) -> str:
-    with registry.new_version() as pending:
-        for file in registry.path(source).rglob("*"):
-            if file.is_file() and file.name != CHECKSUMS_FILE:
-                target = pending.path / file.relative_to(registry.path(source))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(file, target)
-    return pending.number
 
 
 def metric(url: str, name: str) -> float:

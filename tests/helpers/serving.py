@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,14 +27,17 @@ def make_settings(registry_dir: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
-def clone_version(registry: Registry, source: str) -> str:
-    """Publish a byte-for-byte copy of a version under the next number (a 'new' model)."""
+def clone_version(registry: Registry, source: str, edit: Callable[[Path], None] | None = None) -> str:
+    """Publish a byte-for-byte copy of a version under the next number (a 'new' model); `edit`
+    may change the copy's files before it is checksummed and published."""
     with registry.new_version() as pending:
         for file in registry.path(source).rglob("*"):
             if file.is_file() and file.name != CHECKSUMS_FILE:
                 target = pending.path / file.relative_to(registry.path(source))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(file, target)
+        if edit is not None:
+            edit(pending.path)
     return pending.number
 
 

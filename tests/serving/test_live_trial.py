@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -21,10 +21,9 @@ from sentiops.inference import Predictor
 from sentiops.monitoring.live import canary_stops_file, compare_live, live_decision
 from sentiops.registry import Registry
 from sentiops.serving.app import create_app
-from sentiops.version import CHECKSUMS_FILE
 from tests.helpers.data import sample_rows
 from tests.helpers.feedback import data  # noqa: F401
-from tests.helpers.serving import live_server, make_settings, metric_value, wait_for
+from tests.helpers.serving import clone_version, live_server, make_settings, metric_value, wait_for
 from tests.helpers.webhook_server import webhook_server
 
 TEXTS = [text for _, text in sample_rows()[:3000]]
@@ -33,19 +32,16 @@ TEXTS = [text for _, text in sample_rows()[:3000]]
 def stage(registry: Registry, flipped: bool = False) -> str:
     """Publish a copy of version 1 as staging; `flipped` swaps its label names, so it answers the
     opposite of production on every tweet (a broken model)."""
-    with registry.new_version() as pending:
-        for file in registry.path("1").rglob("*"):
-            if file.is_file() and file.name != CHECKSUMS_FILE:
-                target = pending.path / file.relative_to(registry.path("1"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(file, target)
-        if flipped:
-            labels = json.loads((pending.path / "labels.json").read_text())
-            labels["labels"] = labels["labels"][::-1]
-            labels["label2id"] = {name: i for i, name in enumerate(labels["labels"])}
-            (pending.path / "labels.json").write_text(json.dumps(labels))
-    registry.set_alias("staging", pending.number, reason="test")
-    return pending.number
+
+    def flip(folder: Path) -> None:
+        labels = json.loads((folder / "labels.json").read_text())
+        labels["labels"] = labels["labels"][::-1]
+        labels["label2id"] = {name: i for i, name in enumerate(labels["labels"])}
+        (folder / "labels.json").write_text(json.dumps(labels))
+
+    version = clone_version(registry, "1", flip if flipped else None)
+    registry.set_alias("staging", version, reason="test")
+    return version
 
 
 def settings_for(tmp_path, registry_dir, **overrides):
