@@ -158,9 +158,10 @@ def test_a_broken_or_read_only_cache_only_costs_a_timing(registry, tmp_path):
     folder, cache = registry.verify("1"), tmp_path / "engines"
     Predictor.from_folder(folder, backend="auto", choice_cache=cache)
     [file] = cache.glob("*.json")
-    file.write_text("{not json")
-    predictor = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
-    assert "cached" not in predictor.choice and predictor.backend in predictor.choice["texts_per_second"]
+    for broken in ("{not json", "[1, 2]"):  # not JSON; JSON but not a choice
+        file.write_text(broken)
+        predictor = Predictor.from_folder(folder, backend="auto", choice_cache=cache)
+        assert "cached" not in predictor.choice and predictor.backend in predictor.choice["texts_per_second"]
     blocked = tmp_path / "not-a-folder"  # a cache that cannot be written (root ignores chmod)
     blocked.write_text("")
     unwritable = Predictor.from_folder(folder, backend="auto", choice_cache=blocked)

@@ -363,5 +363,6 @@ def _cached_choice(cache: Path, key: dict[str, str]) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         log.warning("engine choice cache %s unreadable: %s", path, exc)
         return None
-    same = all(found.get(k) == v for k, v in key.items())
-    return found if same and isinstance(found, dict) else None
+    if not isinstance(found, dict) or any(found.get(k) != v for k, v in key.items()):
+        return None
+    return found
