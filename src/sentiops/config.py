@@ -22,6 +22,11 @@ Backend = Literal["ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "ope
 # Token length models are trained and served at unless told otherwise (`sentiops train --max-length`);
 # versions record their own, and the ones of releases that did not are read as this.
 DEFAULT_MAX_LENGTH = 64
+# `sentiops train`'s rows: emoticon-labelled tweets, or (distilling) teacher-labelled texts; the
+# distilled default is sized to train in under 15 minutes on 2 CPU cores (docs/distillation.md).
+DISTANT_EXAMPLES = 8000
+DISTILL_EXAMPLES = 24000
+TEACHER_LABELS_FILE = "labels.parquet"
 BackendSetting = Literal["auto", "ort-fp32", "ort-int8", "openvino-fp32", "openvino-bf16", "openvino-int8"]
 
 
@@ -75,6 +80,9 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     registry_dir: Path | None = None
     results_dir: Path | None = None
+    # The distillation teacher and its labels (training/distill.py); `sentiops train` distills
+    # from teacher/labels.parquet when it is there.
+    teacher_dir: Path | None = None
 
     # Inference
     # auto: time the engines this machine and version allow, keep the fastest accurate one
@@ -230,6 +238,8 @@ class Settings(BaseSettings):
             self.registry_dir = self.home / "registry"
         if self.results_dir is None:
             self.results_dir = self.home / "results"
+        if self.teacher_dir is None:
+            self.teacher_dir = self.home / "teacher"
         return self
 
     # Typed accessors so callers need not re-check for None.
@@ -247,6 +257,11 @@ class Settings(BaseSettings):
     def results(self) -> Path:
         assert self.results_dir is not None
         return self.results_dir
+
+    @property
+    def teacher(self) -> Path:
+        assert self.teacher_dir is not None
+        return self.teacher_dir
 
 
 def read_secret(value: SecretStr | None, file: Path | None) -> str | None:

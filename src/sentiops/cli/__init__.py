@@ -1,6 +1,7 @@
 """Typer commands: thin wrappers over the modules, one module per sub-app. The manifests call these.
 
-Where each command lives: data prepare -> cli/data.py; train, evaluate, predict -> cli/train.py;
+Where each command lives: data prepare -> cli/data.py; teacher train|label -> cli/teacher.py;
+train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
 retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py; label queue|export -> cli/label.py;
 serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
@@ -18,10 +19,12 @@ from sentiops.cli.label import label_app
 from sentiops.cli.models import models_app
 from sentiops.cli.retrain import retrain
 from sentiops.cli.serve import dashboard, serve
+from sentiops.cli.teacher import teacher_app
 from sentiops.cli.train import evaluate, predict, train
 
 app = typer.Typer(help="sentiops: tweet sentiment from fine-tuning to production.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(teacher_app, name="teacher")
 app.command()(train)
 app.command()(evaluate)
 app.command()(predict)

@@ -63,6 +63,9 @@ class TrainOptions:
     # Sentiment140's labels are emoticons: some are wrong. Smoothing the targets (0 = off) keeps a
     # model from being certain of any one of them (`make bench-accuracy` compares it).
     label_smoothing: float = 0.0
+    # A smaller student: keep only the base model's first `layers` transformer layers (None: all).
+    # Fewer layers serve faster and learn less (`make bench-accuracy` places them on one table).
+    layers: int | None = None
 
 
 @dataclass
@@ -77,7 +80,9 @@ class FineTuned:
 
 
 class _Tweets(torch.utils.data.Dataset):
-    def __init__(self, tokenizer, texts: list[str], labels: list[int], max_length: int) -> None:
+    """Tokenized tweets with a class id each, or (distillation) a probability per class."""
+
+    def __init__(self, tokenizer, texts: list[str], labels: list[int] | list[list[float]], max_length: int) -> None:
         self.encodings = tokenizer([clean_text(t) for t in texts], truncation=True, max_length=max_length)
         self.labels = labels
 
@@ -110,12 +115,39 @@ class _OneBar(transformers.TrainerCallback):
         self.bar.close()
 
 
+class _SoftTargetTrainer(Trainer):
+    """Cross-entropy against a teacher's probabilities instead of one class id per row: a tweet
+    the teacher finds 60/40 teaches the student 60/40, not a certainty its emoticon never had."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        targets = inputs.pop("labels").float()
+        outputs = model(**inputs)
+        loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets)  # probabilities as targets
+        return (loss, outputs) if return_outputs else loss
+
+
+def keep_first_layers(model: PreTrainedModel, layers: int) -> None:
+    """Cut a BERT-family encoder to its first ``layers`` layers (a smaller, faster student)."""
+    encoder: Any = model.base_model.encoder
+    if not 1 <= layers <= len(encoder.layer):
+        raise ValueError(f"--layers must be 1..{len(encoder.layer)} for this base model, not {layers}")
+    encoder.layer = encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+
+
 def fine_tune(
-    texts: list[str], labels: list[int], init_from: str, options: TrainOptions, verbose: bool | None = None
+    texts: list[str],
+    labels: list[int],
+    init_from: str,
+    options: TrainOptions,
+    verbose: bool | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> FineTuned:
     """Fine-tune ``init_from`` (a base model or a previous version's `hf/` folder).
 
-    ``verbose``: the Trainer's own progress and logs (default: unless a command asked for quiet)."""
+    ``soft_targets``: a teacher's P(positive) per text (distillation); the loss is then the
+    cross-entropy against it and ``labels`` only its rounding. ``verbose``: the Trainer's own
+    progress and logs (default: unless a command asked for quiet)."""
     if verbose is None:
         verbose = library_output()
     if len(set(labels)) < 2:
@@ -128,7 +160,15 @@ def fine_tune(
         id2label=dict(enumerate(LABELS)),
         label2id=LABEL2ID,
     )
-    dataset = _Tweets(tokenizer, texts, labels, options.max_length)
+    if options.layers is not None and options.layers < model.config.num_hidden_layers:
+        keep_first_layers(model, options.layers)
+    if soft_targets is not None:
+        p = np.clip(np.asarray(soft_targets, dtype=float), 0.0, 1.0)
+        positive = LABEL2ID["positive"]
+        targets = [[float(x) if i == positive else 1.0 - float(x) for i in range(len(LABELS))] for x in p]
+        dataset = _Tweets(tokenizer, texts, targets, options.max_length)
+    else:
+        dataset = _Tweets(tokenizer, texts, labels, options.max_length)
     steps = max(1, int(np.ceil(len(dataset) / options.batch_size) * options.epochs))
     with tempfile.TemporaryDirectory(prefix="sentiops-train-") as workdir:
         args = TrainingArguments(
@@ -151,7 +191,7 @@ def fine_tune(
             use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0,
         )
-        trainer = Trainer(
+        trainer = (Trainer if soft_targets is None else _SoftTargetTrainer)(
             model=model,
             args=args,
             train_dataset=dataset,

@@ -11,6 +11,7 @@ import pyarrow as pa
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
+from sentiops.training.distill import read_teacher_labels
 from sentiops.training.finetune import TrainOptions, default_base_model, fine_tune
 from sentiops.training.package import package_version
 from sentiops.version import Metrics
@@ -26,29 +27,38 @@ def eval_sets(data_dir: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     return {name: texts_labels(read_split(data_dir, name)) for name in ("validation", "holdout")}
 
 
-def train(registry: Registry, data_dir: Path, options: TrainOptions) -> tuple[str, Metrics]:
+def train(
+    registry: Registry, data_dir: Path, options: TrainOptions, teacher: Path | None = None
+) -> tuple[str, Metrics]:
     """Fine-tune on the prepared training split and register the result.
 
+    ``teacher``: a teacher folder with labels (training/distill.py); the student then learns the
+    teacher's probabilities for its texts instead of the split's emoticon labels.
     The new version becomes `production` only when there is no production version yet;
     replacing a production model is the retraining gate's job.
     """
     base = options.base_model or default_base_model()
     options.base_model = base
-    table = read_split(data_dir, "train")
-    if options.max_examples and table.num_rows > options.max_examples:
-        table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
-    texts, labels = texts_labels(table)
-    tuned = fine_tune(texts, labels.tolist(), base, options)
+    data: dict = {
+        "manifest_sha256": manifest_hash(data_dir),
+        "train_file_sha256": sha256_file(data_dir / "train.parquet"),
+    }
+    if teacher is not None:
+        texts, soft, data["teacher"] = read_teacher_labels(teacher, options.max_examples)
+        if data["teacher"].get("trusted_share_excluded") is not None:
+            data["trusted_share"] = data["teacher"]["trusted_share_excluded"]
+        tuned = fine_tune(texts, (soft >= 0.5).astype(int).tolist(), base, options, soft_targets=soft)
+    else:
+        table = read_split(data_dir, "train")
+        if options.max_examples and table.num_rows > options.max_examples:
+            table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
+        texts, labels = texts_labels(table)
+        tuned = fine_tune(texts, labels.tolist(), base, options)
     lineage = {
         "base_model": base,
         "init_from": "base",
         "parent_version": None,
-        "data": {
-            "manifest_sha256": manifest_hash(data_dir),
-            "train_file_sha256": sha256_file(data_dir / "train.parquet"),
-            "train_rows": table.num_rows,
-            "feedback_files": [],
-        },
+        "data": {**data, "train_rows": len(texts), "feedback_files": []},
     }
     version, metrics = package_version(registry, tuned, options, eval_sets(data_dir), lineage)
     if "production" not in registry.aliases():

@@ -1,0 +1,84 @@
+"""`sentiops teacher train` and `teacher label`: the distillation teacher (training/distill.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sentiops.cli.common import fail, load_settings, write_failed
+from sentiops.cli.output import JsonOption, VerboseOption, quiet_libraries, summary
+
+teacher_app = typer.Typer(
+    help="A larger teacher model whose probabilities train the serving student.", no_args_is_help=True
+)
+
+
+@teacher_app.command("train")
+def teacher_train(
+    base_model: Annotated[
+        str | None, typer.Option(help="Local HF model folder (default: all-mpnet-base-v2 from its PyPI parts).")
+    ] = None,
+    max_examples: Annotated[int, typer.Option(envvar="SENTIOPS_TEACHER_MAX_EXAMPLES")] = 8000,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 3e-5,
+    seed: int = 42,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune the teacher on the train split (hours on 2 CPU cores for mpnet; minutes on a GPU)."""
+    from sentiops.training.distill import TeacherError, mpnet_base_model, train_teacher
+    from sentiops.training.finetune import TrainOptions
+
+    settings = load_settings()
+    quiet_libraries(verbose)
+    try:
+        base = base_model or str(mpnet_base_model(settings.home / "models"))
+        options = TrainOptions(base, max_examples, epochs, batch_size, learning_rate, settings.max_length, seed)
+        record = train_teacher(settings.data, settings.teacher, options)
+    except (TeacherError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        write_failed(exc)
+    summary(
+        as_json,
+        record,
+        f"teacher trained on {record['examples']} tweets in {record['train_seconds']} s: "
+        f"validation accuracy {record['validation_accuracy']:.4f} ({settings.teacher})",
+    )
+
+
+@teacher_app.command("label")
+def teacher_label(
+    max_texts: Annotated[int, typer.Option(help="Texts of the train split to label.")] = 40000,
+    with_traffic: Annotated[
+        bool, typer.Option(help="Also label unlabelled production traffic (the prediction log's texts).")
+    ] = False,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the teacher's P(positive) per text to teacher/labels.parquet (what `sentiops train` distills from)."""
+    from sentiops.training.distill import TeacherError, label_texts
+
+    settings = load_settings()
+    quiet_libraries(verbose)
+    try:
+        found = label_texts(
+            settings.data,
+            settings.teacher,
+            max_texts,
+            settings.max_length,
+            results=settings.results if with_traffic else None,
+            trusted_share=settings.retrain_trusted_share,
+        )
+    except (TeacherError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        write_failed(exc)
+    summary(
+        as_json,
+        found,
+        f"labelled {found['rows']['train']} train texts and {found['rows']['traffic']} from traffic "
+        f"({found['texts_per_second']} texts/s); positive share {found['positive_share']}",
+    )

