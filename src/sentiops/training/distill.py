@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from sentiops import engines
 from sentiops.config import TEACHER_LABELS_FILE
 from sentiops.data.labels import LABEL2ID
 from sentiops.data.predictions import ANSWERED_ROLES, log_files, read_log_file
@@ -99,14 +100,18 @@ def unpack_split_zip(parts: list[Path], target: Path) -> None:
 def positive_probabilities(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 64
 ) -> np.ndarray:
-    """P(positive) per text. Texts are batched by length (less padding: a third of the time on
-    tweets), and the answers put back in the caller's order."""
+    """P(positive) per text. Texts are batched by length (less padding), and the answers put back
+    in the caller's order. On a CPU with native bf16 the matrix products run in bf16: mpnet 3.0x
+    faster (27 -> 80 texts/s on 2 AMD EPYC cores), every label the same, probabilities within
+    0.012; without it bf16 would be emulated (slower), so fp32. (Dynamic int8 was 3.5x faster but
+    changed 24% of the labels.)"""
+    bf16 = engines.has_bf16()
     cleaned = [clean_text(t) for t in texts]
     order = np.argsort([len(t) for t in cleaned], kind="stable")
     positive = int((model.config.label2id or LABEL2ID).get("positive", LABEL2ID["positive"]))
     found = np.empty(len(texts), dtype=np.float32)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             encoded = tokenizer(
