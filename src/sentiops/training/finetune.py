@@ -28,7 +28,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from sentiops.config import DEFAULT_MAX_LENGTH
+from sentiops.config import DEFAULT_MAX_LENGTH, DEFAULT_TRAIN_EXAMPLES
 from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.logs import library_output
 from sentiops.text import clean_text
@@ -52,7 +52,7 @@ def default_base_model() -> str:
 @dataclass
 class TrainOptions:
     base_model: str | None = None  # local folder or hub id; None = the packaged MiniLM
-    max_examples: int = 8000
+    max_examples: int = DEFAULT_TRAIN_EXAMPLES
     epochs: float = 1.0
     batch_size: int = 32
     learning_rate: float = 5e-5

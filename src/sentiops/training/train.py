@@ -45,10 +45,12 @@ def train(
     }
     if teacher is not None:
         texts, soft, data["teacher"] = read_teacher_labels(teacher, options.max_examples)
+        log.info("distilling: %d texts with the teacher's probabilities from %s", len(texts), teacher)
         if data["teacher"].get("trusted_share_excluded") is not None:
             data["trusted_share"] = data["teacher"]["trusted_share_excluded"]
         tuned = fine_tune(texts, (soft >= 0.5).astype(int).tolist(), base, options, soft_targets=soft)
     else:
+        log.info("training on the split's emoticon labels (no teacher labels given: docs/distillation.md)")
         table = read_split(data_dir, "train")
         if options.max_examples and table.num_rows > options.max_examples:
             table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
