@@ -78,7 +78,7 @@ def test_commands_are_real_cli_commands():
         assert command[0] == "sentiops", name
         result = CliRunner().invoke(app, [*command[1:], "--help"])
         assert result.exit_code == 0, f"{name}: {' '.join(command)}: {result.output}"
-        needs_torch = command[1] in ("train", "retrain")
+        needs_torch = command[1] in ("train", "retrain", "teacher")
         expected = "localhost/sentiops-train" if needs_torch else "localhost/sentiops-serve"
         # A versioned tag (what `make images` tags and `minikube image load` loads), never latest.
         assert image == f"{expected}:{version('sentiops')}", name
