@@ -7,7 +7,7 @@ training time and exported size. The teacher (`--teacher`, a folder `sentiops te
 labels. Then every version's in-process texts/s on one engine (the best for the default model on
 this CPU), alternating rounds, medians. Writes benchmarks/results/accuracy.{json,md}.
 
-    python benchmarks/accuracy_bench.py --home var/frontier --teacher var/frontier/teacher [--recipes a,b]
+    python benchmarks/accuracy_bench.py --home var/frontier --teacher var/frontier/teacher [--recipe NAME --add]
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from sentiops.registry import Registry  # noqa: E402
 EVAL = HERE.parent.parent / "shared" / "data" / "tweeteval_2017_eval.csv"
 # name -> `sentiops train` options; the distilled ones learn the teacher's labels.
 RECIPES: dict[str, list[str]] = {
-    "distant 8k (the old default)": ["--no-distill", "--max-examples", "8000"],
-    "distilled 24k (the default)": ["--distill", "--max-examples", "24000"],
+    "distant 8k (the default before)": ["--no-distill", "--max-examples", "8000"],
+    "distilled 24k": ["--distill", "--max-examples", "24000"],
     "distant 24k": ["--no-distill", "--max-examples", "24000"],
+    "distant 16k, 2 epochs": ["--no-distill", "--max-examples", "16000", "--epochs", "2"],
     "distilled 24k, 3 layers": ["--distill", "--max-examples", "24000", "--layers", "3"],
     "distant 8k, label smoothing 0.1": ["--no-distill", "--max-examples", "8000", "--label-smoothing", "0.1"],
     "distant 8k, 2 epochs": ["--no-distill", "--max-examples", "8000", "--epochs", "2"],
@@ -65,6 +66,7 @@ def teacher_row(folder: Path, sets: dict, max_length: int) -> dict:
     """The teacher in torch (it is never served): its accuracy and what it cost."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from sentiops.engines import has_bf16
     from sentiops.training.distill import positive_probabilities
 
     record = json.loads((folder / "teacher.json").read_text())
@@ -84,7 +86,7 @@ def teacher_row(folder: Path, sets: dict, max_length: int) -> dict:
         "label_seconds": json.loads(labels.get(b"sentiops.teacher", b"{}")).get("seconds"),
         "validation_accuracy": record["validation_accuracy"],
         **measured(predict, sets),
-        "engine": "torch fp32",
+        "engine": "torch bf16" if has_bf16() else "torch fp32",  # as positive_probabilities runs it
         "texts_per_second": record["texts_per_second"],
         "served_model_mb": round((folder / "hf" / "model.safetensors").stat().st_size / 2**20, 1),
     }
@@ -108,7 +110,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, required=True, help="a home with a prepared store (data/)")
     parser.add_argument("--teacher", type=Path, help="a teacher folder with labels (without: no distilled recipes)")
-    parser.add_argument("--recipes", help="comma-separated recipe names (default: all)")
+    parser.add_argument("--recipe", action="append", choices=list(RECIPES), help="repeatable (default: all)")
+    parser.add_argument(
+        "--add", action="store_true", help="keep the other rows of the last results (texts/s then differ by run)"
+    )
     args = parser.parse_args()
     with open(EVAL, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))  # Sentiment140's scheme: target 0 / 4
@@ -121,13 +126,13 @@ def main() -> None:
         "holdout": ([r["text"] for r in holdout], [LABELS[r["label"]] for r in holdout]),
     }
     print(f"CPU: {cpu_model()}", flush=True)
-    chosen = args.recipes.split(",") if args.recipes else list(RECIPES)
+    chosen = args.recipe or list(RECIPES)
     if not args.teacher:
         chosen = [name for name in chosen if "--distill" not in RECIPES[name]]
 
     found, folders = [], {}
     work = Path(tempfile.mkdtemp(prefix="accuracy-bench-"))
-    if args.teacher:
+    if args.teacher and not args.add:
         found.append(teacher_row(args.teacher, sets, 64))
         print(json.dumps(found[-1]), flush=True)
     for name in chosen:
@@ -168,6 +173,10 @@ def main() -> None:
             row["engine"], row["texts_per_second"] = engine, per_version[row["recipe"]]
     shutil.rmtree(work, ignore_errors=True)
 
+    if args.add:
+        earlier = json.loads((HERE / "results" / "accuracy.json").read_text())["recipes"]
+        ran = {r["recipe"] for r in found}
+        found = [r for r in earlier if r["recipe"] not in ran] + found
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_model(), "recipes": found}
     (HERE / "results" / "accuracy.json").write_text(json.dumps(result, indent=2))
     lines = [
