@@ -91,7 +91,7 @@ def test_every_serve_command_imports_in_the_serve_image(images):
     probe = (
         "import importlib, pkgutil, sentiops\n"
         "needs_train = {'sentiops.training.finetune', 'sentiops.training.export', 'sentiops.training.train',"
-        " 'sentiops.training.package',"
+        " 'sentiops.training.package', 'sentiops.training.distill',"
         " 'sentiops.training.retrain'}\n"
         "names = [m.name for m in pkgutil.walk_packages(sentiops.__path__, 'sentiops.')\n"
         "         if m.name not in needs_train and not m.name.endswith('__main__')]\n"
