@@ -92,7 +92,7 @@ def torch_logits(
                 max_length=max_length,
                 return_tensors="pt",
             )
-            out.append(model(**enc).logits.numpy())
+            out.append(model(**enc).logits.float().numpy())  # float: bf16 under autocast
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.float32)
 
 
