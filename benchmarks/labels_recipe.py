@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--only", help="run only the recipes whose name contains this")
     args = parser.parse_args()
     from sentiops.config import Settings
+    from sentiops.data.feedback import current_labels
     from sentiops.data.trusted import trusted_eval
 
     evaluation = read_labelled(SHARED / "tweeteval_2017_eval.csv")
@@ -65,7 +66,7 @@ def main() -> None:
             continue
         home = home_with_labels(args.run, args.base, args.labels)
         settings = Settings(home=home)
-        held = trusted_eval(settings.data, settings.retrain_trusted_share)
+        held = trusted_eval(current_labels(settings.data), settings.retrain_trusted_share)
         validation = list(zip(held.column("label").to_pylist(), held.column("text").to_pylist(), strict=True))
         env = {**os.environ, "SENTIOPS_HOME": str(home), **extra}
         done = subprocess.run(

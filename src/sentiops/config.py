@@ -108,13 +108,21 @@ class Settings(BaseSettings):
     # after this many seconds.
     max_connections: int = 512
     keep_alive_seconds: float = 5.0
+    # Each role its own credential (serving/access.py): API callers a bearer token; operators their
+    # own token; labellers named accounts (`name:<argon2id hash>` lines, `sentiops labellers add`).
+    # With none of them set the service is open on the loopback only (`sentiops serve` refuses
+    # another address).
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
+    admin_token: SecretStr | None = None
+    admin_token_file: Path | None = None
+    labellers_file: Path | None = None
     # The dashboard's sign-in: a signed session cookie (never the token itself) that expires after
     # this many hours; Secure (sent over HTTPS only) when the API is served behind TLS.
     ui_session_hours: float = 12.0
     ui_cookie_secure: bool = False
-    ui_login_attempts_per_minute: int = 5  # failed sign-ins per client address, then 429
+    # Failed sign-ins per account and client address before each further one doubles the wait (429).
+    ui_login_attempts_per_minute: int = 5
     # /metrics and /model need the token too (Prometheus sends it with `authorization:` in its
     # scrape config); /healthz and /readyz stay open for the kubelet's probes.
     protect_operations: bool = False

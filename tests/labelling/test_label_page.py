@@ -4,15 +4,18 @@ the picking reason and the labeller's name, clear errors for bad labels, unknown
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
+import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from sentiops.data.feedback import current_labels
 from sentiops.labelling.picking import refresh_queue
+from sentiops.serving.access import SESSION_COOKIE
 from sentiops.serving.app import create_app
 from tests.feedback.test_prediction_log import _logged_ids
+from tests.helpers.access import CALLER, OPERATOR, PASSWORDS, secured, sign_in
 from tests.helpers.feedback import predict
 from tests.helpers.serving import wait_for
 from tests.labelling.conftest import TWEETS
@@ -57,10 +60,23 @@ def test_label_skip_undo_and_progress(client, settings):
     assert rows[0]["prediction_id"] == item["id"] and rows[0]["picked"] == item["picked"]
 
 
-def test_two_sessions_never_get_the_same_item(settings, client):
-    _fill_queue(client, settings, 3)
+@pytest.fixture
+def guarded(tmp_path, settings):
+    """The service with every role's credential, its queue filled with five logged tweets."""
+    secure = secured(settings, tmp_path / "secrets")
+    with TestClient(create_app(secure)) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        answers = [client.post("/predict", json={"text": t}, headers=CALLER).json() for t in TWEETS[130:135]]
+        wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(secure.results)))
+        refresh_queue(secure, TODAY, TODAY, size=5, seed=0)
+        yield client, secure
+
+
+def test_two_labellers_never_get_the_same_item(guarded):
+    client, _ = guarded
     app = client.app
     with TestClient(app) as other:
+        assert sign_in(client, "ada").status_code == 303 and sign_in(other, "bob").status_code == 303
         seen = set()
         for c in (client, other, client, other):
             item = c.get("/ui/label/next").json()["item"]
@@ -71,6 +87,61 @@ def test_two_sessions_never_get_the_same_item(settings, client):
         assert refused.status_code == 409 and "no lease" in refused.json()["detail"]
 
 
+def test_only_a_signed_in_labeller_opens_the_label_page(guarded):
+    """The prediction token, no credentials and the operator token all stay out; a labeller gets
+    in by session or by HTTP Basic, and their labels are trusted and carry their name."""
+    client, secure = guarded
+    for path in ("/ui/label", "/ui/label/next"):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers=CALLER).status_code == 401
+        assert client.get(path, headers=OPERATOR).status_code == 403
+    assert client.post("/ui/label/items/x", json={"label": "positive"}, headers=CALLER).status_code == 401
+    assert sign_in(client, "ada", "wrong-password-000").status_code == 401
+    assert sign_in(client, "ada").status_code == 303
+    item = client.get("/ui/label/next").json()["item"]
+    assert client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"}).status_code == 200
+    with TestClient(client.app) as script:
+        basic = script.get("/ui/label/next", auth=("bob", PASSWORDS["bob"]))
+        assert basic.status_code == 200 and basic.json()["item"]["id"] != item["id"]
+    rows = [r for r in current_labels(secure.data).to_pylist() if r["source"] == "ui"]
+    assert [(r["labelled_by"], r["trusted"]) for r in rows] == [("ada", True)]
+
+
+def test_one_lease_per_labeller_however_many_calls(guarded):
+    client, secure = guarded
+    with TestClient(client.app) as script:
+        held = {script.get("/ui/label/next", auth=("bob", PASSWORDS["bob"])).json()["item"]["id"] for _ in range(20)}
+    assert len(held) == 1
+    state = json.loads((secure.data / "queue" / "state.json").read_text())
+    assert [lease["holder"] for lease in state["leases"].values()] == ["bob"]
+
+
+def test_sign_out_ends_the_session_on_the_server(guarded):
+    client, _ = guarded
+    sign_in(client, "ada")
+    cookie = client.cookies.get(SESSION_COOKIE)
+    assert client.get("/ui/label/next").status_code == 200
+    assert client.get("/ui/logout", follow_redirects=False).status_code == 303
+    # The same cookie replayed (a copy an attacker kept) no longer works, on any replica.
+    with TestClient(client.app, cookies={SESSION_COOKIE: cookie}) as replay:
+        assert replay.get("/ui/label/next").status_code == 401
+
+
+def test_failed_sign_ins_back_off_per_account_and_address(guarded):
+    client, _ = guarded
+    limit = client.app.state.sentiops.settings.ui_login_attempts_per_minute
+    for _ in range(limit):
+        assert sign_in(client, "ada", "not-her-password").status_code == 401
+    waited = sign_in(client, "ada")
+    assert waited.status_code == 429 and int(waited.headers["retry-after"]) >= 1  # even the right password waits
+    # Another account from the same address (colleagues behind one proxy) is not locked out.
+    assert sign_in(client, "bob").status_code == 303
+    time.sleep(int(waited.headers["retry-after"]) + 0.1)
+    assert sign_in(client, "ada", "still-not-it").status_code == 401
+    longer = sign_in(client, "ada")
+    assert longer.status_code == 429 and int(longer.headers["retry-after"]) >= 2  # the wait doubles
+
+
 def test_bad_requests_get_clear_errors(settings, client):
     _fill_queue(client, settings, 2)
     item = client.get("/ui/label/next").json()["item"]
@@ -78,9 +149,6 @@ def test_bad_requests_get_clear_errors(settings, client):
     assert bad.status_code == 422
     unknown = client.post("/ui/label/items/2026010100-0000", json={"label": "positive"})
     assert unknown.status_code == 404 and "no queued item" in unknown.json()["detail"]
-    fresh = TestClient(client.app)
-    no_cookie = fresh.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
-    assert no_cookie.status_code == 409 and "no labeller cookie" in no_cookie.json()["detail"]
     assert "ui" not in set(current_labels(settings.data).column("source").to_pylist())
 
 
@@ -94,66 +162,3 @@ def test_an_expired_lease_is_refused(tmp_path, settings):
         late = client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
         assert late.status_code == 409 and "expired" in late.json()["detail"]
         assert "ui" not in set(current_labels(quick.data).column("source").to_pylist())
-
-
-def test_the_label_page_needs_the_sign_in(settings, registry_dir):
-    secured = settings.model_copy(update={"api_token": SecretStr("s3cret-token-for-tests")})
-    with TestClient(create_app(secured)) as client:
-        wait_for(lambda: client.get("/readyz").status_code == 200)
-        _fill_queue_signed(client, secured)
-        assert client.get("/ui/label/next").status_code == 401
-        signed = client.post(
-            "/ui/login", data={"token": "s3cret-token-for-tests", "who": "Ada"}, follow_redirects=False
-        )
-        assert signed.status_code == 303
-        item = client.get("/ui/label/next").json()["item"]
-        assert client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"}).status_code == 200
-        rows = [r for r in current_labels(secured.data).to_pylist() if r["source"] == "ui"]
-        assert [r["labelled_by"] for r in rows] == ["Ada"]
-
-
-def _fill_queue_signed(client, settings):
-    headers = {"authorization": "Bearer s3cret-token-for-tests"}
-    answers = [client.post("/predict", json={"text": t}, headers=headers).json() for t in TWEETS[130:132]]
-    wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
-    refresh_queue(settings, TODAY, TODAY, size=2, seed=0)
-
-
-def test_the_overview_shows_labelling_and_no_estimate_before_a_prediction(settings, client):
-    page = client.get("/ui").text
-    assert "none yet: no prediction served" in page and "0.0000" not in page.split("Live service")[1]
-    assert "labels waiting in the queue" in page and "none yet: no checked date has labels" in page
-    _fill_queue(client, settings, 3)
-    item = client.get("/ui/label/next").json()["item"]
-    client.post(f"/ui/label/items/{item['id']}", json={"label": "negative"})
-    page = client.get("/ui").text
-    assert '<a href="/ui/label">2</a>' in page  # waiting
-    assert "1 (1 by trusted labellers)" in page
-    assert "none yet: no prediction served" not in page  # predictions were served meanwhile
-
-
-def test_realized_accuracy_counts_only_random_picks_every_label_beside_it(client, settings):
-    import pyarrow.parquet as pq
-
-    from sentiops.monitoring.check import run_drift_check
-    from sentiops.scoring import job, runs
-    from tests.helpers.data import sample_rows, write_csv
-
-    predict(client, settings, TWEETS[170:200])
-    refresh_queue(settings, TODAY, TODAY, size=30, random_share=0.5, seed=4)
-    picked = {}
-    while (item := client.get("/ui/label/next").json()["item"]) is not None:
-        # Random picks labelled as the model answered, the others against it: only the first count.
-        answer = client.get(f"/ui/label/items/{item['id']}/model").json()["label"]
-        other = "negative" if answer == "positive" else "positive"
-        client.post(f"/ui/label/items/{item['id']}", json={"label": answer if item["picked"] == "random" else other})
-        picked[item["id"]] = item["picked"]
-    random_n = sum(p == "random" for p in picked.values())
-    assert random_n == 15 and len(picked) == 30
-    day = write_csv(settings.results.parent / "day.csv", sample_rows(7300)[7000:7300])
-    job.run_batch(settings, runs.BatchOptions([day], TODAY.isoformat()))
-    run_drift_check(settings, TODAY.isoformat(), notify=False)
-    row = pq.read_table(settings.results / "drift" / "history.parquet").to_pylist()[-1]
-    assert row["realized_accuracy"] == 1.0 and row["realized_labels"] == 15
-    assert row["realized_all_accuracy"] == 0.5 and row["realized_all_labels"] == 30
-    assert "realized 1.0000 on 15 randomly picked labels" in client.get("/ui").text

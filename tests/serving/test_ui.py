@@ -8,6 +8,7 @@ import time
 from fastapi.testclient import TestClient
 
 from sentiops.serving.app import create_app, create_dashboard_app
+from tests.helpers.access import ADMIN_TOKEN, API_TOKEN, CALLER, OPERATOR, PASSWORDS, secured, sign_in
 from tests.helpers.serving import make_settings, wait_ready
 from tests.serving.conftest import DATES
 
@@ -43,16 +44,25 @@ def test_empty_states_say_what_to_run_next(tmp_path):
         assert client.get("/", follow_redirects=False).headers["location"] == "/ui"
 
 
-def test_the_dashboard_needs_the_same_token_as_predictions(registry_dir, tmp_path):
-    settings = make_settings(registry_dir, api_token="ui-token-123")
+def test_the_dashboard_is_for_people_not_api_callers(registry_dir, tmp_path):
+    settings = secured(make_settings(registry_dir), tmp_path / "secrets")
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         assert client.get("/ui").status_code == 401
-        assert client.get("/ui", headers={"authorization": "Bearer ui-token-123"}).status_code == 200
-        assert client.post("/ui/login", data={"token": "wrong"}).status_code == 401
-        signed_in = client.post("/ui/login", data={"token": "ui-token-123"}, follow_redirects=False)
+        assert client.get("/ui", headers=CALLER).status_code == 401  # the prediction token shows no tweets
+        assert client.get("/ui", headers=OPERATOR).status_code == 200
+        assert client.get("/ui", auth=("bob", PASSWORDS["bob"])).status_code == 200
+        assert sign_in(client, "", "wrong").status_code == 401
+        assert sign_in(client, "", API_TOKEN).status_code == 401  # not a credential for people
+        signed_in = sign_in(client, "")
         assert signed_in.status_code == 303 and "httponly" in signed_in.headers["set-cookie"].lower()
         assert client.get("/ui/versions").status_code == 200  # the cookie now
+        assert client.post("/admin/reload").status_code == 200  # the operator's session opens admin routes
+        client.cookies.clear()
+        sign_in(client, "ada")
+        assert client.get("/ui/versions").status_code == 200
+        assert client.post("/admin/reload").status_code == 403  # a labeller is no operator
+        assert client.post("/admin/reload", headers=CALLER).status_code == 403
 
 
 def test_the_versions_page_sees_a_changed_model_file(registry_dir, registry):
@@ -67,16 +77,13 @@ def test_the_versions_page_sees_a_changed_model_file(registry_dir, registry):
     assert ui_data.versions(settings)[0]["checksums"].startswith("FAILED")
 
 
-def _signed_in(client, token: str = "ui-token-123"):
-    return client.post("/ui/login", data={"token": token}, follow_redirects=False)
-
-
-def test_the_session_cookie_is_signed_expiring_and_never_the_token(registry_dir):
-    settings = make_settings(registry_dir, api_token="ui-token-123", ui_session_hours=1 / 3600)  # 1 s
+def test_the_session_cookie_is_signed_expiring_and_never_the_token(registry_dir, tmp_path):
+    settings = make_settings(registry_dir, ui_session_hours=1 / 3600)  # 1 s
+    settings = secured(settings, tmp_path / "secrets")
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
-        cookie = _signed_in(client).headers["set-cookie"]
-        assert "ui-token-123" not in cookie and "max-age=1" in cookie.lower() and "secure" not in cookie.lower()
+        cookie = sign_in(client, "").headers["set-cookie"]
+        assert ADMIN_TOKEN not in cookie and "max-age=1" in cookie.lower() and "secure" not in cookie.lower()
         assert client.get("/ui").status_code == 200
         value = client.cookies.get("sentiops_session")
         body, signature = value.rsplit(".", 1)
@@ -91,25 +98,15 @@ def test_the_session_cookie_is_signed_expiring_and_never_the_token(registry_dir)
         assert client.get("/ui").status_code == 401  # expired
 
 
-def test_logout_ends_the_session_and_secure_is_a_setting(registry_dir):
-    settings = make_settings(registry_dir, api_token="ui-token-123", ui_cookie_secure=True)
+def test_logout_ends_the_session_and_secure_is_a_setting(registry_dir, tmp_path):
+    settings = secured(make_settings(registry_dir, ui_cookie_secure=True), tmp_path / "secrets")
     with TestClient(create_app(settings), base_url="https://testserver") as client:
         wait_ready(client)
-        assert "secure" in _signed_in(client).headers["set-cookie"].lower()
+        assert "secure" in sign_in(client, "").headers["set-cookie"].lower()
         assert client.get("/ui").status_code == 200
         out = client.get("/ui/logout", follow_redirects=False)
         assert out.status_code == 303 and out.headers["location"] == "/ui/login"
         assert client.get("/ui").status_code == 401
-
-
-def test_failed_sign_ins_are_rate_limited(registry_dir):
-    settings = make_settings(registry_dir, api_token="ui-token-123", ui_login_attempts_per_minute=3)
-    with TestClient(create_app(settings)) as client:
-        wait_ready(client)
-        assert [_signed_in(client, "wrong").status_code for _ in range(3)] == [401, 401, 401]
-        limited = _signed_in(client, "wrong")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-        assert _signed_in(client).status_code == 429  # even the right token waits
 
 
 def test_every_dashboard_page_has_the_security_headers(history):

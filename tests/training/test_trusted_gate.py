@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback import Label, add_labels, current_labels
 from sentiops.data.trusted import held_back, trusted_eval
 from sentiops.registry import Registry
 from sentiops.text import dedup_key
@@ -34,7 +34,7 @@ def _trusted(settings, flip=False):
 def test_the_trusted_share_is_held_back_and_never_trained(tmp_path, volume, registry):
     settings = _settings(tmp_path, volume, registry.root, retrain_trusted_share=0.5)
     _trusted(settings)
-    evaluation = trusted_eval(settings.data, 0.5)
+    evaluation = trusted_eval(current_labels(settings.data), 0.5)
     assert 450 < evaluation.num_rows < 750  # about half, by the texts' hashes
     assert all(held_back(t, 0.5) for t in evaluation.column("text").to_pylist())
     data = gather_data(settings, registry, "1", TINY)

@@ -4,7 +4,7 @@ Where each command lives: data prepare -> cli/data.py; teacher train|label -> cl
 train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
 retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py; label queue|export -> cli/label.py;
-serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
+labellers add|remove|list -> cli/labellers.py; serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sentiops.cli.data import data_app
 from sentiops.cli.drift import drift_app
 from sentiops.cli.feedback import feedback_app, predictions_app
 from sentiops.cli.label import label_app
+from sentiops.cli.labellers import labellers_app
 from sentiops.cli.models import models_app
 from sentiops.cli.retrain import retrain
 from sentiops.cli.serve import dashboard, serve
@@ -35,6 +36,7 @@ app.command()(retrain)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(label_app, name="label")
+app.add_typer(labellers_app, name="labellers")
 app.command()(serve)
 app.command()(dashboard)
 

@@ -8,8 +8,9 @@ A part is written under a temporary name and renamed, so an import that fails ha
 the store as it was. Each label carries its provenance: source, received time, the prediction it
 labels and the model version that made it (when known), and how it was picked (`random`: an
 unbiased sample of traffic, which grades realized accuracy; anything else was chosen, e.g. for
-being uncertain). A second label for the same prediction id replaces the first (a relabel): the
-newest one wins wherever the store is read.
+being uncertain; `api`: sent by an API caller). Labels are never changed: every reader takes
+"the current label" of a text from `current_rows`, the one rule: a trusted label beats an
+untrusted one whatever their times, and among equals the newest wins.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +51,9 @@ SCHEMA = pa.schema(
 )
 REJECT_SCHEMA = pa.schema([("row", pa.string()), ("reason", pa.string()), ("raw", pa.string())])
 MAX_TEXT_CHARS = 1000
+# Why a label of a holdout or validation text is refused; an API caller is not told (it would
+# reveal which texts the gate's evidence holds): only the rejects file on the volume says so.
+PROTECTED = "the text is in the holdout or validation split: the gate's evidence must stay unseen"
 
 
 @dataclass
@@ -136,21 +139,21 @@ def add_labels(
     kept: list[tuple[Label, str, str | None]] = []
     for key, entries in by_key.items():
         names = {e[0].label for e in entries}
-        relabel = any(e[0].prediction_id and e[0].prediction_id in stored.ids for e in entries)
         if len(names) > 1:
             outcome.conflicts += len(entries)
             outcome.rejected += [(e[0].row, "conflicting labels for one text in this input: held out") for e in entries]
             continue
-        if not relabel and key in stored.labels and stored.labels[key] != LABEL2ID[entries[0][0].label]:
-            outcome.conflicts += len(entries)
-            outcome.rejected += [(e[0].row, "the store has this text with the other label: held out") for e in entries]
-            continue
-        if not relabel and key in stored.labels:
-            outcome.duplicates += len(entries)
-            continue
+        entry = entries[-1]
+        held = stored.current.get(key)
         outcome.duplicates += len(entries) - 1
-        outcome.relabels += int(relabel)
-        kept.append(entries[-1])
+        if held is not None and held.label == LABEL2ID[entry[0].label] and (held.trusted or not entry[0].trusted):
+            # The store already says this, with as much trust: kept once.
+            outcome.duplicates += 1
+            continue
+        # A different label is stored as given: `current_rows` decides whether it counts (an
+        # untrusted label never displaces a trusted one).
+        outcome.relabels += int(held is not None)
+        kept.append(entry)
     outcome.accepted = len(kept)
     source = labels[0].source if labels else "api"
     name = f"{_safe(source)}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.parquet"
@@ -175,38 +178,52 @@ def _problem(item: Label, text: str | None, max_chars: int, protected: set[str])
     if len(text) > max_chars:
         return f"text has {len(text)} characters; the limit is {max_chars}"
     if dedup_key(text) in protected:
-        return "the text is in the holdout or validation split: the gate's evidence must stay unseen"
+        return PROTECTED
     return None
+
+
+@dataclass(frozen=True)
+class Held:
+    label: int
+    trusted: bool
 
 
 @dataclass
 class StoredLabels:
-    ids: set[str]
-    labels: dict[str, int]  # dedup key -> label of what the store holds
+    current: dict[str, Held]  # dedup key -> the current label of that text
+    id_keys: dict[str, str]  # prediction id of a current label -> its text's dedup key
 
+    @property
+    def ids(self) -> set[str]:
+        return set(self.id_keys)
 
-# Parts never change once written, so what each holds is read once per process.
-_part_cache: dict[tuple[str, float], StoredLabels] = {}
+    @property
+    def labels(self) -> dict[str, int]:
+        return {key: held.label for key, held in self.current.items()}
+
+    @property
+    def trusted_ids(self) -> set[str]:
+        return self.ids_where(trusted=True)
+
+    @property
+    def trusted_keys(self) -> set[str]:
+        return {key for key, held in self.current.items() if held.trusted}
+
+    def ids_where(self, trusted: bool) -> set[str]:
+        return {pid for pid, key in self.id_keys.items() if self.current[key].trusted == trusted}
 
 
 def stored_labels(data: Path) -> StoredLabels:
-    """The prediction ids and texts (dedup keys, with their labels) the store holds."""
-    ids: set[str] = set()
-    labels: dict[str, int] = {}
-    for part in parts(data):
-        key = (str(part), part.stat().st_mtime)
-        if key not in _part_cache:
-            with reading(part):
-                table = pq.read_table(part)
-            held = StoredLabels(set(), {})
-            if "prediction_id" in table.column_names:
-                held.ids.update(i for i in table.column("prediction_id").to_pylist() if i)
-            for text, label in zip(table.column("text").to_pylist(), table.column("label").to_pylist(), strict=True):
-                held.labels[dedup_key(text)] = int(label)
-            _part_cache[key] = held
-        ids |= _part_cache[key].ids
-        labels.update(_part_cache[key].labels)
-    return StoredLabels(ids, labels)
+    """The current label of every text the store holds, and the prediction ids they came with."""
+    table = current_labels(data).select(["text", "label", "trusted", "prediction_id"])
+    current: dict[str, Held] = {}
+    id_keys: dict[str, str] = {}
+    for text, label, trusted, pid in zip(*(table.column(i).to_pylist() for i in range(4)), strict=True):
+        key = dedup_key(text)
+        current[key] = Held(int(label), bool(trusted))
+        if pid:
+            id_keys[pid] = key
+    return StoredLabels(current, id_keys)
 
 
 _protected_cache: dict[tuple[str, float], set[str]] = {}
@@ -287,69 +304,65 @@ def _safe(source: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in source)[:40] or "feedback"
 
 
-def current_labels(data: Path) -> pa.Table:
-    """Every label in the store, newest label per prediction id only (relabels replace): the
-    columns of SCHEMA, with nulls where a part predates them (the prepared pool)."""
-    tables = []
-    for part in parts(data):
+# Parts never change once written: each is read once per process (keyed by name, size and time).
+_part_tables: dict[tuple[str, int, int], pa.Table] = {}
+
+
+def _read_store_part(part: Path) -> pa.Table:
+    stat = part.stat()
+    key = (str(part), stat.st_size, stat.st_mtime_ns)
+    if key not in _part_tables:
         with reading(part):
             table = pq.read_table(part)
         for column in SCHEMA:
             if column.name not in table.column_names:
                 table = table.append_column(column.name, pa.nulls(table.num_rows, column.type))
-        tables.append(table.select(SCHEMA.names).cast(SCHEMA))
+        table = table.select(SCHEMA.names).cast(SCHEMA)
+        _part_tables[key] = table.append_column("part", pa.array([part.name] * table.num_rows, pa.string()))
+    return _part_tables[key]
+
+
+def all_labels(data: Path) -> pa.Table:
+    """Every label ever stored (SCHEMA's columns, nulls where a part predates them, and `part`:
+    the file it is in), superseded ones included."""
+    tables = [_read_store_part(part) for part in parts(data)]
     if not tables:
-        return SCHEMA.empty_table()
-    table = pa.concat_tables(tables)
-    return drop_superseded(table)
+        return SCHEMA.append(pa.field("part", pa.string())).empty_table()
+    return pa.concat_tables(tables)
 
 
-def drop_superseded(table: pa.Table) -> pa.Table:
-    """Keep, for each prediction id, only its newest label (rows without an id are all kept)."""
-    if "prediction_id" not in table.column_names or table.num_rows == 0:
+def current_labels(data: Path) -> pa.Table:
+    """The current label of each text in the store (see `current_rows`), with SCHEMA's columns and
+    `part`."""
+    return current_rows(all_labels(data))
+
+
+def trusted_labels(data: Path) -> pa.Table:
+    """The current labels that are trusted: the only evidence promotion, realized accuracy and the
+    gate accept (what no API caller can forge)."""
+    current = current_labels(data)
+    return current.filter(pc.fill_null(current.column("trusted"), False))
+
+
+def current_rows(table: pa.Table) -> pa.Table:
+    """The one rule for "the current label" of a text, used by every reader (training, the trusted
+    evaluation set, realized accuracy, live comparisons, the queue, the Label page): a trusted
+    label beats an untrusted one whatever their times (no API caller can override a person's
+    label); among labels of equal trust the newest wins (a relabel); rows without a time (the
+    prepared pool) are the oldest. One row per text (its dedup key), in store order."""
+    if table.num_rows == 0:
         return table
-    ids = table.column("prediction_id").to_pylist()
-    times = table.column("received_at").to_pylist() if "received_at" in table.column_names else [None] * len(ids)
-    newest: dict[str, int] = {}
-    for i, (pid, at) in enumerate(zip(ids, times, strict=True)):
-        if pid is None:
-            continue
-        j = newest.get(pid)
-        if j is None or (at is not None and (times[j] is None or at >= times[j])):
-            newest[pid] = i
-    keep = [i for i, pid in enumerate(ids) if pid is None or newest[pid] == i]
-    return table.take(pa.array(keep, pa.int64())) if len(keep) < len(ids) else table
-
-
-def read_part(path: Path, newest: dict[str, Any] | None = None) -> pa.Table:
-    """A part's (id, text, label, trusted) rows for training, without the labels a newer one replaced
-    (``newest``: `newest_label_times` of the whole store)."""
-    with reading(path):
-        table = pq.read_table(path)
-    if newest and "prediction_id" in table.column_names and "received_at" in table.column_names:
-        ids, times = table.column("prediction_id").to_pylist(), table.column("received_at").to_pylist()
-        keep = [i for i, (pid, at) in enumerate(zip(ids, times, strict=True)) if pid is None or newest.get(pid) == at]
-        table = table.take(pa.array(keep, pa.int64()))
-    trusted = table.column("trusted") if "trusted" in table.column_names else pa.nulls(table.num_rows, pa.bool_())
-    table = table.select(["id", "text", "label"]).append_column("trusted", pc.fill_null(trusted, False))
-    return table
-
-
-def newest_label_times(data: Path) -> dict[str, Any]:
-    """When the newest label of each prediction id arrived (relabels replace older labels)."""
-    newest: dict[str, Any] = {}
-    for part in parts(data):
-        with reading(part):
-            names = pq.ParquetFile(part).schema_arrow.names
-            if "prediction_id" not in names or "received_at" not in names:
-                continue
-            table = pq.read_table(part, columns=["prediction_id", "received_at"])
-        for pid, at in zip(
-            table.column("prediction_id").to_pylist(), table.column("received_at").to_pylist(), strict=True
-        ):
-            if pid is not None and (pid not in newest or at >= newest[pid]):
-                newest[pid] = at
-    return newest
+    texts = table.column("text").to_pylist()
+    trusted = pc.fill_null(table.column("trusted"), False).to_pylist()
+    times = table.column("received_at").cast(pa.int64()).to_pylist()
+    best: dict[str, tuple[bool, int, int]] = {}
+    for i, (text, is_trusted, at) in enumerate(zip(texts, trusted, times, strict=True)):
+        rank = (is_trusted, at if at is not None else -(2**62), i)
+        key = dedup_key(text)
+        if key not in best or rank > best[key]:
+            best[key] = rank
+    keep = sorted(rank[2] for rank in best.values())
+    return table.take(pa.array(keep, pa.int64())) if len(keep) < table.num_rows else table
 
 
 def counts(outcome: Outcome) -> dict[str, int]:

@@ -10,12 +10,10 @@ same text included).
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiops.data.feedback import current_labels
 from sentiops.text import dedup_key
 
 
@@ -29,17 +27,13 @@ def held_back_mask(texts: list[str], share: float) -> pa.Array:
     return pa.array([held_back(t, share) for t in texts], pa.bool_())
 
 
-def trusted_eval(data: Path, share: float, exclude: set[str] | None = None) -> pa.Table:
-    """The held-back trusted labels (id, text, label): the newest label per text, without the texts
-    in ``exclude`` (dedup keys a model being compared was trained on)."""
-    labels = current_labels(data)
-    labels = labels.filter(pc.fill_null(labels.column("trusted"), False))
+def trusted_eval(current: pa.Table, share: float, exclude: set[str] | None = None) -> pa.Table:
+    """The held-back trusted labels (id, text, label) among ``current`` (the store's current labels,
+    `feedback.current_labels`): texts whose current label is trusted, without the texts in
+    ``exclude`` (dedup keys a model being compared was trained on)."""
+    labels = current.filter(pc.fill_null(current.column("trusted"), False))
     if labels.num_rows == 0:
         return labels.select(["id", "text", "label"])
-    labels = labels.filter(held_back_mask(labels.column("text").to_pylist(), share))
-    labels = labels.sort_by([("received_at", "ascending")])
-    newest: dict[str, int] = {}
-    for i, text in enumerate(labels.column("text").to_pylist()):
-        newest[dedup_key(text)] = i  # a relabel (a later label of the same text) wins
-    keep = [i for key, i in newest.items() if key not in (exclude or set())]
-    return labels.take(pa.array(sorted(keep), pa.int64())).select(["id", "text", "label"])
+    texts = labels.column("text").to_pylist()
+    keep = [held_back(t, share) and dedup_key(t) not in (exclude or set()) for t in texts]
+    return labels.filter(pa.array(keep, pa.bool_())).select(["id", "text", "label"])

@@ -132,8 +132,9 @@ def candidates(
     may be queued at all: one per text, none labelled, queued or protected. The window is read
     chunk by chunk, so memory follows ``size``, not the day (a million-row day included)."""
     stored = stored_labels(settings.data)
+    trusted_ids = stored.trusted_ids  # an API label never keeps a tweet from people
     excluded = (
-        protected_keys(settings.data) | set(stored.labels) | {dedup_key(i.text) for i in all_items(settings.data)}
+        protected_keys(settings.data) | stored.trusted_keys | {dedup_key(i.text) for i in all_items(settings.data)}
     )
     temperatures = _Temperatures(Registry(settings.registry))
     # Random picks are the smallest random keys; drift picks the smallest among fired days; the
@@ -147,7 +148,7 @@ def candidates(
             for row in rows:
                 key = dedup_key(row["text"])
                 marker = hash(key)
-                if not key or marker in seen or key in excluded or row["prediction_id"] in stored.ids:
+                if not key or marker in seen or key in excluded or row["prediction_id"] in trusted_ids:
                     continue
                 seen.add(marker)
                 eligible += 1

@@ -3,8 +3,9 @@
     data/queue/items-<UTC stamp>-<token>.parquet   the items one refresh added (never changed)
     data/queue/state.json                          leases, skips, each labeller's recent items
 
-An item is done once the feedback store holds a label for its prediction id (or for its text),
-however the label arrived: the Label page, an import from a labelling tool, or /feedback. The
+An item is done once the feedback store holds a trusted label for its prediction id (or for its
+text): from the Label page or an import marked --trusted; what an API caller sends never takes an
+item off the queue. The
 state file is read and replaced under a file lock, so two labellers (two tabs, two replicas on one
 volume) never lease the same item; a lease expires, so an abandoned tab frees its item.
 """
@@ -118,8 +119,8 @@ def is_done(item: Item, ids: set[str], keys: set[str]) -> bool:
 def waiting_items(data: Path) -> list[Item]:
     """The queued items nobody has labelled yet (leased ones included), in queue order."""
     stored = stored_labels(data)
-    keys = set(stored.labels)
-    return [i for i in all_items(data) if not is_done(i, stored.ids, keys)]
+    ids, keys = stored.trusted_ids, stored.trusted_keys
+    return [i for i in all_items(data) if not is_done(i, ids, keys)]
 
 
 @dataclass
@@ -165,7 +166,7 @@ class LabelQueue:
 
     def _open(self) -> tuple[list[Item], set[str], set[str]]:
         stored = stored_labels(self.data)
-        return all_items(self.data), stored.ids, set(stored.labels)
+        return all_items(self.data), stored.trusted_ids, stored.trusted_keys
 
     def _find(self, items: list[Item], item_id: str) -> Item:
         for item in items:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from scipy.stats import binomtest
 
 from sentiops.config import Settings
-from sentiops.data.feedback import current_labels
+from sentiops.data.feedback import trusted_labels
 from sentiops.data.labels import LABELS
 from sentiops.data.predictions import SCHEMA, SHADOW, log_files, read_log_file
 from sentiops.evaluation.calibration import calibrate
@@ -32,7 +32,17 @@ from sentiops.evaluation.paired import compare
 from sentiops.files import read_json_lines
 from sentiops.registry import AliasMoved, Registry, RegistryError
 
-COLUMNS = ["prediction_id", "time", "model_version", "role", "label", "confidence", "scores", "shadow_of"]
+COLUMNS = [
+    "prediction_id",
+    "time",
+    "model_version",
+    "role",
+    "label",
+    "confidence",
+    "scores",
+    "shadow_of",
+    "text_sha256",
+]
 
 
 @dataclass
@@ -63,10 +73,12 @@ class LiveComparison:
 
     @property
     def hours(self) -> float:
-        """How long staging has been shadowing: from the first pair until now."""
-        if self.first_pair is None:
+        """How long the evidence spans: from the first pair to the last (not to now: a trial that
+        saw one burst of traffic a day ago has one burst of evidence, not a day of it)."""
+        if self.first_pair is None or self.last_pair is None:
             return 0.0
-        return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(self.first_pair)).total_seconds() / 3600
+        span = dt.datetime.fromisoformat(self.last_pair) - dt.datetime.fromisoformat(self.first_pair)
+        return span.total_seconds() / 3600
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "hours": self.hours}
@@ -193,7 +205,7 @@ class _Pairs:
 
     def __init__(self, settings: Settings, production: str | None, staging: str | None) -> None:
         self.production, self.staging = production, staging
-        labels = current_labels(settings.data).select(["prediction_id", "label"])
+        labels = trusted_labels(settings.data).select(["prediction_id", "label"])  # no caller can forge these
         labels = labels.filter(pc.is_valid(labels.column("prediction_id")))
         self.label_ids = labels.column("prediction_id").combine_chunks()
         self.truth = {
@@ -225,12 +237,14 @@ class _Pairs:
                 "pid": answered.column("prediction_id"),
                 "a_version": answered.column("model_version"),
                 "a_label": answered.column("label"),
+                "text": answered.column("text_sha256"),
             }
         )
         joined = left.join(right, keys="pid", join_type="inner")
         staged = pc.and_(pc.equal(joined["s_version"], self.staging), pc.equal(joined["a_version"], self.production))
         canary = pc.and_(pc.equal(joined["s_version"], self.production), pc.equal(joined["a_version"], self.staging))
         joined = joined.append_column("staged", staged).filter(pc.or_(staged, canary))
+        joined = _first_per_text(joined.sort_by("time"))
         if not joined.num_rows:
             return
         self.n += joined.num_rows
@@ -261,6 +275,18 @@ class _Pairs:
             comparison.paired = compare(prod_right, stag_right).as_dict()
             for model in comparison.models:
                 model.realized_accuracy = float((prod_right if model.alias == "production" else stag_right).mean())
+
+
+def _first_per_text(pairs: pa.Table) -> pa.Table:
+    """One pair per distinct text in an hour: a tweet sent 300 times is one piece of evidence, not
+    300 (a caller repeating texts must not move the agreement)."""
+    seen: set[str | None] = set()
+    keep = []
+    for i, text in enumerate(pairs.column("text").to_pylist()):
+        if text is None or text not in seen:
+            keep.append(i)
+            seen.add(text)
+    return pairs.take(pa.array(keep, pa.int64())) if len(keep) < pairs.num_rows else pairs
 
 
 def judge(settings: Settings, comparison: LiveComparison, stopped: dict[str, dict[str, Any]]) -> list[str]:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from sklearn.metrics import f1_score
 
 from sentiops.config import Settings
-from sentiops.data.feedback import current_labels
+from sentiops.data.feedback import current_labels, trusted_labels
 from sentiops.data.labels import LABELS
 from sentiops.data.predictions import ANSWERED_ROLES, batch_date_of, log_files, partition_of, read_log_file
 from sentiops.data.readers import reading
@@ -52,9 +52,11 @@ def _prediction_chunks(settings: Settings, date: str) -> Iterator[pa.RecordBatch
 
 def realized_for_date(settings: Settings, date: str) -> dict[str, Any] | None:
     """Accuracy and macro-F1 on the date's labelled predictions, with a 95% interval and n; all
-    labels and the random ones apart. None when no label joins a prediction of the date.
-    The predictions are read chunk by chunk and only the labelled ones are kept."""
-    labels = current_labels(settings.data).select(["prediction_id", "text", "label", "picked"]).to_pylist()
+    labels and the random ones apart. Only trusted labels grade (people's, never an API caller's:
+    a caller who sends wrong labels must not raise or silence an alert). None when no label joins
+    a prediction of the date. The predictions are read chunk by chunk and only the labelled ones
+    are kept."""
+    labels = trusted_labels(settings.data).select(["prediction_id", "text", "label", "picked"]).to_pylist()
     if not labels:
         return None
     by_id = {row["prediction_id"]: row for row in labels if row["prediction_id"]}

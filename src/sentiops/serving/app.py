@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sentiops import __version__
 from sentiops.config import Settings, get_settings
 from sentiops.serving import label_ui, routes, ui
+from sentiops.serving.access import Access
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.canary import Canary
 from sentiops.serving.deps import ServiceState
@@ -23,9 +24,7 @@ from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.middleware import RequestMiddleware
 from sentiops.serving.prediction_log import PredictionLog
-from sentiops.serving.session import SECURITY_HEADERS
 from sentiops.serving.shadow import ShadowQueue
-from sentiops.serving.token import TokenSource
 from sentiops.serving.trial import LiveTrial
 
 MAX_ERRORS = 20  # a body with a thousand bad items gets a short answer, not a thousand entries
@@ -55,7 +54,7 @@ async def _security_headers(request: Request, call_next: Any) -> Any:
     """The dashboard's pages (and the drift reports it serves) get the headers of session.py."""
     response = await call_next(request)
     if request.url.path.startswith("/ui"):
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(ui.SECURITY_HEADERS)
     return response
 
 
@@ -79,9 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_queue_wait_ms=settings.max_queue_wait_ms,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
-        token = TokenSource(settings.api_token, settings.api_token_file)
+        access = Access(settings)
         trial = LiveTrial(settings, manager, batcher, shadow, Canary(settings, metrics))
-        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, token, prediction_log, trial)
+        app.state.sentiops = ServiceState(settings, metrics, manager, batcher, access, prediction_log, trial)
         batcher.start()
         shadow.start()
         prediction_log.start()
@@ -120,14 +119,14 @@ class DashboardState:
     """What the dashboard needs when no model is served (`sentiops dashboard`)."""
 
     settings: Settings
-    token: TokenSource
+    access: Access
 
 
 def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
     """The /ui pages alone, over a registry and results folder: no model, no prediction routes."""
     settings = settings or get_settings()
     app = FastAPI(title="sentiops dashboard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.sentiops = DashboardState(settings, TokenSource(settings.api_token, settings.api_token_file))
+    app.state.sentiops = DashboardState(settings, Access(settings))
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

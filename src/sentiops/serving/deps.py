@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the service's state and the bearer-token checks.
+"""FastAPI dependencies: the service's state and who may call what (serving/access.py: the
+roles and their credentials).
 
 Module-level functions (not closures in the app factory) so routes can import them and tests
 can replace them with `app.dependency_overrides`.
@@ -7,6 +8,8 @@ can replace them with `app.dependency_overrides`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -15,11 +18,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sentiops.config import Settings
+from sentiops.serving.access import LOCAL, SESSION_COOKIE, Access, Person, Role
 from sentiops.serving.batcher import MicroBatcher
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
 from sentiops.serving.prediction_log import PredictionLog
-from sentiops.serving.session import SESSION_COOKIE, valid_session
 from sentiops.serving.token import TokenSource, TokenUnavailable
 from sentiops.serving.trial import LiveTrial
 
@@ -30,7 +33,7 @@ class ServiceState:
     metrics: ServiceMetrics
     manager: ModelManager
     batcher: MicroBatcher
-    token: TokenSource
+    access: Access
     prediction_log: PredictionLog
     trial: LiveTrial
     poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
@@ -49,13 +52,8 @@ def token_matches(given: str, expected: str) -> bool:
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
-def _check_token(expected: str, given: str, message: str = "missing or invalid bearer token") -> None:
-    if not token_matches(given, expected):
-        raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
 def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
-    return credentials.credentials if credentials else ""
+    return credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
 
 
 def expected_token(source: TokenSource) -> str | None:
@@ -66,33 +64,94 @@ def expected_token(source: TokenSource) -> str | None:
         raise HTTPException(503, str(exc)) from None
 
 
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
 def predict_auth(state: State, credentials: Credentials) -> None:
-    """Prediction routes: open when no token is configured, else the bearer token is required."""
-    expected = expected_token(state.token)
-    if expected:
-        _check_token(expected, _bearer(credentials))
+    """API callers: /predict*, /feedback. Open when no API token is configured (the loopback only:
+    `sentiops serve` refuses another address then), else its bearer token."""
+    expected = expected_token(state.access.api)
+    if expected and not token_matches(_bearer(credentials), expected):
+        raise _unauthorized("missing or invalid bearer token")
 
 
 def operations_auth(state: State, credentials: Credentials) -> None:
-    """/metrics and /model: open, unless SENTIOPS_PROTECT_OPERATIONS asks for the token."""
-    if state.settings.protect_operations:
-        predict_auth(state, credentials)
-
-
-def ui_auth(request: Request, state: State, credentials: Credentials) -> None:
-    """Dashboard pages: as the prediction routes, or a valid (signed, unexpired) session cookie."""
-    expected = expected_token(state.token)
-    if not expected:
+    """/metrics and /model: open, unless SENTIOPS_PROTECT_OPERATIONS asks for the API or the
+    operator token."""
+    if not state.settings.protect_operations:
         return
-    max_age = state.settings.ui_session_hours * 3600
-    if valid_session(request.cookies.get(SESSION_COOKIE, ""), expected, max_age):
+    given = _bearer(credentials)
+    for source in (state.access.api, state.access.admin):
+        expected = source.get_or_none()
+        if expected and token_matches(given, expected):
+            return
+    if state.access.local:
         return
-    _check_token(expected, _bearer(credentials), "missing or invalid token: sign in at /ui/login")
+    raise _unauthorized("missing or invalid bearer token")
 
 
-def admin_auth(state: State, credentials: Credentials) -> None:
-    """Admin routes: closed when no token is configured."""
-    expected = expected_token(state.token)
-    if not expected:
-        raise HTTPException(403, "admin routes are disabled: no API token is configured")
-    _check_token(expected, _bearer(credentials))
+def _basic(request: Request) -> tuple[str, str] | None:
+    """HTTP Basic credentials (a labeller's script), if sent."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        name, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (name, password) if sep else None
+
+
+def person(request: Request, state: State, credentials: Credentials) -> Person | None:
+    """Who is calling, among the people (labellers, operators): a session cookie, the operator
+    token as a bearer, or a labeller's name and password (HTTP Basic). None: nobody we know."""
+    access = state.access
+    found = access.read_session(request.cookies.get(SESSION_COOKIE, ""))
+    if found is not None:
+        return found
+    admin = access.admin.get_or_none()
+    if admin and token_matches(_bearer(credentials), admin):
+        return Person(Role.OPERATOR, "operator")
+    basic = _basic(request)
+    if basic and access.labellers is not None and access.labellers.verify(*basic):
+        return Person(Role.LABELLER, basic[0])
+    return None
+
+
+Someone = Annotated[Person | None, Depends(person)]
+
+
+def labeller_auth(state: State, someone: Someone) -> Person:
+    """The Label page and its JSON routes: a signed-in labeller only (never the API token; an
+    operator labels with a labeller account of their own). Local mode: the local user."""
+    if state.access.local:
+        return Person(Role.LABELLER, LOCAL)
+    if someone is None:
+        raise _unauthorized("sign in as a labeller at /ui/login")
+    if someone.role is not Role.LABELLER:
+        raise HTTPException(403, "the Label page is for labellers: sign in with a labeller account")
+    return someone
+
+
+def viewer_auth(state: State, someone: Someone) -> Person:
+    """The dashboard's pages: labellers and operators (the API token does not open them: they
+    show what callers sent). Local mode: open."""
+    if state.access.local:
+        return Person(Role.OPERATOR, LOCAL)
+    if someone is None:
+        raise _unauthorized("missing or invalid credentials: sign in at /ui/login")
+    return someone
+
+
+def admin_auth(state: State, someone: Someone) -> Person:
+    """Admin routes: operators only; closed when no operator token is configured."""
+    if not state.access.admin.configured:
+        raise HTTPException(403, "admin routes are disabled: no operator token (SENTIOPS_ADMIN_TOKEN) is configured")
+    expected_token(state.access.admin)  # a missing token file: 503
+    if someone is None:
+        raise _unauthorized("missing or invalid operator token")
+    if someone.role is not Role.OPERATOR:
+        raise HTTPException(403, "operators only")
+    return someone

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sentiops.data.feedback import Label, Outcome, add_labels
+from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
 from sentiops.data.predictions import new_prediction_id
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
@@ -101,22 +101,19 @@ async def predict_batch(body: BatchRequest, s: State, request: Request) -> Batch
 @predictions.post("/feedback", response_model=FeedbackResponse, responses=errors(404))
 async def feedback(body: FeedbackItem | FeedbackBatch, s: State) -> FeedbackResponse:
     """Labels for past predictions (by `prediction_id`) or for texts, one or up to 256 at once
-    (`{"items": [...]}`). They go to the feedback store that `retrain` reads; a second label for
-    a prediction id replaces the first. 404 when a prediction id is unknown (nothing is stored
-    then); 422 for a bad label or text (the rules of `/predict`)."""
+    (`{"items": [...]}`). They are stored as an API caller's labels: kept with their provenance,
+    never trusted (people's labels from the Label page always count before them). 404 when a
+    prediction id is unknown (nothing is stored then); 422 for a bad label or text (the rules of
+    `/predict`). The answer says what was received and what was wrong with the input; it never
+    says what the store already holds."""
     items = body.items if isinstance(body, FeedbackBatch) else [body]
     for i, item in enumerate(items):
         if item.text is not None:
             _check_text(item.text, s.settings.max_text_chars, where=f"items[{i}].text")
-    labels = [Label(x.label, x.text, x.prediction_id, x.source, row=str(i)) for i, x in enumerate(items)]
+    labels = [Label(x.label, x.text, x.prediction_id, x.source, "api", row=str(i)) for i, x in enumerate(items)]
     outcome = await asyncio.to_thread(store_feedback, s, labels)
-    return FeedbackResponse(
-        accepted=outcome.accepted,
-        relabels=outcome.relabels,
-        duplicates=outcome.duplicates,
-        conflicts=outcome.conflicts,
-        rejected=[{"item": row, "reason": why} for row, why in outcome.rejected],
-    )
+    told = [{"item": row, "reason": why} for row, why in outcome.rejected if why != PROTECTED]
+    return FeedbackResponse(accepted=len(items) - len(told), rejected=told)
 
 
 def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
@@ -146,10 +143,11 @@ async def healthz(s: State) -> JSONResponse:
 
 @operations.get("/readyz", responses=errors(503))
 async def readyz(s: State) -> JSONResponse:
-    """Readiness: a model is loaded, verified and warmed up, and the API token (when one is
+    """Readiness: a model is loaded, verified and warmed up, and the API and operator tokens (when
     configured) can be read: a pod whose token Secret is missing never joins the Service."""
     try:
-        s.token.get()
+        s.access.api.get()
+        s.access.admin.get()
     except TokenUnavailable as exc:
         return JSONResponse({"status": "no-token", "detail": str(exc)}, status_code=503)
     predictor = s.manager.current()

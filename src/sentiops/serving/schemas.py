@@ -57,11 +57,10 @@ class FeedbackBatch(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
+    """What was received: nothing about what the store already holds (an API caller is untrusted)."""
+
     accepted: int
-    relabels: int
-    duplicates: int
-    conflicts: int
-    rejected: list[dict[str, str]]  # {"item": index, "reason": why}
+    rejected: list[dict[str, str]]  # {"item": index, "reason": what is wrong with that item}
 
 
 class ErrorItem(BaseModel):

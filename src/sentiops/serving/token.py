@@ -1,4 +1,5 @@
-"""The API token: from SENTIOPS_API_TOKEN, or from the file SENTIOPS_API_TOKEN_FILE names.
+"""A bearer token (the API callers' or the operators'): from a variable (SENTIOPS_API_TOKEN,
+SENTIOPS_ADMIN_TOKEN), or from the file its `_FILE` variable names.
 
 Fails closed: when a token file is configured but missing or empty (an absent or broken
 Kubernetes Secret), `get()` raises instead of returning "no token", so nothing is served
@@ -25,11 +26,19 @@ class TokenUnavailable(RuntimeError):
 
 
 class TokenSource:
-    def __init__(self, value: SecretStr | None, file: Path | None, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        value: SecretStr | None,
+        file: Path | None,
+        check_seconds: float = 1.0,
+        name: str = "API token",
+        variable: str = "SENTIOPS_API_TOKEN",
+    ) -> None:
+        self.name = name
         self._value = value.get_secret_value().strip() if value is not None else ""
         if self._value and len(self._value) < logs.MIN_SECRET_CHARS:
             # Too short to redact from logs (and to guess hard): refuse to start with it.
-            raise ValueError(f"SENTIOPS_API_TOKEN is shorter than {logs.MIN_SECRET_CHARS} characters; use a longer one")
+            raise ValueError(f"{variable} is shorter than {logs.MIN_SECRET_CHARS} characters; use a longer one")
         self.file = None if self._value else file
         self._check_seconds = check_seconds
         self._lock = threading.Lock()
@@ -67,7 +76,7 @@ class TokenSource:
         try:
             stat = file.stat()
         except OSError:
-            self._set_problem(f"API token file {file} is missing: refusing requests until it appears")
+            self._set_problem(f"{self.name} file {file} is missing: refusing requests until it appears")
             return
         seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if seen == self._seen:
@@ -75,23 +84,23 @@ class TokenSource:
         try:
             token = file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            self._set_problem(f"API token file {file} cannot be read ({exc.strerror}): refusing requests")
+            self._set_problem(f"{self.name} file {file} cannot be read ({exc.strerror}): refusing requests")
             return
         self._seen = seen
         if not token:
-            self._set_problem(f"API token file {file} is empty: refusing requests until it holds a token")
+            self._set_problem(f"{self.name} file {file} is empty: refusing requests until it holds a token")
             return
         if len(token) < logs.MIN_SECRET_CHARS:
             self._set_problem(
-                f"API token in {file} is shorter than {logs.MIN_SECRET_CHARS} characters (it could not be "
+                f"{self.name} in {file} is shorter than {logs.MIN_SECRET_CHARS} characters (it could not be "
                 "redacted from logs): refusing requests until it holds a longer one"
             )
             return
         logs.register_secret(token)
         if self._token is not None and token != self._token:
-            log.info("API token rotated: re-read from %s", file)
+            log.info("%s rotated: re-read from %s", self.name, file)
         elif self._problem is not None or self._token is None:
-            log.info("API token read from %s", file)
+            log.info("%s read from %s", self.name, file)
         self._token, self._problem = token, None
 
     def _set_problem(self, problem: str) -> None:

@@ -1,10 +1,10 @@
 """The dashboard: server-rendered pages (Jinja2, no build step, no CDN, no external scripts)
-at /ui of the API, behind the same token as the prediction routes, and from
-`sentiops dashboard` for a registry and results folder without a model loaded. Read-only.
+at /ui of the API, and from `sentiops dashboard` for a registry and results folder without a
+model loaded. Read-only; for labellers and operators (serving/access.py), not API callers.
 
-A browser cannot send a bearer header on its own, so with a token configured /ui/login trades
-it for a signed, expiring session cookie (serving/session.py); the header works too (curl,
-scripts). Every page carries the security headers of serving/session.py.
+A browser cannot send a bearer header on its own, so /ui/login trades a labeller's name and
+password, or the operator token, for a signed, expiring session cookie; /ui/logout ends it on
+the server. Every page carries SECURITY_HEADERS.
 """
 
 from __future__ import annotations
@@ -21,11 +21,23 @@ from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
-from sentiops.serving.deps import expected_token, token_matches, ui_auth
-from sentiops.serving.session import SESSION_COOKIE, LoginLimiter, new_session
+from sentiops.serving.access import SESSION_COOKIE, Access, SignInLimiter
+from sentiops.serving.deps import viewer_auth
 from sentiops.volume import DateFiles
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+# Pages are the app's own: scripts and styles from it alone (the pages' <style> blocks and the
+# drift report's inline SVG are allowed), never framed by another site, no MIME sniffing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -52,7 +64,7 @@ def _state(request: Request) -> Any:
 
 
 router = APIRouter(include_in_schema=False)
-pages = APIRouter(prefix="/ui", dependencies=[Depends(ui_auth)], include_in_schema=False)
+pages = APIRouter(prefix="/ui", dependencies=[Depends(viewer_auth)], include_in_schema=False)
 
 
 def _page(request: Request, template: str, here: str, title: str, **context: Any) -> HTMLResponse:
@@ -160,7 +172,7 @@ def retraining(request: Request) -> HTMLResponse:
 def try_it(request: Request) -> HTMLResponse:
     state = _state(request)
     serving = getattr(state, "manager", None) is not None
-    return _page(request, "try.html", "/ui/try", "Try it", serving=serving, needs_token=state.token.configured)
+    return _page(request, "try.html", "/ui/try", "Try it", serving=serving, needs_token=state.access.api.configured)
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
@@ -168,33 +180,46 @@ def login_form() -> HTMLResponse:
     return HTMLResponse(
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sentiops · sign in</title>'
         '<link rel="icon" href="data:,"></head><body><form method="post" action="/ui/login">'
-        '<label>API token <input name="token" type="password" autocomplete="off"></label> '
-        '<label>Your name (optional: kept with the labels you give) <input name="who" maxlength="64"></label> '
-        '<button type="submit">Sign in</button></form></body></html>'
+        "<label>Labeller name (operators: leave it empty) "
+        '<input name="name" maxlength="64" autocomplete="username"></label> '
+        '<label>Password (operators: the operator token) <input name="password" type="password" '
+        'autocomplete="current-password"></label> <button type="submit">Sign in</button></form></body></html>'
     )
 
 
-@router.post("/ui/login")
-def login(request: Request, token: Annotated[str, Form()], who: Annotated[str, Form(max_length=64)] = "") -> Response:
-    state = _state(request)
-    settings: Settings = state.settings
+def _limiter(request: Request, settings: Settings) -> SignInLimiter:
     # One limiter per app, kept on the app (a module-level table keyed by id(app) would hand a
     # new app the failures of a dead one whose id it reused).
-    limiter = getattr(request.app.state, "login_limiter", None)
+    limiter = getattr(request.app.state, "sign_in_limiter", None)
     if limiter is None:
-        limiter = request.app.state.login_limiter = LoginLimiter(settings.ui_login_attempts_per_minute)
+        limiter = request.app.state.sign_in_limiter = SignInLimiter(settings.ui_login_attempts_per_minute)
+    return limiter
+
+
+@router.post("/ui/login")
+def login(
+    request: Request,
+    password: Annotated[str, Form(max_length=4096)],
+    name: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    state = _state(request)
+    settings: Settings = state.settings
+    access: Access = state.access
+    limiter = _limiter(request, settings)
+    account = access.limiter_key(name.strip())
     client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(client)
+    wait = limiter.retry_after(account, client)
     if wait:
         raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
-    expected = expected_token(state.token) or ""
-    if not token_matches(token, expected):
-        limiter.failed(client)
-        raise HTTPException(401, "wrong token")
-    response = RedirectResponse("/ui", status_code=303)
+    person = access.sign_in(name.strip(), password)
+    if person is None:
+        limiter.failed(account, client)
+        raise HTTPException(401, "wrong name or password")
+    limiter.succeeded(account, client)
+    response = RedirectResponse("/ui/label" if person.role == "labeller" else "/ui", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        new_session(expected, who.strip() or None),
+        access.new_session(person),
         max_age=int(settings.ui_session_hours * 3600),
         httponly=True,
         samesite="strict",
@@ -204,7 +229,9 @@ def login(request: Request, token: Annotated[str, Form()], who: Annotated[str, F
 
 
 @router.get("/ui/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """Sign out: the session ends on the server (every replica), not only in this browser."""
+    _state(request).access.end_session(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict")
     return response

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.feedback import newest_label_times, parts, read_part
+from sentiops.data.feedback import all_labels, current_rows, parts
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, trusted_eval
 from sentiops.files import sha256_file
@@ -83,11 +83,11 @@ def validate_rows(table: pa.Table, source: str, both_classes: bool = True) -> No
 
 
 def lineage_trained_keys(
-    registry: Registry, version: str, share: float, by_hash: dict[str, Path], train_texts: list[str]
+    registry: Registry, version: str, share: float, by_hash: dict[str, Path], train_texts: list[str], stored: pa.Table
 ) -> set[str]:
     """Texts (dedup keys) of the trusted held-back share that this version's lineage may have
     trained on: the feedback of ancestors from before the trusted set (``by_hash``: the store's
-    parts by sha256), and the training split."""
+    parts by sha256; ``stored``: every label in the store, with its part), and the training split."""
     keys = {dedup_key(t) for t in train_texts}
     seen: set[str] = set()
     current: str | None = version
@@ -95,8 +95,9 @@ def lineage_trained_keys(
         seen.add(current)
         training = registry.training(current)
         if training.data.trusted_share is None or training.data.trusted_share < share:
-            for digest in training.feedback_hashes & set(by_hash):
-                keys |= {dedup_key(t) for t in read_part(by_hash[digest]).column("text").to_pylist()}
+            names = pa.array([by_hash[d].name for d in training.feedback_hashes & set(by_hash)], pa.string())
+            texts = stored.filter(pc.is_in(stored.column("part"), names)).column("text").to_pylist()
+            keys |= {dedup_key(t) for t in texts}
         current = training.parent_version
     return keys
 
@@ -108,13 +109,13 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     by_hash = {digest: f for f, digest in hashed}
     if not fresh:
         raise RetrainError(f"no new labelled feedback in {settings.data / 'feedback'} (all used by version {champion})")
-    tables = []
-    newest = newest_label_times(settings.data)  # a relabelled prediction trains on its newest label only
-    for path, _ in fresh:
-        table = read_part(path, newest)
-        validate_rows(table, str(path), both_classes=False)
-        tables.append(table)
-    new = pa.concat_tables(tables)
+    stored = all_labels(settings.data)
+    # Each text trains on its current label only (current_rows: trusted beats untrusted, then the
+    # newest), and only where that label is in a part no ancestor trained on.
+    every = current_rows(stored)
+    current = every.filter(pc.is_in(every.column("part"), pa.array([f.name for f, _ in fresh], pa.string())))
+    trusted_column = pc.fill_null(current.column("trusted"), False)
+    new = current.select(["id", "text", "label"]).append_column("trusted", trusted_column)
     validate_rows(new, "new feedback")
     # The trusted evaluation share is never trained on, whoever sent the label.
     share = settings.retrain_trusted_share
@@ -125,8 +126,8 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         raise RetrainError(f"all {held} new labels fall in the trusted evaluation share: nothing to train on")
     validate_rows(new, "new feedback (without the trusted evaluation share)")
     original = read_split(settings.data, "train").select(["id", "text", "label"])
-    trained = lineage_trained_keys(registry, champion, share, by_hash, original.column("text").to_pylist())
-    trusted = trusted_eval(settings.data, share, trained)
+    trained = lineage_trained_keys(registry, champion, share, by_hash, original.column("text").to_pylist(), stored)
+    trusted = trusted_eval(every, share, trained)
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
     columns = ["id", "text", "label", "trusted"]
