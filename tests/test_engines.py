@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -53,6 +54,24 @@ def test_the_engine_pads_and_predicts_finite_scores(registry, engine):
     predictions = predictor.predict(TEXTS[:40])
     assert len(predictions) == 40
     assert all(0.5 <= p.confidence <= 1.0 and abs(sum(p.scores.values()) - 1) < 1e-4 for p in predictions)
+
+
+def test_two_threads_on_one_model_at_once_both_get_their_answers(registry, engine):
+    """A live trial scores on one staging model from two threads (a canary answer on the
+    micro-batcher's, the shadow's): neither may fail ("Infer Request is busy") nor read the
+    other's output."""
+    predictor = Predictor.from_folder(registry.verify("1"), backend=engine)
+    chunks = [TEXTS[i * 8 : i * 8 + 8] for i in range(12)]
+    expected = [predictor.probabilities(chunk)[0] for chunk in chunks]
+
+    def score(order: list[int]) -> list[tuple[int, np.ndarray]]:
+        return [(i, predictor.probabilities(chunks[i])[0]) for i in order for _ in range(3)]
+
+    with ThreadPoolExecutor(2) as pool:
+        both = [pool.submit(score, list(range(12))), pool.submit(score, list(range(11, -1, -1)))]
+        results = [r for future in both for r in future.result()]
+    for i, probabilities in results:
+        np.testing.assert_allclose(probabilities, expected[i], atol=1e-5)
 
 
 def test_auto_keeps_the_fastest_accurate_engine_and_records_why(registry):

@@ -1,5 +1,6 @@
-"""No secret value anywhere: a full scenario at DEBUG level, with Slack, a generic webhook and the
-API token, grepped through every output, log line and file it leaves behind."""
+"""No secret value anywhere: a full scenario at DEBUG level, with Slack, a generic webhook, the API
+and operator tokens and a labeller's password, grepped through every output, log line and file it
+leaves behind."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tests.helpers.serving import free_port
 from tests.helpers.webhook_server import webhook_server
 
 TOKEN = "SECRET-token-4711"
+OPERATOR = "SECRET-operator-4712"
+PASSWORD = "SECRET-labeller-pw-4713"
 FOREIGN = [("0", f"𓀀𓀁 𓂀 ꙮ {i} ꙮ𓃰") for i in range(300)]  # drifts, so alerts are sent
 
 
@@ -32,7 +35,8 @@ def test_no_secret_in_any_output_log_or_file(tmp_path, registry_dir, prepared_da
     outputs: list[str] = []
     with webhook_server([500, 200]) as (slack_url, _):
         generic_url = slack_url.replace("SECRET-hook-token", "SECRET-generic-hook")
-        secrets = ["SECRET-hook-token", "SECRET-generic-hook", TOKEN]
+        secrets = ["SECRET-hook-token", "SECRET-generic-hook", TOKEN, OPERATOR, PASSWORD]
+        accounts = tmp_path / "home" / "labellers"
         env = {
             **os.environ,
             "SENTIOPS_HOME": str(tmp_path / "home"),
@@ -41,9 +45,22 @@ def test_no_secret_in_any_output_log_or_file(tmp_path, registry_dir, prepared_da
             "SENTIOPS_SLACK_WEBHOOK_URL": slack_url,
             "SENTIOPS_ALERT_WEBHOOK_URL": generic_url,
             "SENTIOPS_API_TOKEN": TOKEN,
+            "SENTIOPS_ADMIN_TOKEN": OPERATOR,
+            "SENTIOPS_LABELLERS_FILE": str(accounts),
             "SENTIOPS_LOG_LEVEL": "DEBUG",
             "SENTIOPS_ALERT_RETRIES": "1",
         }
+        added = subprocess.run(
+            [sys.executable, "-m", "sentiops.cli", "labellers", "add", "ada", "--password-stdin"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            input=PASSWORD + "\n",
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+        outputs.append(added.stdout + added.stderr)
         for args in (
             ["batch", "run", "--input", str(source), "--date", "2026-09-01"],
             ["drift", "check", "--results", "2026-09-01", "--json"],
@@ -78,9 +95,14 @@ def test_no_secret_in_any_output_log_or_file(tmp_path, registry_dir, prepared_da
                 time.sleep(0.2)
             wrong = httpx.post(f"{base}/predict", json={"text": "hi"}, headers={"authorization": "Bearer nope"})
             right = httpx.post(f"{base}/predict", json={"text": "hi"}, headers={"authorization": f"Bearer {TOKEN}"})
-            admin = httpx.post(f"{base}/admin/reload", headers={"authorization": f"Bearer {TOKEN}x"})
-            assert (wrong.status_code, right.status_code, admin.status_code) == (401, 200, 401)
-            outputs += [wrong.text, right.text, admin.text, httpx.get(f"{base}/metrics").text]
+            admin = httpx.post(f"{base}/admin/reload", headers={"authorization": f"Bearer {OPERATOR}x"})
+            operator = httpx.post(f"{base}/admin/reload", headers={"authorization": f"Bearer {OPERATOR}"})
+            signed = httpx.post(f"{base}/ui/login", data={"name": "ada", "password": PASSWORD})
+            refused = httpx.post(f"{base}/ui/login", data={"name": "ada", "password": PASSWORD + "x"})
+            statuses = (wrong.status_code, right.status_code, admin.status_code, operator.status_code)
+            assert statuses == (401, 200, 401, 200) and (signed.status_code, refused.status_code) == (303, 401)
+            outputs += [wrong.text, right.text, admin.text, operator.text, signed.text, refused.text]
+            outputs += [str(signed.headers), httpx.get(f"{base}/metrics").text]
         finally:
             server.terminate()
             outputs.append(server.communicate(timeout=30)[0])

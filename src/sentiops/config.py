@@ -280,7 +280,7 @@ def read_secret(value: SecretStr | None, file: Path | None) -> str | None:
     if value is not None and value.get_secret_value().strip():
         secret = value.get_secret_value().strip()
     elif file is not None and file.is_file():
-        secret = file.read_text(encoding="utf-8").strip() or None
+        secret = file.read_text(encoding="utf-8-sig").strip() or None
     if secret:
         logs.register_secret(secret)
     return secret

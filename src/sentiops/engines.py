@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Protocol, get_args
 
@@ -77,12 +78,17 @@ class OpenVinoEngine:
         core = ov.Core()
         compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self.request = compiled.create_infer_request()
+        # An infer request serves one thread at a time ("Infer Request is busy" otherwise): the
+        # micro-batcher's thread and the shadow's can both reach one model during a live trial.
+        self._lock = threading.Lock()
         self.backend, self.threads = backend, threads
         self.inputs = {name for port in compiled.inputs for name in port.get_names()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        result = self.request.infer(feeds)
-        return np.asarray(next(iter(result.values())))
+        with self._lock:
+            result = self.request.infer(feeds)
+            # A copy: the output tensor belongs to the request, which the next call overwrites.
+            return np.array(next(iter(result.values())))
 
 
 def open_engine(folder: Path, backend: Backend, threads: int = 0, spinning: bool = True) -> Engine:

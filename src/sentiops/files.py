@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ def append_line(path: Path, line: str) -> int:
     caller can take the line back with `truncate` when the step it records fails. A failed
     append (a full disk) leaves the file as it was: no torn line stays behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
+    with open(path, "a+b") as handle:
         size = handle.tell()
+        # A torn tail (a writer killed mid-line) must not swallow this record: start a new line.
+        torn = size > 0 and _last_byte(handle, size) != b"\n"
         try:
-            handle.write(line.rstrip("\n").encode() + b"\n")
+            handle.write((b"\n" if torn else b"") + line.rstrip("\n").encode() + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
         except BaseException:
@@ -65,6 +68,13 @@ def append_line(path: Path, line: str) -> int:
     return size
 
 
+def _last_byte(handle: IO[bytes], size: int) -> bytes:
+    handle.seek(size - 1)
+    last = handle.read(1)
+    handle.seek(size)
+    return last
+
+
 def truncate(path: Path, size: int) -> None:
     with open(path, "r+b") as handle:
         handle.truncate(size)
@@ -72,19 +82,25 @@ def truncate(path: Path, size: int) -> None:
 
 
 def read_json_lines(path: Path) -> list[dict]:
-    """Every record of a JSON-lines file; a torn final line (a writer killed mid-append) is skipped
-    with a warning, any other bad line is an error."""
+    """Every record (JSON object) of a JSON-lines file. A line that is not one (a torn line left by
+    a writer killed mid-append, a hand edit gone wrong) is skipped and counted in a warning, never
+    an error: one bad line must not hide every record after it from a reader."""
     if not path.is_file():
         return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    records = []
-    for i, line in enumerate(lines):
+    records, bad = [], 0
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        if not line.strip():
+            continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
-            if i < len(lines) - 1:
-                raise
-            log.warning("%s: skipped a torn last line (%d bytes)", path, len(line))
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad += 1
+    if bad:
+        log.warning("%s: skipped %d line(s) that are not JSON objects", path, bad)
     return records
 
 

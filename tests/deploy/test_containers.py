@@ -15,6 +15,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pyarrow as pa
@@ -25,6 +26,7 @@ import pytest
 from deploy import run_pods
 from deploy.podman import image_exists, podman
 from sentiops.registry import Registry
+from sentiops.serving.access import write_account
 from tests.helpers.data import sample_rows, write_csv
 from tests.helpers.webhook_server import webhook_server
 
@@ -70,6 +72,17 @@ def _node(volume, secrets_: dict[str, dict[str, str]]) -> run_pods.Node:
     return run_pods.Node(run_pods.render(), volume, secrets_)
 
 
+def _role_secrets(token: str, accounts: Path) -> dict[str, dict[str, str]]:
+    """The three roles' Secrets the API Deployment requires: callers' token, operators' token and a
+    labeller account (written by the real `write_account`)."""
+    write_account(accounts, "ada", "ada-password-for-the-pods")
+    return {
+        "sentiops-api-token": {"token": token},
+        "sentiops-admin-token": {"token": "operator-" + token},
+        "sentiops-labellers": {"accounts": accounts.read_text()},
+    }
+
+
 def _ok(pods: list[run_pods.JobPod]) -> None:
     for pod in pods:
         assert pod.exit_code == 0, f"completion {pod.index} exited {pod.exit_code}:\n{pod.log[-4000:]}"
@@ -110,7 +123,7 @@ def test_every_serve_command_imports_in_the_serve_image(images):
 
 
 def test_a_pod_whose_required_secret_is_missing_does_not_start(images, volume):
-    # The API token Secret is required (not optional): without it the kubelet does not start the pod.
+    # The role Secrets are required (not optional): without them the kubelet does not start the pod.
     node = _node(volume, {})
     with pytest.raises(run_pods.PodFailed, match="sentiops-api-token not found"):
         node.up("Deployment/sentiops-api")
@@ -126,8 +139,8 @@ def test_a_pod_whose_required_secret_is_missing_does_not_start(images, volume):
     ],
     ids=["unknown image", "root user", "mount of no volume"],
 )
-def test_a_wrong_manifest_fails_the_run(images, volume, change, message):
-    node = _node(volume, {"sentiops-api-token": {"token": "t"}})
+def test_a_wrong_manifest_fails_the_run(images, volume, change, message, tmp_path):
+    node = _node(volume, _role_secrets("t" * 32, tmp_path / "accounts"))
     pod = node.get("Job", "sentiops-prepare")["spec"]["template"]["spec"]
     change(pod["containers"][0], pod)
     with pytest.raises(run_pods.PodFailed, match=message):
@@ -138,7 +151,7 @@ def test_a_wrong_manifest_fails_the_run(images, volume, change, message):
 def test_a_container_failing_its_liveness_probe_is_restarted(images, volume, tmp_path):
     # The probes are polled at the manifest's paths: point liveness at a path that does not
     # exist and the watcher restarts the container, as the kubelet would.
-    node = _node(volume, {"sentiops-api-token": {"token": "t"}})
+    node = _node(volume, _role_secrets("t" * 32, tmp_path / "accounts"))
     container = node.get("Deployment", "sentiops-api")["spec"]["template"]["spec"]["containers"][0]
     container["readinessProbe"]["httpGet"]["path"] = "/healthz"  # ready without a model
     container["livenessProbe"] = {"httpGet": {"path": "/no-such-path", "port": "http"}, "periodSeconds": 1}
@@ -169,7 +182,9 @@ def test_the_whole_loop_as_deployed(images, volume, tmp_path):
     today = dt.datetime.now(dt.UTC).date().isoformat()
 
     with webhook_server(bind="0.0.0.0", url_host="host.containers.internal") as (hook_url, hook):
-        node = _node(volume, {"sentiops-api-token": {"token": token}, "sentiops-slack-webhook": {"url": hook_url}})
+        node = _node(
+            volume, {**_role_secrets(token, tmp_path / "accounts"), "sentiops-slack-webhook": {"url": hook_url}}
+        )
         try:
             with step("prepare"):
                 _ok(node.run_job("Job/sentiops-prepare"))

@@ -45,7 +45,8 @@ def test_queue_from_the_log_and_batch_scores(client, settings):
     holdout = read_split(settings.data, "holdout").column("text").to_pylist()[:5]
     answers = predict(client, settings, TWEETS[:60] + holdout + TWEETS[:3])  # repeats and protected text
     labelled = answers[0]
-    outcome = add_labels(settings.data, settings.results, [Label("positive", prediction_id=labelled["prediction_id"])])
+    person = Label("positive", prediction_id=labelled["prediction_id"], source="ui", trusted=True)
+    outcome = add_labels(settings.data, settings.results, [person])
     assert outcome.accepted == 1
     # A scored batch day whose drift check fired.
     day = "2026-11-30"
@@ -70,9 +71,9 @@ def test_queue_from_the_log_and_batch_scores(client, settings):
     refresh = refresh_queue(settings, dt.date(2026, 11, 30), TODAY, size=50, seed=1)
     items = all_items(settings.data)
     assert refresh.total == len(items) == 50
-    known = protected_keys(settings.data) | set(stored_labels(settings.data).labels)  # the prepared pool too
+    known = protected_keys(settings.data) | stored_labels(settings.data).trusted_keys
     logged = {dedup_key(t) for t in TWEETS[:60]} - known
-    assert refresh.candidates == len(logged) + 40  # the logged texts less the labelled one, the batch rows
+    assert refresh.candidates == len(logged) + 40  # the logged texts less the one people labelled, the batch rows
     assert {i.picked for i in items} == {"random", "drift", "uncertain"}
     assert sum(i.picked == "random" for i in items) == 15
     assert all(i.source == "batch" for i in items if i.picked == "drift")

@@ -42,7 +42,7 @@ def test_pairs_are_found_across_hours_roles_and_old_files(tmp_path, registry_dir
         )
     for i in range(4):  # canary answers by staging, shadowed by production
         pid = new_prediction_id(hour)
-        entries.append(Logged(pid, hour, f"c{i}", staging, "ort-int8", "canary", _prediction("negative", 0.7), "t"))
+        entries.append(Logged(pid, hour, f"c{i}", staging, "ort-int8", "canary", _prediction("negative", 0.7), f"t{i}"))
         entries.append(
             Logged(
                 new_prediction_id(hour),
@@ -52,7 +52,7 @@ def test_pairs_are_found_across_hours_roles_and_old_files(tmp_path, registry_dir
                 "ort-int8",
                 "shadow",
                 _prediction("negative", 0.6),
-                "t",
+                f"t{i}",
                 pid,
             )
         )

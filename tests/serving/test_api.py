@@ -156,15 +156,19 @@ def test_model_info(client):
 def test_auth_on(registry_dir, tmp_path):
     secret = tmp_path / "token"
     secret.write_text("s3cret-token\n")
-    with TestClient(create_app(make_settings(registry_dir, api_token_file=secret))) as client:
+    settings = make_settings(registry_dir, api_token_file=secret, admin_token="operator-token")
+    with TestClient(create_app(settings)) as client:
         wait_ready(client)
         assert client.post("/predict", json={"text": "hi"}).status_code == 401
         bad = {"Authorization": "Bearer nope"}
         assert client.post("/predict", json={"text": "hi"}, headers=bad).status_code == 401
         good = {"Authorization": "Bearer s3cret-token"}
         assert client.post("/predict", json={"text": "hi"}, headers=good).status_code == 200
+        operator = {"Authorization": "Bearer operator-token"}
+        assert client.post("/predict", json={"text": "hi"}, headers=operator).status_code == 401  # each role its own
         assert client.post("/admin/reload").status_code == 401
-        response = client.post("/admin/reload", headers=good)
+        assert client.post("/admin/reload", headers=good).status_code == 401  # an API caller is no operator
+        response = client.post("/admin/reload", headers=operator)
         assert response.json() == {"changed": False, "version": "1"}
         assert client.get("/healthz").status_code == 200  # probes stay open
 
@@ -182,7 +186,7 @@ def test_auth_fails_closed_when_the_token_file_is_missing_or_empty(registry_dir,
         refused = client.post("/predict", json={"text": "hi"})
         assert refused.status_code == 503 and str(secret) in refused.json()["detail"]
         assert client.post("/predict", json={"text": "hi"}, headers={"Authorization": "Bearer "}).status_code == 503
-        assert client.get("/ui").status_code == 503
+        assert client.get("/ui").status_code == 401  # the dashboard is for people, with their own credentials
         assert client.get("/healthz").status_code == 200  # alive, just not ready
         assert any(str(secret) in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
@@ -224,7 +228,7 @@ def test_auth_off_keeps_admin_closed(client):
     assert client.post("/predict", json={"text": "hi"}).status_code == 200
     response = client.post("/admin/reload")
     assert response.status_code == 403
-    assert "no API token" in response.json()["detail"]
+    assert "no operator token" in response.json()["detail"]
 
 
 def test_corrupt_new_version_is_refused_and_old_keeps_serving(registry):
@@ -233,7 +237,7 @@ def test_corrupt_new_version_is_refused_and_old_keeps_serving(registry):
     data = bytearray(target.read_bytes())
     data[100] ^= 0xFF
     target.write_bytes(bytes(data))
-    settings = make_settings(registry.root, api_token="admin-token", reload_poll_seconds=3600)
+    settings = make_settings(registry.root, admin_token="admin-token", reload_poll_seconds=3600)
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         registry.set_alias("production", new)

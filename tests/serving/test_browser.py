@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import SecretStr
 
 from sentiops.serving.app import create_app
+from tests.helpers.access import ADMIN_TOKEN, API_TOKEN, secured
 from tests.helpers.browser import watch_console
 from tests.helpers.serving import live_server
 from tests.serving.conftest import DATES
@@ -61,22 +61,22 @@ def test_the_daily_drift_report_renders_without_console_errors(history, browser)
     assert errors == []
 
 
-def test_signing_in_and_out_in_a_browser_under_the_content_security_policy(history, browser):
-    settings = history.model_copy(update={"api_token": SecretStr("browser-token-1")})
+def test_signing_in_and_out_in_a_browser_under_the_content_security_policy(history, browser, tmp_path):
+    settings = secured(history, tmp_path / "secrets")
     with live_server(create_app(settings)) as base:
         page = browser.new_page()
         errors = watch_console(page)
         assert page.goto(base + "/ui").status == 401
         page.goto(base + "/ui/login")
-        page.fill("input[name=token]", "browser-token-1")
+        page.fill("input[name=password]", ADMIN_TOKEN)  # an operator: no name, the operator token
         page.click("button[type=submit]")
         page.wait_for_url(base + "/ui")
         assert "production: version 1" in page.inner_text("main")
         assert page.evaluate("document.cookie") == ""  # HttpOnly: no script can read the session
         (cookie,) = page.context.cookies()
-        assert cookie["name"] == "sentiops_session" and "browser-token-1" not in cookie["value"]
+        assert cookie["name"] == "sentiops_session" and ADMIN_TOKEN not in cookie["value"]
         page.goto(base + "/ui/try")  # its script is a file of the app: allowed by the policy
-        page.fill("#token", "browser-token-1")
+        page.fill("#token", API_TOKEN)  # predictions take the API callers' token
         page.fill("#text", "what a wonderful morning")
         page.click("button[type=submit]")
         page.wait_for_selector("#result:not([hidden])")

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from sentiops.cli import app as cli_app
 from sentiops.config import get_settings
+from sentiops.data.feedback import Label, add_labels
 from sentiops.data.predictions import log_files
 from sentiops.inference import Predictor
 from sentiops.monitoring.live import canary_stops_file, compare_live, live_decision
@@ -314,10 +315,12 @@ def test_promote_if_live_refuses_when_labels_show_staging_worse_on_the_same_pred
         staging_loaded(client, "2")
         answers = [client.post("/predict", json={"text": t}).json() for t in TEXTS[:40]]
         drained(client)
-        # People agree with production on these 40: staging (the flipped model) is wrong on all.
-        items = [{"prediction_id": a["prediction_id"], "label": a["label"]} for a in answers]
-        stored = client.post("/feedback", json={"items": items}).json()
-    labelled = stored["accepted"]  # repeated tweets of the sample are stored once
+        # An API caller sends labels that agree with staging on all 40 (the opposite of production):
+        flipped = [{"prediction_id": a["prediction_id"], "label": _other(a["label"])} for a in answers]
+        assert client.post("/feedback", json={"items": flipped}).json()["accepted"] == 40
+    # ... people (a trusted import) agree with production: staging (the flipped model) is wrong on all.
+    people = [Label(a["label"], prediction_id=a["prediction_id"], source="import", trusted=True) for a in answers]
+    labelled = add_labels(settings.data, settings.results, people).accepted  # repeated tweets are stored once
     assert labelled >= 30
     decision = live_decision(settings)
     assert decision["action"] == "refused"
@@ -327,6 +330,10 @@ def test_promote_if_live_refuses_when_labels_show_staging_worse_on_the_same_pred
     ]
     paired = decision["numbers"]["paired"]
     assert paired["n"] == labelled and paired["champion_accuracy"] == 1.0 and paired["mcnemar_p"] < 1e-6
+
+
+def _other(label: str) -> str:
+    return "negative" if label == "positive" else "positive"
 
 
 def test_a_stop_by_one_replica_stops_the_canary_on_every_replica(tmp_path, registry_dir):

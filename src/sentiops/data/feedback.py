@@ -121,8 +121,13 @@ def add_labels(
                 outcome.rejected.append((item.row, f"unknown prediction id {item.prediction_id!r}"))
                 continue
             version = prediction.get("model_version")
-            if text is None:
-                text = prediction.get("text")
+            logged = prediction.get("text")
+            if text is not None and logged is not None and dedup_key(text) != dedup_key(logged):
+                # The logged text is the text: a label must not attach to words the model never saw
+                # (a spreadsheet's `#NAME?` in place of the tweet, an edited cell).
+                outcome.rejected.append((item.row, "the text differs from the prediction's logged text"))
+                continue
+            text = logged if logged is not None else text
             if text is None:
                 outcome.rejected.append((item.row, "the prediction was logged without its text (hash only)"))
                 continue

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from sentiops.data.feedback import Label
+from sentiops.data.json_records import json_records
 from sentiops.data.labels import LABELS, Scheme, detect_scheme, map_label
 from sentiops.data.predictions import batch_date_of, partition_of
 from sentiops.data.readers import file_format, iter_chunks, open_text, reading
@@ -47,6 +48,20 @@ def is_prediction_id(value: object) -> bool:
     return isinstance(value, str) and (partition_of(value) is not None or batch_date_of(value) is not None)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection): a tweet
+# "=HYPERLINK(...)" must reach the labeller as text. Exported cells get a leading apostrophe,
+# which spreadsheets hide and `unescape_cell` takes off again on import.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def unescape_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_STARTS) else value
+
+
 # -- export ------------------------------------------------------------------------------------
 def render_items(items: list[dict[str, Any]], fmt: ExportFormat) -> str:
     """Queue items (item_id, text, picked) in a labelling tool's import format."""
@@ -54,7 +69,7 @@ def render_items(items: list[dict[str, Any]], fmt: ExportFormat) -> str:
         out = io.StringIO(newline="")
         writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(["id", "text", "target", "picked"])
-        writer.writerows([i["item_id"], i["text"], "", i["picked"]] for i in items)
+        writer.writerows([escape_cell(i["item_id"]), escape_cell(i["text"]), "", i["picked"]] for i in items)
         return out.getvalue()
     if fmt == "label-studio":
         tasks = [{"data": {"text": i["text"], "prediction_id": i["item_id"], "picked": i["picked"]}} for i in items]
@@ -125,32 +140,35 @@ def _tool_label(raw: object, text: Any, pid: Any, source: str, picked: str, row:
 
 
 def _json_export(path: Path, source: str, picked: str) -> list[Label]:
-    with open_text(path) as handle:
-        try:
-            items = json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of tasks or records")
-    flat = [i for i in items if isinstance(i, dict) and not _nested(i) and "annotations" not in i and "data" not in i]
-    field = label_field(flat)  # Label Studio's JSON-MIN: the task's data and each control's value, flat
+    """A tool's JSON export, streamed twice (json_records: memory follows one record): once to
+    find JSON-MIN's label field, once to read the labels. A record of the wrong shape is that
+    record's reject, never the file's failure."""
+    finder = FieldFinder()  # Label Studio's JSON-MIN: the task's data and each control's value, flat
+    for _, item, _ in json_records(path):
+        if isinstance(item, dict) and not _nested(item) and "annotations" not in item and "data" not in item:
+            finder.add(item)
+    field = finder.field()
     labels = []
-    for n, item in enumerate(items, 1):
+    for n, item, problem in json_records(path):
         row = f"{path.name}:{n}"
-        if not isinstance(item, dict):
-            labels.append(Label("", None, None, source, picked, row, "not a JSON object"))
-        elif "annotations" in item or "data" in item:
-            labels.append(_label_studio_task(item, source, picked, row))
-        elif _nested(item):
-            labels.append(_argilla_record(item, source, picked, row))
-        else:
-            raw = _choice(item.get(field)) if field else None
-            labels.append(
-                _tool_label(
-                    raw, item.get("text"), item.get("prediction_id"), source, picked, row, item.get("annotator")
-                )
-            )
+        if problem is not None or not isinstance(item, dict):
+            labels.append(Label("", None, None, source, picked, row, problem or "not a JSON object"))
+            continue
+        try:
+            labels.append(_record_label(item, field, source, picked, row))
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # A field of the wrong type (`data` a list, `result` a string, ...): this record only.
+            labels.append(Label("", None, None, source, picked, row, f"malformed record ({type(exc).__name__}: {exc})"))
     return labels
+
+
+def _record_label(item: dict[str, Any], field: str | None, source: str, picked: str, row: str) -> Label:
+    if "annotations" in item or "data" in item:
+        return _label_studio_task(item, source, picked, row)
+    if _nested(item):
+        return _argilla_record(item, source, picked, row)
+    raw = _choice(item.get(field)) if field else None
+    return _tool_label(raw, item.get("text"), item.get("prediction_id"), source, picked, row, item.get("annotator"))
 
 
 def _nested(item: dict[str, Any]) -> bool:
@@ -210,46 +228,73 @@ _NOT_LABELS = {"id", "text", "prediction_id", "picked", "annotator", "annotation
                "lead_time", "row_id", "source", "model_version"}  # fmt: skip
 
 
+class FieldFinder:
+    """The field holding the label, from rows seen one at a time: label, target or sentiment, else
+    the one field whose filled values are all class names (a labelling config whose control has
+    another name, say `mood`)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.all_named: dict[str, bool] = {}  # field -> every filled value so far is a class name
+
+    def add(self, row: dict[str, Any]) -> None:
+        for name, value in row.items():
+            if not isinstance(name, str):
+                continue
+            self.names.add(name)
+            value = _choice(value) if isinstance(value, dict | str) or value is None else value
+            if value not in (None, "", []):
+                self.all_named[name] = self.all_named.get(name, True) and _named(value) is not None
+
+    def field(self) -> str | None:
+        for name in ("label", "target", QUESTION):
+            if name in self.names:
+                return name
+        for name in sorted(self.names - _NOT_LABELS):
+            if self.all_named.get(name):
+                return name
+        return None
+
+
 def label_field(rows: list[dict[str, Any]]) -> str | None:
-    """The field holding the label: label, target or sentiment, else the one field whose filled
-    values are all class names (a labelling config whose control has another name, say `mood`)."""
-    names: set[str] = set().union(*(r.keys() for r in rows)) if rows else set()
-    for name in ("label", "target", QUESTION):
-        if name in names:
-            return name
-    for name in sorted(names - _NOT_LABELS):
-        values = [_choice(r.get(name)) for r in rows if r.get(name) not in (None, "", [])]
-        if values and all(_named(v) for v in values):
-            return name
-    return None
+    finder = FieldFinder()
+    for row in rows:
+        finder.add(row)
+    return finder.field()
 
 
 def _choice(raw: Any) -> Any:
     """A Label Studio value as one class name: `{"choices": ["positive"]}` (JSON-MIN) or the name."""
     if isinstance(raw, dict):
-        return (raw.get("choices") or [None])[0]
+        choices = raw.get("choices")
+        return choices[0] if isinstance(choices, list) and choices else None
     return raw
 
 
 def _id_rows(path: Path, source: str, scheme: Scheme | None, picked: str) -> list[Label]:
-    rows = [(str(i + 1), r) for i, r in enumerate(_plain_rows(path))]
-    field = label_field([r for _, r in rows])
-    raw_labels = [_choice(r.get(field)) if field else None for _, r in rows]
-    found_scheme = scheme or detect_scheme(x for x in raw_labels if x not in (None, ""))
+    read = _plain_rows(path)
+    field = label_field([r for _, r, _ in read if r is not None])
+    raw_labels = [_choice(r.get(field)) if field and r is not None else None for _, r, _ in read]
+    found_scheme = scheme or detect_scheme(x for x in raw_labels if x not in (None, "") and isinstance(x, str | int))
     labels = []
-    for (line, r), raw in zip(rows, raw_labels, strict=True):
-        pid = r.get("prediction_id") or (r.get("id") if is_prediction_id(r.get("id")) else None)
-        if raw in (None, ""):
-            labels.append(Label("", None, None, source, picked, f"{path.name}:{line}", UNLABELLED))
+    for (line, r, problem), raw in zip(read, raw_labels, strict=True):
+        row = f"{path.name}:{line}"
+        if r is None:
+            labels.append(Label("", None, None, source, picked, row, problem))
             continue
+        if raw in (None, ""):
+            labels.append(Label("", None, None, source, picked, row, UNLABELLED))
+            continue
+        pid = r.get("prediction_id") or (r.get("id") if is_prediction_id(r.get("id")) else None)
+        text = r.get("text")
         labels.append(
             Label(
                 map_label(raw, found_scheme) or "",
-                r.get("text") or None,
+                unescape_cell(text) if isinstance(text, str) and text else None,
                 str(pid) if pid else None,
                 source,
                 picked,
-                f"{path.name}:{line}",
+                row,
                 _label_problem(raw, found_scheme),
                 labelled_by=str(r["annotator"]) if r.get("annotator") else None,
             )
@@ -304,12 +349,36 @@ def _has_prediction_ids(path: Path) -> bool:
     return "id" in header and is_prediction_id(values.get("id"))
 
 
-def _plain_rows(path: Path) -> list[dict]:
+def _plain_rows(path: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line, row, problem): each row of a CSV (with a header), JSONL or Parquet file; a line that
+    is not a row (not a JSON object, a CSV field over the csv module's limit) is its problem."""
     fmt = file_format(path)
     if fmt == "parquet":
         with reading(path):
-            return pq.read_table(path).to_pylist()
+            return [(i, row, None) for i, row in enumerate(pq.read_table(path).to_pylist(), 1)]
+    found: list[tuple[int, dict[str, Any] | None, str | None]] = []
     with open_text(path) as handle:
         if fmt == "jsonl":
-            return [json.loads(line) for line in handle if line.strip()]
-        return list(csv.DictReader(handle))
+            for i, line in enumerate(handle, 1):
+                if line.strip():
+                    found.append((i, *_json_line(line)))
+            return found
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return found
+            except csv.Error as exc:  # a field over the limit: this row only
+                found.append((reader.line_num, None, f"unreadable CSV row: {exc}"))
+                continue
+            found.append((reader.line_num, dict(zip(header, values, strict=False)), None))
+
+
+def _json_line(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return None, f"malformed JSON ({type(exc).__name__})"
+    return (value, None) if isinstance(value, dict) else (None, "not a JSON object")

@@ -106,7 +106,7 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 def open_text(path: Path) -> IO[str]:
     """A CSV or JSONL file (gzipped or not) as UTF-8 text (undecodable bytes replaced)."""
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="replace", newline="")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def iter_chunks(path: Path, chunk_rows: int = 4096) -> Iterator[Chunk]:
@@ -191,7 +191,7 @@ def _jsonl_rows(path: Path) -> Iterator[Record | Reject]:
             if not data.strip():
                 continue
             try:
-                obj = json.loads(data.decode("utf-8"))
+                obj = json.loads(data.decode("utf-8-sig"))
             except UnicodeDecodeError:
                 yield Reject(row_id, "undecodable bytes (not UTF-8)", _printable(data.decode("utf-8", "replace")))
                 continue

@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.data.feedback import protected_keys, stored_labels
 from sentiops.data.predictions import ANSWERED_ROLES, log_files
 from sentiops.data.readers import reading
 from sentiops.evaluation.calibration import calibrate
-from sentiops.labelling.queue import add_items, all_items
+from sentiops.labelling.queue import add_items, all_items, queue_dir
 from sentiops.registry import Registry
 from sentiops.text import dedup_key
 from sentiops.volume import DateFiles, drift_history
@@ -199,7 +200,22 @@ def refresh_queue(
     random_share: float | None = None,
     seed: int | None = None,
 ) -> Refresh:
-    """Add up to ``size`` items picked from the window [since, until] to the queue."""
+    """Add up to ``size`` items picked from the window [since, until] to the queue. One refresh at
+    a time (a file lock on the queue folder): two at once would both see the same tweets as not
+    yet queued and add them twice. A second one waits for the first (at most 10 minutes)."""
+    queue_dir(settings.data).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(queue_dir(settings.data) / ".refresh.lock"), timeout=600):
+        return _refresh(settings, since, until, size, random_share, seed)
+
+
+def _refresh(
+    settings: Settings,
+    since: dt.date,
+    until: dt.date | None,
+    size: int | None,
+    random_share: float | None,
+    seed: int | None,
+) -> Refresh:
     until = until or dt.datetime.now(dt.UTC).date()
     size = settings.label_queue_size if size is None else size
     share = settings.label_random_share if random_share is None else random_share

@@ -43,6 +43,7 @@ ITEM_SCHEMA = pa.schema(
     ]
 )
 HISTORY = 20  # items per labeller that undo can walk back
+SKIPS = 500  # skipped items remembered per labeller (the oldest are offered again)
 
 
 class QueueError(Exception):
@@ -162,6 +163,11 @@ class LabelQueue:
         }
 
     def _write(self, state: dict[str, Any]) -> None:
+        """Write the state, bounded: expired leases are gone (`_read`), each labeller keeps their
+        newest SKIPS skips and HISTORY items, and labellers with nothing left are dropped."""
+        for key in ("skipped", "history"):
+            keep = SKIPS if key == "skipped" else HISTORY
+            state[key] = {holder: items[-keep:] for holder, items in state[key].items() if items}
         write_json_atomic(self.state_file, state)
 
     def _open(self) -> tuple[list[Item], set[str], set[str]]:

@@ -244,14 +244,15 @@ class _Pairs:
         staged = pc.and_(pc.equal(joined["s_version"], self.staging), pc.equal(joined["a_version"], self.production))
         canary = pc.and_(pc.equal(joined["s_version"], self.production), pc.equal(joined["a_version"], self.staging))
         joined = joined.append_column("staged", staged).filter(pc.or_(staged, canary))
-        joined = _first_per_text(joined.sort_by("time"))
         if not joined.num_rows:
             return
-        self.n += joined.num_rows
-        self.agreed += pc.sum(pc.equal(joined["s_label"], joined["a_label"])).as_py() or 0
+        distinct = _first_per_text(joined.sort_by("time"))
+        self.n += distinct.num_rows
+        self.agreed += pc.sum(pc.equal(distinct["s_label"], distinct["a_label"])).as_py() or 0
         low, high = pc.min(joined["time"]).as_py(), pc.max(joined["time"]).as_py()
         self.first = low if self.first is None else min(self.first, low)
         self.last = high if self.last is None else max(self.last, high)
+        # Labelled pairs need no such step: a text has one current label, on one prediction id.
         if len(self.label_ids):
             mine = joined.filter(pc.is_in(joined["pid"], self.label_ids))
             for pid, staged_row, s_label, a_label in zip(
@@ -327,7 +328,11 @@ def live_decision(settings: Settings, since: dt.datetime | None = None) -> dict[
     on the production it was compared with). Logged either way."""
     registry = Registry(settings.registry)
     comparison = compare_live(settings, since)
-    reasons = judge(settings, comparison, canary_stops(settings))
+    try:
+        reasons = judge(settings, comparison, canary_stops(settings))
+    except OSError as exc:
+        # Unreadable stops could hide a canary the guard stopped: no promotion on that.
+        reasons = [f"the canary stops cannot be read ({exc.strerror or exc}): refusing until they can"]
     action = "refused" if reasons else "promoted"
     if not reasons:
         assert comparison.staging is not None and comparison.production is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.shadow import ShadowQueue
 from sentiops.serving.trial import LiveTrial
 
+log = logging.getLogger("sentiops.api")
 MAX_ERRORS = 20  # a body with a thousand bad items gets a short answer, not a thousand entries
 
 
@@ -50,8 +52,18 @@ async def _overloaded(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
 
 
+async def _storage_failed(_: Request, exc: Exception) -> JSONResponse:
+    """The volume refused a write or a read (read-only, full, a lock held too long): a 503 that
+    says so, never a bare 500; what was written before is untouched (every write is atomic)."""
+    assert isinstance(exc, OSError)
+    where = f" ({exc.filename})" if exc.filename else ""
+    reason = exc.strerror or type(exc).__name__
+    log.error("storage failed: %s%s", reason, where)
+    return JSONResponse({"detail": f"storage unavailable: {reason}{where}; try again later"}, status_code=503)
+
+
 async def _security_headers(request: Request, call_next: Any) -> Any:
-    """The dashboard's pages (and the drift reports it serves) get the headers of session.py."""
+    """The dashboard's pages (and the drift reports it serves) get SECURITY_HEADERS."""
     response = await call_next(request)
     if request.url.path.startswith("/ui"):
         response.headers.update(ui.SECURITY_HEADERS)
@@ -106,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NoModelError, _no_model)
     app.add_exception_handler(Overloaded, _overloaded)
+    app.add_exception_handler(OSError, _storage_failed)
     app.include_router(routes.predictions)
     app.include_router(routes.operations)
     app.include_router(routes.admin)
@@ -133,6 +146,7 @@ def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/ui")
 
     app.middleware("http")(_security_headers)
+    app.add_exception_handler(OSError, _storage_failed)
 
     app.include_router(ui.router)
     app.include_router(label_ui.router)

@@ -43,6 +43,7 @@ class Canary:
         self.share = settings.canary_share
         self.path = canary_stops_file(settings.results)
         self.stopped: dict[str, dict[str, Any]] = {}  # staging version -> its stop record
+        self.unwritten: list[dict[str, Any]] = []  # stops the volume refused: retried on every poll
         self.version: str | None = None  # the staging version the windows below are about
         self._reset(None)
         self._lock = threading.Lock()  # the poll thread reads stops while the loop records
@@ -54,6 +55,9 @@ class Canary:
         self.staging_seconds: deque[float] = deque(maxlen=window)
         self.production_seconds: deque[float] = deque(maxlen=window)
         self.agreement: deque[bool] = deque(maxlen=window)
+        # The texts behind those pairs: a text already in the window is not counted again (one
+        # tweet sent 300 times must not fill the window with one opinion).
+        self.pair_texts: deque[str] = deque(maxlen=window)
 
     # -- routing -------------------------------------------------------------------------------
     def active(self, staging: str | None) -> bool:
@@ -83,8 +87,12 @@ class Canary:
         self._windows(staging)
         self.production_seconds.append(seconds)
 
-    def pair(self, staging: str, agreed: bool) -> None:
+    def pair(self, staging: str, agreed: bool, text: str) -> None:
         self._windows(staging)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        if key in self.pair_texts:
+            return
+        self.pair_texts.append(key)
         self.agreement.append(agreed)
         self.check(staging)
 
@@ -153,20 +161,40 @@ class Canary:
         threading.Thread(target=self._record_and_alert, args=(record,), name="canary-stop", daemon=True).start()
 
     def _record_and_alert(self, record: dict[str, Any]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            append_line(self.path, json.dumps(record))
-        except OSError as exc:
-            log.error("canary stop not recorded", extra={"error": str(exc)})
+        if not self._write(record):
+            with self._lock:
+                self.unwritten.append(record)
         notifier = Notifier(self.settings)
         if notifier.configured:
             title = f"sentiops: canary of version {record['version']} stopped"
             lines = [record["reason"], f"by {record['pod']}; production answers every caller again."]
             notifier.send(title, lines, {"kind": "canary_stop", **record})
 
+    def _write(self, record: dict[str, Any]) -> bool:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            append_line(self.path, json.dumps(record))
+            return True
+        except OSError as exc:
+            # Not lost: this replica keeps the canary off and retries on every poll; until it is
+            # written, `promote --if-live` cannot see it (the reason promote refuses an unreadable
+            # results/live, and operators see the error here and the alert).
+            log.error("canary stop not recorded yet: retried on the next poll", extra={"error": str(exc)})
+            return False
+
     def refresh(self) -> None:
-        """Read stops recorded by any replica (the model poller calls this)."""
-        found = canary_stops(self.settings)
+        """Write stops the volume refused before, then read stops recorded by any replica (the model
+        poller calls this)."""
+        with self._lock:
+            unwritten, self.unwritten = self.unwritten, []
+        failed = [record for record in unwritten if not self._write(record)]
+        with self._lock:
+            self.unwritten = failed + self.unwritten
+        try:
+            found = canary_stops(self.settings)
+        except OSError as exc:
+            log.error("canary stops cannot be read", extra={"error": str(exc)})
+            return
         with self._lock:
             for version, record in found.items():
                 self.stopped.setdefault(version, record)

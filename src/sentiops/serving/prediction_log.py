@@ -60,6 +60,7 @@ class PredictionLog:
         self.written = 0
         self.dropped = 0
         self._buffer: list[Logged] = []
+        self._writing: list[Logged] = []  # taken from the buffer by a flush, not yet in a file
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -80,6 +81,19 @@ class PredictionLog:
             self._drop(len(entries) - len(kept), "the buffer is full (the disk is slower than the traffic)")
         if full:
             self._wake.set()
+
+    def pending(self, prediction_ids: set[str]) -> dict[str, dict[str, str | None]]:
+        """Answers with these ids that are not in a file yet (buffered, or being written): a label
+        sent right after its prediction must not be a 404 for the few seconds until the flush."""
+        if not prediction_ids:
+            return {}
+        with self._lock:
+            entries = [*self._writing, *self._buffer]
+        return {
+            e.prediction_id: {"text": e.text if self.keep_text else None, "model_version": e.model_version}
+            for e in entries
+            if e.prediction_id in prediction_ids and e.shadow_of is None
+        }
 
     # -- the writer thread -------------------------------------------------------------------
     def start(self) -> None:
@@ -106,6 +120,7 @@ class PredictionLog:
         """Write the buffer (one file per hour partition); returns the rows written."""
         with self._lock:
             entries, self._buffer = self._buffer, []
+            self._writing = entries
         if not entries:
             return 0
         by_hour: dict[tuple[str, str], list[Logged]] = {}
@@ -118,6 +133,8 @@ class PredictionLog:
                 written += len(rows)
             except Exception as exc:  # a full or read-only disk must not reach the requests
                 self._drop(len(rows), f"could not write the prediction log: {exc}")
+        with self._lock:
+            self._writing = []
         self.written += written
         return written
 

@@ -118,13 +118,15 @@ async def feedback(body: FeedbackItem | FeedbackBatch, s: State) -> FeedbackResp
 
 def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
     # An unknown id stores nothing of the request: a 404.
-    outcome = add_labels(s.settings.data, s.settings.results, labels, s.settings.max_text_chars, all_ids_known=True)
+    pending = s.prediction_log.pending({x.prediction_id for x in labels if x.prediction_id})
+    outcome = add_labels(
+        s.settings.data, s.settings.results, labels, s.settings.max_text_chars, all_ids_known=True, found=pending
+    )
     if outcome.unknown_ids:
         s.metrics.feedback.labels("unknown_id").inc(len(outcome.unknown_ids))
         raise HTTPException(
             404,
-            f"unknown prediction id {outcome.unknown_ids[0]!r} (a prediction is findable once the log "
-            f"has flushed it, within {s.settings.prediction_log_flush_seconds:g} s)",
+            f"unknown prediction id {outcome.unknown_ids[0]!r}",
         )
     for name, n in (("accepted", outcome.accepted), ("relabel", outcome.relabels), ("rejected", len(outcome.rejected))):
         if n:

@@ -57,14 +57,15 @@ class ShadowQueue:
         idle_ms: float,
         prediction_log: PredictionLog,
         metrics: ServiceMetrics,
-        on_outcome: Callable[[str, str, bool | None], None] = lambda shadow, answered, agreed: None,
+        on_outcome: Callable[[str, str, bool | None, str], None] = lambda shadow, answered, agreed, text: None,
     ) -> None:
         self.max_texts = max_texts
         self.chunk_size = chunk_size
         self.idle = idle_ms / 1000
         self.prediction_log = prediction_log
         self.metrics = metrics
-        # (shadow version, answering version, agreed with the answer; None: the shadow model failed)
+        # (shadow version, answering version, agreed with the answer (None: the shadow model failed),
+        # the text)
         self.on_outcome = on_outcome
         self.rested: Callable[[float], bool] = lambda seconds: True  # the micro-batcher's
         self._waiting: deque[tuple[Predictor, Shadowed]] = deque()
@@ -133,14 +134,14 @@ class ShadowQueue:
             self.metrics.shadow_errors.inc(len(chunk.items))
             log.warning("shadow scoring failed", extra={"version": predictor.version, "error": repr(error)})
             for item in chunk.items:
-                self.on_outcome(predictor.version, item.answered_by, None)
+                self.on_outcome(predictor.version, item.answered_by, None, item.text)
             return
         now = dt.datetime.now(dt.UTC)
         records = []
         for item, result in zip(chunk.items, results, strict=True):
             agreed = result.label == item.answer.label
             self.metrics.observe_pair(predictor.version, item.answered_by, agreed)
-            self.on_outcome(predictor.version, item.answered_by, agreed)
+            self.on_outcome(predictor.version, item.answered_by, agreed, item.text)
             records.append(
                 Logged(
                     new_prediction_id(now),

@@ -82,7 +82,7 @@ class TokenSource:
         if seen == self._seen:
             return
         try:
-            token = file.read_text(encoding="utf-8").strip()
+            token = file.read_text(encoding="utf-8-sig").strip()
         except OSError as exc:
             self._set_problem(f"{self.name} file {file} cannot be read ({exc.strerror}): refusing requests")
             return

@@ -99,7 +99,7 @@ class LiveTrial:
         ]
         self.shadow_queue.offer(other, items, self.settings.shadow_share)
 
-    def _shadow_outcome(self, shadow: str, answered: str, agreed: bool | None) -> None:
+    def _shadow_outcome(self, shadow: str, answered: str, agreed: bool | None, text: str) -> None:
         staging = self.manager.staging_model()
         trial = staging.version if staging is not None else None
         if trial is None or trial not in (shadow, answered):
@@ -108,4 +108,4 @@ class LiveTrial:
             if shadow == trial:
                 self.canary.staging_call(trial, "error", canary=False)
         else:
-            self.canary.pair(trial, agreed)
+            self.canary.pair(trial, agreed, text)
