@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 from sentiops.serving.app import create_app
 from tests.helpers.access import ADMIN_TOKEN, API_TOKEN, secured
 from tests.helpers.browser import watch_console
