@@ -186,5 +186,18 @@ def test_torn_last_lines_are_skipped_with_a_warning(tmp_path, caplog):
             handle.write('{"time": 1, "alias": "produ')  # a writer killed mid-line
     assert [e["to"] for e in registry.alias_history()] == ["1", "2"]
     assert [d["challenger"] for d in registry.decisions()] == ["3"]
-    assert "torn last line" in caplog.text
+    assert "not JSON objects" in caplog.text
     assert registry.rollback() == "1"
+
+
+def test_an_append_after_a_torn_tail_and_a_bad_middle_line_loses_no_record(tmp_path, caplog):
+    registry = _three_promoted(tmp_path)
+    registry.log_decision({"challenger": "3", "champion": "2", "action": "rejected"})
+    with open(registry.decisions_path, "a") as handle:
+        handle.write('{"challenger": "4", "act')  # torn: the next append must start a new line
+    registry.log_decision({"challenger": "5", "champion": "2", "action": "rejected"})
+    with open(registry.decisions_path, "a") as handle:
+        handle.write("[1, 2]\nnot json at all\n")  # bad lines in the middle (a hand edit)
+    registry.log_decision({"challenger": "6", "champion": "2", "action": "rejected"})
+    assert [d["challenger"] for d in registry.decisions()] == ["3", "5", "6"]
+    assert "skipped 3 line(s)" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -85,8 +86,10 @@ def read_json_lines(path: Path) -> list[dict]:
     """Every record (JSON object) of a JSON-lines file. A line that is not one (a torn line left by
     a writer killed mid-append, a hand edit gone wrong) is skipped and counted in a warning, never
     an error: one bad line must not hide every record after it from a reader."""
-    if not path.is_file():
+    if not path.exists():
         return []
+    if not path.is_file():  # something else in its place: a fault to report, not "no records"
+        raise IsADirectoryError(errno.EISDIR, "not a JSON-lines file", str(path))
     records, bad = [], 0
     for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         if not line.strip():

@@ -239,3 +239,35 @@ def test_retrain_reads_api_feedback_parts(cli_env, client):
     share = cli_env.retrain_trusted_share
     assert {t for t in TWEETS[100:140] if not held_back(t, share)} <= texts
     assert not {t for t in TWEETS[100:140] if held_back(t, share)} & texts
+
+
+def test_a_label_sent_right_after_its_prediction_is_taken_before_the_log_flushes(tmp_path, registry_dir, data):
+    slow = make_settings(
+        registry_dir, data_dir=data, results_dir=tmp_path / "r", prediction_log_flush_seconds=3600, backend="ort-int8"
+    )
+    with TestClient(create_app(slow)) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        answers = [client.post("/predict", json={"text": t}).json() for t in TWEETS[60:65]]
+        items = [{"prediction_id": a["prediction_id"], "label": "positive"} for a in answers]
+        sent = client.post("/feedback", json={"items": items})
+        assert sent.status_code == 200 and sent.json()["accepted"] == 5
+        stored = current_labels(slow.data).to_pylist()
+        assert {r["prediction_id"] for r in stored if r["source"] == "api"} == {a["prediction_id"] for a in answers}
+        assert {r["text"] for r in stored if r["source"] == "api"} == set(TWEETS[60:65])
+        assert (
+            client.post("/feedback", json={"prediction_id": "2026010100-" + "0" * 20, "label": "positive"}).status_code
+            == 404
+        )
+
+
+def test_a_store_that_cannot_be_written_is_a_503_with_its_reason(client, settings, monkeypatch):
+    import errno
+    import os
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "feedback.parquet")
+
+    monkeypatch.setattr("sentiops.data.feedback.pq.write_table", full)
+    refused = client.post("/feedback", json={"text": TWEETS[66], "label": "positive"})
+    assert refused.status_code == 503 and "No space left on device" in refused.json()["detail"]
+    assert _new_parts(settings.data) == []  # nothing half-written

@@ -4,6 +4,7 @@ uncertain; never a text already labelled or queued, never holdout or validation 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -179,3 +180,33 @@ def test_a_refresh_keeps_only_what_a_pick_can_take(settings):
     # The least confident of the day are kept (calibration keeps the order of confidences).
     least = {f"batch-20261128-{i:020x}" for i in range(n) if i % 97 == 0}
     assert least <= {r["prediction_id"] for r in rows}
+
+
+def test_two_refreshes_at_once_never_queue_a_tweet_twice(client, settings):
+    import threading
+
+    predict(client, settings, TWEETS[60:100])
+    start = threading.Barrier(2)
+
+    def refresh(seed: int) -> None:
+        start.wait()
+        refresh_queue(settings, TODAY, TODAY, size=30, seed=seed)
+
+    threads = [threading.Thread(target=refresh, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [dedup_key(i.text) for i in all_items(settings.data)]
+    assert len(keys) == len(set(keys)) and len(keys) >= 30
+
+
+def test_the_queue_state_stays_bounded(settings):
+    from sentiops.labelling.queue import HISTORY, SKIPS, LabelQueue
+
+    queue = LabelQueue(settings.data, 60)
+    for i in range(SKIPS + 50):
+        queue.finish("ada", f"item-{i}", skipped=True)
+    state = json.loads((settings.data / "queue" / "state.json").read_text())
+    assert len(state["skipped"]["ada"]) == SKIPS and state["skipped"]["ada"][-1] == f"item-{SKIPS + 49}"
+    assert len(state["history"]["ada"]) == HISTORY

@@ -19,7 +19,7 @@ from sentiops.config import get_settings
 from sentiops.data.feedback import Label, add_labels
 from sentiops.data.predictions import log_files
 from sentiops.inference import Predictor
-from sentiops.monitoring.live import canary_stops_file, compare_live, live_decision
+from sentiops.monitoring.live import canary_stops, canary_stops_file, compare_live, live_decision
 from sentiops.registry import Registry
 from sentiops.serving.app import create_app
 from tests.helpers.data import sample_rows
@@ -351,3 +351,40 @@ def test_a_stop_by_one_replica_stops_the_canary_on_every_replica(tmp_path, regis
     second.refresh()  # what its model poller does every round
     assert not second.active("2") and second.stopped["2"]["reason"].startswith("error or timeout ratio")
     assert second.active("3")  # a new staging version starts afresh
+
+
+def test_a_stop_the_volume_refuses_is_kept_retried_and_blocks_promotion(tmp_path, registry_dir, registry):
+    from sentiops.serving.canary import Canary
+    from sentiops.serving.metrics import ServiceMetrics
+
+    staging = stage(registry)
+    settings = settings_for(tmp_path, registry_dir, canary_share=0.5, canary_guard_min_n=5)
+    stops = canary_stops_file(settings.results)
+    stops.mkdir(parents=True)  # a path the stop cannot be appended to (as a full or read-only volume)
+    canary = Canary(settings, ServiceMetrics())
+    for _ in range(5):
+        canary.staging_call(staging, "error", 0.01)
+    wait_for(lambda: len(canary.unwritten) == 1)
+    assert not canary.active(staging)  # this replica keeps the canary off meanwhile
+    # The stop cannot be read where promotion looks: no promotion on that.
+    decision = live_decision(settings)
+    assert decision["action"] == "refused" and "canary stops cannot be read" in decision["reasons"][0]
+    assert Registry(settings.registry).aliases()["production"] == "1"
+    stops.rmdir()  # the volume recovers: the next poll writes the stop
+    canary.refresh()
+    assert canary.unwritten == [] and canary_stops(settings)[staging]["reason"].startswith("error or timeout")
+    assert any("canary guard stopped" in r for r in live_decision(settings)["reasons"])
+
+
+def test_one_tweet_repeated_does_not_fill_the_guards_agreement_window(tmp_path, registry_dir):
+    from sentiops.serving.canary import Canary
+    from sentiops.serving.metrics import ServiceMetrics
+
+    settings = settings_for(tmp_path, registry_dir, canary_share=0.5, canary_guard_min_n=20)
+    canary = Canary(settings, ServiceMetrics())
+    for _ in range(300):
+        canary.pair("2", False, "the same tweet again")
+    assert len(canary.agreement) == 1 and canary.active("2")  # one text: one opinion, no stop
+    for i in range(30):
+        canary.pair("2", False, f"tweet {i}")
+    assert not canary.active("2")  # 31 different texts that disagree: stopped
