@@ -208,7 +208,7 @@ def test_every_workload_has_cpu_and_memory_requests_and_limits():
 
 WRITES = {  # what each workload may write on the volume; everything else it mounts read-only
     "sentiops-api": {"results/predictions", "results/live", "data/feedback", "data/queue"},
-    "sentiops-batch": {"results", "data/queue"},
+    "sentiops-batch": {"results", "data/queue", "data/feedback"},
     "sentiops-batch-sharded": {"results", "data/queue"},
     "sentiops-retrain": {"registry"},
     "sentiops-live-promote": {"registry"},

@@ -98,3 +98,24 @@ def test_a_tweet_sent_300_times_is_one_shadow_pair():
     texts = ["same"] * 300 + [f"t{i}" for i in range(10)]
     pairs = pa.table({"time": times, "text": texts, "s_label": ["positive"] * 310, "a_label": ["positive"] * 310})
     assert _first_per_text(pairs).num_rows == 11
+
+
+def test_the_index_reads_the_same_labels_as_the_parts(client, settings):
+    from sentiops.data import feedback, feedback_index
+
+    answers = predict(client, settings, TWEETS[50:56])
+    for a in answers[:3]:
+        client.post("/feedback", json={"prediction_id": a["prediction_id"], "label": "positive"})
+    expected = sorted(map(str, current_labels(settings.data).to_pylist()))
+    assert feedback.compact(settings.data) == len(feedback.parts(settings.data))
+    feedback._store.clear()
+    feedback._part_tables.clear()  # a new process: only the index and the parts since
+    for a in answers[3:]:
+        client.post("/feedback", json={"prediction_id": a["prediction_id"], "label": "negative"})
+    both = current_labels(settings.data)
+    assert {r["prediction_id"] for r in both.to_pylist()} >= {a["prediction_id"] for a in answers}
+    index = feedback_index.index_path(feedback.store_dir(settings.data))
+    index.write_bytes(b"not parquet")  # a broken index: only a slower read, the same labels
+    feedback._store.clear()
+    assert sorted(map(str, current_labels(settings.data).to_pylist())) == sorted(map(str, both.to_pylist()))
+    assert len(expected) + 3 == both.num_rows

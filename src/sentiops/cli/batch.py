@@ -36,6 +36,9 @@ def batch_run(
         bool,
         typer.Option(help="Also delete the API's prediction log older than SENTIOPS_PREDICTION_LOG_RETENTION_DAYS."),
     ] = False,
+    compact_feedback: Annotated[
+        bool, typer.Option(help="Also index the feedback store (`sentiops feedback compact`) for fast reads.")
+    ] = False,
     wait_seconds: Annotated[
         float, typer.Option(help="If another run of this date+shard is working, wait this long for it (then exit 5).")
     ] = 0,
@@ -93,6 +96,10 @@ def batch_run(
 
         removed = prune(settings.results, settings.prediction_log_retention_days)
         typer.echo(f"prediction log: removed {len(removed)} days older than {settings.prediction_log_retention_days}")
+    if compact_feedback:
+        from sentiops.data.feedback import compact
+
+        typer.echo(f"feedback store: {compact(settings.data)} parts indexed")
     step = result.drift_step
     if step is not None and step.get("report"):
         typer.echo(

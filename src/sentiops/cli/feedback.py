@@ -90,3 +90,17 @@ def predictions_prune(
     except OSError as exc:
         write_failed(exc)
     typer.echo(f"prediction log: kept {days} days; removed {len(removed)} ({', '.join(removed) or 'none'})")
+
+
+@feedback_app.command("compact")
+def feedback_compact() -> None:
+    """Index the feedback store: every part's rows in one file that readers open first (the daily
+    CronJob runs it; the parts stay, retrain's lineage names them)."""
+    from sentiops.data.feedback import compact
+
+    settings = load_settings()
+    try:
+        covered = compact(settings.data)
+    except OSError as exc:
+        write_failed(exc)
+    typer.echo(f"feedback store: {covered} parts indexed")

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sentiops.data.feedback_index import REINDEX_AFTER, Stamp, read_index, stamp, try_reindex, write_index
 from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.data.predictions import batch_date_of, find
 from sentiops.data.readers import reading
@@ -311,11 +312,13 @@ def _safe(source: str) -> str:
 
 # Parts never change once written: each is read once per process (keyed by name, size and time).
 _part_tables: dict[tuple[str, int, int], pa.Table] = {}
+# The whole store, while no part changed (the Overview and the queue read it on every page).
+_store: dict[str, tuple[tuple[tuple[str, Stamp], ...], pa.Table]] = {}
+EMPTY = SCHEMA.append(pa.field("part", pa.string())).empty_table()
 
 
-def _read_store_part(part: Path) -> pa.Table:
-    stat = part.stat()
-    key = (str(part), stat.st_size, stat.st_mtime_ns)
+def _read_store_part(part: Path, own: Stamp) -> pa.Table:
+    key = (str(part), *own)
     if key not in _part_tables:
         with reading(part):
             table = pq.read_table(part)
@@ -329,17 +332,49 @@ def _read_store_part(part: Path) -> pa.Table:
 
 def all_labels(data: Path) -> pa.Table:
     """Every label ever stored (SCHEMA's columns, nulls where a part predates them, and `part`:
-    the file it is in), superseded ones included."""
-    tables = [_read_store_part(part) for part in parts(data)]
-    if not tables:
-        return SCHEMA.append(pa.field("part", pa.string())).empty_table()
-    return pa.concat_tables(tables)
+    the file it is in), superseded ones included: the index's rows (data/feedback_index.py) and
+    the parts written since."""
+    folder = store_dir(data)
+    stamps = tuple((part.name, stamp(part)) for part in parts(data))
+    cached = _store.get(str(folder))
+    if cached is not None and cached[0] == stamps:
+        return cached[1]
+    index, covered = read_index(folder)
+    fresh = [(name, own) for name, own in stamps if covered.get(name) != own]
+    tables = []
+    if index is not None:
+        current = {name for name, own in stamps if covered.get(name) == own}
+        tables.append(index.filter(pc.is_in(index.column("part"), pa.array(sorted(current), pa.string()))))
+    tables += [_read_store_part(folder / name, own) for name, own in fresh]
+    table = pa.concat_tables(tables).combine_chunks() if tables else EMPTY
+    if len(fresh) > REINDEX_AFTER:
+        try_reindex(folder, table, dict(stamps))
+    _store[str(folder)] = (stamps, table)
+    return table
+
+
+def compact(data: Path) -> int:
+    """Write the store's index afresh (`sentiops feedback compact`, the daily CronJob); returns the
+    number of parts it covers."""
+    folder = store_dir(data)
+    table = all_labels(data)
+    stamps = {part.name: stamp(part) for part in parts(data)}
+    if stamps:
+        write_index(folder, table, stamps)
+    return len(stamps)
+
+
+_current: dict[str, tuple[pa.Table, pa.Table]] = {}  # store folder -> (all_labels' table, its current rows)
 
 
 def current_labels(data: Path) -> pa.Table:
     """The current label of each text in the store (see `current_rows`), with SCHEMA's columns and
-    `part`."""
-    return current_rows(all_labels(data))
+    `part`; worked out again only when a part has changed."""
+    every = all_labels(data)
+    cached = _current.get(str(data))
+    if cached is None or cached[0] is not every:
+        cached = _current[str(data)] = (every, current_rows(every))
+    return cached[1]
 
 
 def trusted_labels(data: Path) -> pa.Table:
