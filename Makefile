@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -130,6 +130,10 @@ bench-batch: $(BENCH_HOME)/registry/aliases.json
 bench-feedback: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/feedback_bench.py --home $(BENCH_HOME)
+
+# The feedback store at 20,000 API labels: reads with and without its index, the Overview, retrain's read.
+bench-feedback-store: install
+	$(BIN)/python benchmarks/feedback_store_bench.py
 
 # The images as they run (after `make images`): size, API cold start / RSS / p50, batch rows/s,
 # each against the same command outside a container.

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import os
+import secrets
 import shutil
 import uuid
 from pathlib import Path
@@ -47,11 +50,34 @@ def new_prediction_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%d%H}-{uuid.uuid4().hex[:20]}"
 
 
-def batch_prediction_id(date: str, source_file: str, row_id: str) -> str:
+def batch_prediction_id(date: str, source_file: str, row_id: str, key: bytes) -> str:
     """A batch row's id: the same for the same date, file and row on every run and resume, so a
-    label sent for it still finds it after a rerun."""
-    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"sentiops-batch/{date}/{source_file}/{row_id}").hex[:20]
+    label sent for it still finds it after a rerun; keyed (HMAC with the volume's `batch_id_key`),
+    so nobody without the key can compute another row's id from a date and a row number."""
+    message = f"sentiops-batch/{date}/{source_file}/{row_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
     return f"batch-{date.replace('-', '')}-{digest}"
+
+
+def batch_id_key(results: Path) -> bytes:
+    """The key of the batch ids, made once on the volume (`results/.batch-id-key`, readable by its
+    owner only) by whichever run comes first; every shard and rerun after reads the same one."""
+    path = results / ".batch-id-key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".batch-id-key.{secrets.token_hex(6)}.tmp")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: two shards starting together agree
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise ValueError(f"{path} is not a 32-byte key: remove it only if no labels refer to batch ids yet")
+    return key
 
 
 def batch_date_of(prediction_id: str) -> str | None:

@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from sentiops.config import BackendSetting, Settings
-from sentiops.data.predictions import batch_prediction_id
+from sentiops.data.predictions import batch_id_key, batch_prediction_id
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
@@ -119,6 +119,7 @@ def _run_locked(
     schema = score_schema(predictor.labels)
 
     started = time.perf_counter()
+    id_key = batch_id_key(settings.results)
     counts = {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0, "chunks": 0, "chunks_resumed": 0}
     chunk_no = -1
     for file_no, path in enumerate(inputs):
@@ -137,7 +138,7 @@ def _run_locked(
                 counts["rows_read"] += meta.num_rows + rejected
                 continue
             scored, bad = _score_chunk(
-                predictor, schema, date, path.name, records, rejects, settings.batch_max_text_chars
+                predictor, schema, (date, path.name, id_key), records, rejects, settings.batch_max_text_chars
             )
             _write_atomic(bad, files.chunk_rejects(chunk_file))
             _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
@@ -223,12 +224,12 @@ def _load_or_start_state(files: ShardFiles, settings: Settings, inputs: list[Pat
 def _score_chunk(
     predictor: Predictor,
     schema: pa.Schema,
-    date: str,
-    source: str,
+    where: tuple[str, str, bytes],  # date, source file, the batch ids' key
     records: list[Record],
     rejects: list[Reject],
     max_chars: int,
 ) -> tuple[pa.Table, pa.Table]:
+    date, source, id_key = where
     bad = list(rejects)
     good: list[Record] = []
     for record in records:
@@ -245,7 +246,7 @@ def _score_chunk(
     scored = pa.table(
         {
             "row_id": [r.row_id for r in good],
-            "prediction_id": [batch_prediction_id(date, source, r.row_id) for r in good],
+            "prediction_id": [batch_prediction_id(date, source, r.row_id, id_key) for r in good],
             "source_file": [source] * len(good),
             "text": [r.text for r in good],
             "label": [p.label for p in predictions],
