@@ -23,7 +23,7 @@ from sentiops.inference import Prediction, Predictor
 from sentiops.registry import Registry
 from sentiops.serving.prediction_log import Logged, PredictionLog
 from sentiops.training import distill
-from sentiops.training.distill import TeacherError, label_texts, train_teacher, unpack_split_zip
+from sentiops.training.distill import TeacherError, label_texts, read_teacher_labels, train_teacher, unpack_split_zip
 from sentiops.training.finetune import TrainOptions
 from sentiops.training.train import train
 from tests.helpers.serving import make_settings
@@ -140,7 +140,9 @@ def test_traffic_texts_are_labelled_except_held_out_trusted_and_shadow_rows(tmp_
     log.record(entries)
     log.flush()
 
-    summary = label_texts(prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25)
+    summary = label_texts(
+        prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25, max_traffic=1000
+    )
     table = pq.read_table(folder / TEACHER_LABELS_FILE)
     traffic = [
         t
@@ -150,6 +152,12 @@ def test_traffic_texts_are_labelled_except_held_out_trusted_and_shadow_rows(tmp_
     assert traffic == kept  # once each, in log order; no holdout text, trusted text or shadow row
     assert summary["rows"] == {"train": 100, "traffic": len(kept)}
     assert summary["trusted_share_excluded"] == 0.25
+    # Traffic comes first: what `train --distill` reads (its first rows) holds it.
+    texts, _, _ = read_teacher_labels(folder, len(kept) + 10)
+    assert texts[: len(kept)] == kept
+    # And the collection is capped (by default at a quarter of the train texts).
+    capped = label_texts(prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25)
+    assert capped["rows"] == {"train": 100, "traffic": 25}
 
 
 def test_a_failed_labelling_leaves_the_previous_labels(tmp_path, teacher, prepared_data, monkeypatch):

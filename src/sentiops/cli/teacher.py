@@ -63,8 +63,15 @@ def teacher_train(
 def teacher_label(
     max_texts: Annotated[int, typer.Option(help="Texts of the train split to label.")] = 40000,
     with_traffic: Annotated[
-        bool, typer.Option(help="Also label unlabelled production traffic (the prediction log's texts).")
+        bool,
+        typer.Option(
+            help="Also label unlabelled production traffic (the prediction log's texts, newest first); "
+            "they come first in the labels file, so `train --distill` learns them."
+        ),
     ] = False,
+    max_traffic: Annotated[
+        int | None, typer.Option(help="At most this many traffic texts (default: a quarter of --max-texts).")
+    ] = None,
     verbose: VerboseOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -81,6 +88,7 @@ def teacher_label(
             settings.max_length,
             results=settings.results if with_traffic else None,
             trusted_share=settings.retrain_trusted_share,
+            max_traffic=max_traffic,
         )
     except (TeacherError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))

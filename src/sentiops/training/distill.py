@@ -158,13 +158,14 @@ def teacher_record(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def traffic_texts(results: Path, exclude: set[str], trusted_share: float) -> list[str]:
-    """Distinct texts callers sent (answered rows of the prediction log that kept their text),
-    without those in ``exclude`` (dedup keys) and the trusted evaluation share: the retraining
-    gate measures on people's labels of those, so no model may train on them."""
+def traffic_texts(results: Path, exclude: set[str], trusted_share: float, limit: int) -> list[str]:
+    """Up to ``limit`` distinct texts callers sent, newest hour first (answered rows of the
+    prediction log that kept their text), without those in ``exclude`` (dedup keys) and the
+    trusted evaluation share: the retraining gate measures on people's labels of those, so no
+    model may train on them. The log is read an hour's file at a time and no further than needed."""
     found: list[str] = []
     seen = set(exclude)
-    for file in log_files(results):
+    for file in sorted(log_files(results), key=lambda f: (f.parent.parent.name, f.parent.name, f.name), reverse=True):
         table = read_log_file(file, ["role", "text"])
         table = table.filter(
             pc.and_(pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES)), pc.is_valid(table.column("text")))
@@ -174,6 +175,8 @@ def traffic_texts(results: Path, exclude: set[str], trusted_share: float) -> lis
             if key and key not in seen and not held_back(text, trusted_share):
                 seen.add(key)
                 found.append(text)
+                if len(found) >= limit:
+                    return found
     return found
 
 
@@ -184,22 +187,26 @@ def label_texts(
     max_length: int,
     results: Path | None = None,
     trusted_share: float = 0.25,
+    max_traffic: int | None = None,
 ) -> dict:
-    """The teacher's P(positive) for the train split's first ``max_texts`` texts, then (with
-    ``results``) for production traffic, into ``folder/labels.parquet`` (text, p_positive, source)."""
+    """The teacher's P(positive) for production traffic (with ``results``: up to ``max_traffic``
+    texts, a quarter of ``max_texts`` by default, newest first) and the train split's first
+    ``max_texts`` texts, into ``folder/labels.parquet`` (text, p_positive, source). Traffic comes
+    first: `train --distill` reads the file's first rows, so today's tweets are in what it learns."""
     record = teacher_record(folder)
     train = read_split(data_dir, "train")
-    texts = train.column("text").to_pylist()[:max_texts]
-    sources = ["train"] * len(texts)
+    train_texts = train.column("text").to_pylist()[:max_texts]
+    texts: list[str] = []
     if results is not None:
         held_out = {
             dedup_key(t)
             for name in ("validation", "holdout")
             for t in read_split(data_dir, name).column("text").to_pylist()
         }
-        traffic = traffic_texts(results, held_out | {dedup_key(t) for t in texts}, trusted_share)
-        texts += traffic
-        sources += ["traffic"] * len(traffic)
+        limit = max_texts // 4 if max_traffic is None else max_traffic
+        texts = traffic_texts(results, held_out | {dedup_key(t) for t in train_texts}, trusted_share, limit)
+    sources = ["traffic"] * len(texts) + ["train"] * len(train_texts)
+    texts += train_texts
     if not texts:
         raise ValueError("nothing to label: the train split is empty and no traffic was found")
     tokenizer = AutoTokenizer.from_pretrained(folder / "hf")
@@ -227,7 +234,7 @@ def label_texts(
 
 
 def read_teacher_labels(folder: Path, max_rows: int) -> tuple[list[str], np.ndarray, dict]:
-    """The first ``max_rows`` labelled texts (train-split texts come first), their P(positive),
+    """The first ``max_rows`` labelled texts (traffic texts come first), their P(positive),
     and what the labels file says of itself (with its checksum)."""
     path = folder / TEACHER_LABELS_FILE
     table = pq.read_table(path)
