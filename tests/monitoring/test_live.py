@@ -4,6 +4,7 @@ answers shadowed by production, files of earlier releases (no shadow_of), the pe
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -90,3 +91,37 @@ def test_pairs_are_found_across_hours_roles_and_old_files(tmp_path, registry_dir
     assert found.first_pair is not None and found.paired is None  # no labels yet
     lines = comparison_lines(found.as_dict())
     assert any("agreement 0.8571" in line and "on 14 pairs" in line for line in lines)
+
+
+def test_a_prune_while_the_comparison_reads_is_tolerated(tmp_path, registry_dir, registry, monkeypatch):
+    from sentiops.monitoring import live
+
+    staging = clone_version(registry, "1")
+    registry.set_alias("staging", staging, reason="test")
+    settings = make_settings(registry_dir, results_dir=tmp_path / "results")
+    log = PredictionLog(settings)
+    now = dt.datetime.now(dt.UTC)
+    for i in range(3):  # three files in this hour
+        pid = new_prediction_id(now)
+        answer = Logged(pid, now, f"r{i}", "1", "ort-int8", "production", _prediction("positive", 0.9), f"tweet {i}")
+        shadow = _prediction("positive", 0.8)
+        log.record(
+            [
+                answer,
+                Logged(new_prediction_id(now), now, f"r{i}", staging, "ort-int8", "shadow", shadow, f"tweet {i}", pid),
+            ]
+        )
+        log.flush()
+    read = live.read_log_file
+    pruned: list[Path] = []
+
+    def pruned_meanwhile(file, columns):
+        if not pruned:  # `predictions prune` takes the files away between the listing and the read
+            pruned.extend(f for f in file.parent.glob("*.parquet") if f != file)
+            for gone in pruned:
+                gone.unlink()
+        return read(file, columns)
+
+    monkeypatch.setattr(live, "read_log_file", pruned_meanwhile)
+    found = compare_live(settings)
+    assert pruned and found.pairs == 1  # what was left is compared; no error

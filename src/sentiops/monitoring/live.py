@@ -143,7 +143,10 @@ def _read_hour(settings: Settings, hour: tuple[str, str], since: dt.datetime, ve
     for file in sorted(folder.glob("*.parquet")):
         if file.name.startswith("."):
             continue
-        table = read_log_file(file, COLUMNS)
+        try:
+            table = read_log_file(file, COLUMNS)
+        except FileNotFoundError:
+            continue  # `predictions prune` removed its day while we read: those rows are gone for all
         keep = pc.and_(
             pc.is_in(table.column("model_version"), pa.array(sorted(versions))),
             pc.greater_equal(table.column("time"), pa.scalar(since, type=table.schema.field("time").type)),
