@@ -119,3 +119,12 @@ def test_the_index_reads_the_same_labels_as_the_parts(client, settings):
     feedback._store.clear()
     assert sorted(map(str, current_labels(settings.data).to_pylist())) == sorted(map(str, both.to_pylist()))
     assert len(expected) + 3 == both.num_rows
+
+
+def test_a_trials_hours_run_from_its_first_pair_to_its_last():
+    from sentiops.monitoring.live import LiveComparison
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    comparison = LiveComparison("1", "2", long_ago.isoformat(), [], first_pair=long_ago.isoformat())
+    comparison.last_pair = (long_ago + dt.timedelta(minutes=30)).isoformat()
+    assert comparison.hours == 0.5  # one burst three days ago is half an hour of evidence, not 72 hours

@@ -162,3 +162,31 @@ def test_an_expired_lease_is_refused(tmp_path, settings):
         late = client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
         assert late.status_code == 409 and "expired" in late.json()["detail"]
         assert "ui" not in set(current_labels(quick.data).column("source").to_pylist())
+
+
+def test_an_api_label_of_a_queued_tweet_does_not_block_the_labellers(guarded):
+    client, secure = guarded
+    sign_in(client, "ada")
+    item = client.get("/ui/label/next").json()["item"]
+    # An API caller labels the same prediction first (with the other label than Ada will give).
+    sent = client.post("/feedback", json={"prediction_id": item["id"], "label": "negative"}, headers=CALLER)
+    assert sent.status_code == 200
+    stored = client.post(f"/ui/label/items/{item['id']}", json={"label": "positive"})
+    assert stored.status_code == 200, stored.text  # not a 422 conflict
+    [row] = [r for r in current_labels(secure.data).to_pylist() if r["prediction_id"] == item["id"]]
+    assert (row["label"], row["trusted"], row["labelled_by"]) == (1, True, "ada")
+
+
+def test_a_queue_that_cannot_be_written_is_a_503_with_its_reason(guarded, monkeypatch):
+    import errno
+    import os
+
+    client, _ = guarded
+    sign_in(client, "ada")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), "state.json")
+
+    monkeypatch.setattr("sentiops.labelling.queue.write_json_atomic", full)
+    refused = client.get("/ui/label/next")
+    assert refused.status_code == 503 and "Read-only file system" in refused.json()["detail"]
