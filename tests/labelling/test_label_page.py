@@ -190,3 +190,13 @@ def test_a_queue_that_cannot_be_written_is_a_503_with_its_reason(guarded, monkey
     monkeypatch.setattr("sentiops.labelling.queue.write_json_atomic", full)
     refused = client.get("/ui/label/next")
     assert refused.status_code == 503 and "Read-only file system" in refused.json()["detail"]
+
+
+def test_a_scripts_wrong_passwords_back_off_too(guarded):
+    client, _ = guarded
+    limit = client.app.state.sentiops.settings.ui_login_attempts_per_minute
+    with TestClient(client.app) as script:
+        for _ in range(limit):
+            assert script.get("/ui/label/next", auth=("bob", "a-wrong-guess-0000")).status_code == 401
+        assert script.get("/ui/label/next", auth=("bob", PASSWORDS["bob"])).status_code == 429
+        assert script.get("/ui/label/next", auth=("ada", PASSWORDS["ada"])).status_code == 200

@@ -47,7 +47,11 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "sentiops_session"
 LOCAL = "local"  # who labels in local mode
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_HASHER = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
+# argon2id with OWASP's minimum (19 MiB, 2 passes, 1 lane) rather than the library's 64 MiB
+# default: a server verifies, and at most VERIFYING at once, so an attacker's wrong passwords
+# cost it a bounded amount of memory.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+VERIFYING = threading.BoundedSemaphore(2)
 
 
 @functools.cache
@@ -156,7 +160,8 @@ class LabellerAccounts:
     def verify(self, name: str, password: str) -> bool:
         hashed = self.accounts().get(name)
         try:
-            return _HASHER.verify(hashed or _dummy_hash(), password) and hashed is not None
+            with VERIFYING:
+                return _HASHER.verify(hashed or _dummy_hash(), password) and hashed is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -213,6 +218,7 @@ class Access:
         self.labellers = LabellerAccounts(settings.labellers_file) if settings.labellers_file else None
         self.ended = EndedSessions(settings.data / "queue")
         self.session_seconds = settings.ui_session_hours * 3600
+        self.limiter = SignInLimiter(settings.ui_login_attempts_per_minute)
 
     @property
     def local(self) -> bool:

@@ -64,6 +64,10 @@ def expected_token(source: TokenSource) -> str | None:
         raise HTTPException(503, str(exc)) from None
 
 
+def backed_off(wait: int) -> HTTPException:
+    return HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -115,8 +119,18 @@ def person(request: Request, state: State, credentials: Credentials) -> Person |
     if admin and token_matches(_bearer(credentials), admin):
         return Person(Role.OPERATOR, "operator")
     basic = _basic(request)
-    if basic and access.labellers is not None and access.labellers.verify(*basic):
-        return Person(Role.LABELLER, basic[0])
+    if basic and access.labellers is not None:
+        # A script's name and password: the sign-in's backoff applies (each guess costs a hash).
+        account, client = access.limiter_key(basic[0]), request.client.host if request.client else "unknown"
+        wait = access.limiter.retry_after(account, client)
+        if wait:
+            raise HTTPException(
+                429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)}
+            )
+        if access.labellers.verify(*basic):
+            access.limiter.succeeded(account, client)
+            return Person(Role.LABELLER, basic[0])
+        access.limiter.failed(account, client)
     return None
 
 

@@ -21,8 +21,8 @@ from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
-from sentiops.serving.access import SESSION_COOKIE, Access, SignInLimiter
-from sentiops.serving.deps import viewer_auth
+from sentiops.serving.access import SESSION_COOKIE, Access
+from sentiops.serving.deps import backed_off, viewer_auth
 from sentiops.volume import DateFiles
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -187,15 +187,6 @@ def login_form() -> HTMLResponse:
     )
 
 
-def _limiter(request: Request, settings: Settings) -> SignInLimiter:
-    # One limiter per app, kept on the app (a module-level table keyed by id(app) would hand a
-    # new app the failures of a dead one whose id it reused).
-    limiter = getattr(request.app.state, "sign_in_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.sign_in_limiter = SignInLimiter(settings.ui_login_attempts_per_minute)
-    return limiter
-
-
 @router.post("/ui/login")
 def login(
     request: Request,
@@ -205,12 +196,12 @@ def login(
     state = _state(request)
     settings: Settings = state.settings
     access: Access = state.access
-    limiter = _limiter(request, settings)
+    limiter = access.limiter
     account = access.limiter_key(name.strip())
     client = request.client.host if request.client else "unknown"
     wait = limiter.retry_after(account, client)
     if wait:
-        raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
+        raise backed_off(wait)
     person = access.sign_in(name.strip(), password)
     if person is None:
         limiter.failed(account, client)
