@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentiops import charts
@@ -174,11 +176,11 @@ def labelling(settings: Settings) -> dict[str, Any]:
     from sentiops.labelling.queue import waiting_items
 
     waiting = len(waiting_items(settings.data))
-    labels = current_labels(settings.data).select(["received_at", "trusted"]).to_pylist()
-    week_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
-    week = [r for r in labels if r["received_at"] is not None and r["received_at"] >= week_ago]
-    trusted = sum(bool(r["trusted"]) for r in week)
-    found: dict[str, Any] = {"waiting": waiting, "week": len(week), "week_trusted": trusted}
+    labels = current_labels(settings.data)
+    week_ago = pa.scalar(dt.datetime.now(dt.UTC) - dt.timedelta(days=7), labels.schema.field("received_at").type)
+    week = labels.filter(pc.fill_null(pc.greater_equal(labels.column("received_at"), week_ago), False))
+    trusted = int(pc.sum(pc.fill_null(week.column("trusted"), False)).as_py() or 0)
+    found: dict[str, Any] = {"waiting": waiting, "week": week.num_rows, "week_trusted": trusted}
     path = drift_history(settings.results)
     if path.is_file():
         table = pq.read_table(path).sort_by("date").to_pylist()
