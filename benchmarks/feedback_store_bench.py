@@ -27,7 +27,7 @@ from common import cpu_model, sample_rows  # noqa: E402
 # Each probe runs in a fresh interpreter and prints its seconds (imports excluded).
 PROBES = {
     "read the store (current labels)": (
-        "from sentiops.data.feedback import current_labels; t = time.perf_counter(); current_labels(DATA); "
+        "from sentiops.data.feedback_reader import current_labels; t = time.perf_counter(); current_labels(DATA); "
     ),
     "Overview page (GET /ui, first request)": (
         "from fastapi.testclient import TestClient; from sentiops.serving.app import create_dashboard_app; "
@@ -42,7 +42,7 @@ PROBES = {
         "t = time.perf_counter(); assert client.get('/ui').status_code == 200; "
     ),
     "retrain's label read (all labels, current rows)": (
-        "from sentiops.data.feedback import all_labels, current_rows; t = time.perf_counter(); "
+        "from sentiops.data.feedback_reader import all_labels, current_rows; t = time.perf_counter(); "
         "current_rows(all_labels(DATA)); "
     ),
 }
@@ -50,7 +50,8 @@ PROBES = {
 
 def write_store(data: Path, n: int, start: int = 0) -> None:
     """``n`` parts of one label each, as `/feedback` writes them (untrusted API labels)."""
-    from sentiops.data.feedback import Label, _write_part, store_dir
+    from sentiops.data.feedback import Label, _write_part
+    from sentiops.data.feedback_reader import store_dir
 
     texts = [text for _, text in sample_rows()]
     for i in range(start, start + n):
@@ -60,7 +61,7 @@ def write_store(data: Path, n: int, start: int = 0) -> None:
 
 def probe(code: str, home: Path, index: bool) -> float:
     # Without the index: readers must not write one either (they do past REINDEX_AFTER new parts).
-    setup = "" if index else "import sentiops.data.feedback as f; f.REINDEX_AFTER = 10**9; "
+    setup = "" if index else "import sentiops.data.feedback_reader as f; f.REINDEX_AFTER = 10**9; "
     script = (
         f"import time; from pathlib import Path; HOME = Path({str(home)!r}); DATA = HOME / 'data'; "
         f"{setup}{code}print(time.perf_counter() - t)"
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "feedback_store.json")
     args = parser.parse_args()
-    from sentiops.data.feedback import compact
+    from sentiops.data.feedback_reader import compact
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)

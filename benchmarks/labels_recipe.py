@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--only", help="run only the recipes whose name contains this")
     args = parser.parse_args()
     from sentiops.config import Settings
-    from sentiops.data.feedback import current_labels
+    from sentiops.data.feedback_reader import current_labels
     from sentiops.data.trusted import trusted_eval
 
     evaluation = read_labelled(SHARED / "tweeteval_2017_eval.csv")

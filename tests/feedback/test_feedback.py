@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from sentiops.cli import app as cli
 from sentiops.config import get_settings
-from sentiops.data.feedback import Label, add_labels, current_labels, parts
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback_reader import current_labels, parts
 from sentiops.data.store import read_split
 from sentiops.data.trusted import held_back
 from sentiops.monitoring.check import recheck_late_labels, run_drift_check

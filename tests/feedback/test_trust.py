@@ -7,7 +7,8 @@ import datetime as dt
 
 import pyarrow as pa
 
-from sentiops.data.feedback import Label, add_labels, all_labels, current_labels, current_rows, stored_labels
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback_reader import all_labels, current_labels, current_rows, stored_labels
 from sentiops.data.trusted import trusted_eval
 from sentiops.labelling.picking import refresh_queue
 from sentiops.labelling.queue import waiting_items
@@ -101,7 +102,8 @@ def test_a_tweet_sent_300_times_is_one_shadow_pair():
 
 
 def test_the_index_reads_the_same_labels_as_the_parts(client, settings):
-    from sentiops.data import feedback, feedback_index
+    from sentiops.data import feedback_index
+    from sentiops.data import feedback_reader as feedback
 
     answers = predict(client, settings, TWEETS[50:56])
     for a in answers[:3]:

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiops.cli import app as cli
-from sentiops.data.feedback import Label, add_labels, current_labels
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback_reader import current_labels
 from sentiops.data.label_files import escape_cell, read_import, render_items, unescape_cell
 from tests.helpers.feedback import predict
 from tests.labelling.conftest import TWEETS

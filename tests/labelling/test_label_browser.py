@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sentiops.data.feedback import current_labels
+from sentiops.data.feedback_reader import current_labels
 from sentiops.labelling.picking import refresh_queue
 from sentiops.serving.app import create_app
 from tests.helpers.access import PASSWORDS, secured

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiops.cli import app as cli
-from sentiops.data.feedback import current_labels
+from sentiops.data.feedback_reader import current_labels
 from sentiops.data.label_files import UNLABELLED, read_import
 from sentiops.labelling.picking import refresh_queue
 from sentiops.labelling.queue import all_items

@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from sentiops.data.feedback import current_labels
+from sentiops.data.feedback_reader import current_labels
 from sentiops.labelling.picking import refresh_queue
 from sentiops.serving.access import SESSION_COOKIE
 from sentiops.serving.app import create_app

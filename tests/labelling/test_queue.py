@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sentiops.data.feedback import Label, add_labels, protected_keys, stored_labels
+from sentiops.data.feedback import Label, add_labels, protected_keys
+from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.store import read_split
 from sentiops.labelling.picking import pick, refresh_queue
 from sentiops.labelling.queue import LabelQueue, LeaseLost, UnknownItem, all_items

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from sentiops.data.feedback import Label, add_labels, current_labels
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback_reader import current_labels
 from sentiops.data.trusted import held_back, trusted_eval
 from sentiops.registry import Registry
 from sentiops.text import dedup_key

@@ -3,8 +3,9 @@
 Where each command lives: data prepare -> cli/data.py; teacher train|label -> cli/teacher.py;
 train, evaluate, predict -> cli/train.py;
 models ... -> cli/models.py; batch run -> cli/batch.py; drift ... -> cli/drift.py;
-retrain -> cli/retrain.py; feedback import, predictions prune -> cli/feedback.py; label queue|export -> cli/label.py;
-labellers add|remove|list -> cli/labellers.py; serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
+retrain -> cli/retrain.py; feedback import|compact, predictions prune -> cli/feedback.py;
+label queue|export -> cli/label.py; labellers add|remove|list -> cli/labellers.py;
+serve, dashboard -> cli/serve.py. Exit codes: sentiops/exit_codes.py.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def batch_run(
         removed = prune(settings.results, settings.prediction_log_retention_days)
         typer.echo(f"prediction log: removed {len(removed)} days older than {settings.prediction_log_retention_days}")
     if compact_feedback:
-        from sentiops.data.feedback import compact
+        from sentiops.data.feedback_reader import compact
 
         typer.echo(f"feedback store: {compact(settings.data)} parts indexed")
     step = result.drift_step

@@ -96,7 +96,7 @@ def predictions_prune(
 def feedback_compact() -> None:
     """Index the feedback store: every part's rows in one file that readers open first (the daily
     CronJob runs it; the parts stay, retrain's lineage names them)."""
-    from sentiops.data.feedback import compact
+    from sentiops.data.feedback_reader import compact
 
     settings = load_settings()
     try:

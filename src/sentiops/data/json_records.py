@@ -35,6 +35,11 @@ def json_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
         except ijson.JSONError as exc:
             raise ValueError(f"{path}: not JSON ({exc})") from None
         if first != "start_array":
+            try:
+                for _ in events:  # valid JSON of another shape, or not JSON at all? (streamed, no memory)
+                    pass
+            except ijson.JSONError as exc:
+                raise ValueError(f"{path}: not JSON ({exc})") from None
             raise ValueError(f"{path}: expected a JSON list of tasks or records")
         n = 0
         try:

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from sentiops.config import Settings
-from sentiops.data.feedback import protected_keys, stored_labels
+from sentiops.data.feedback import protected_keys
+from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.predictions import ANSWERED_ROLES, log_files
 from sentiops.data.readers import reading
 from sentiops.evaluation.calibration import calibrate

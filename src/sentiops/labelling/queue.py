@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock
 
-from sentiops.data.feedback import stored_labels
+from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.readers import reading
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.text import dedup_key

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from scipy.stats import binomtest
 
 from sentiops.config import Settings
-from sentiops.data.feedback import trusted_labels
+from sentiops.data.feedback_reader import trusted_labels
 from sentiops.data.labels import LABELS
 from sentiops.data.predictions import SCHEMA, SHADOW, log_files, read_log_file
 from sentiops.evaluation.calibration import calibrate

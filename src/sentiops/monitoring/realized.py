@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from sklearn.metrics import f1_score
 
 from sentiops.config import Settings
-from sentiops.data.feedback import current_labels, trusted_labels
+from sentiops.data.feedback_reader import current_labels, trusted_labels
 from sentiops.data.labels import LABELS
 from sentiops.data.predictions import ANSWERED_ROLES, batch_date_of, log_files, partition_of, read_log_file
 from sentiops.data.readers import reading

@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from sentiops.config import Settings
-from sentiops.data.feedback import Label, add_labels, stored_labels
+from sentiops.data.feedback import Label, add_labels
+from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.labels import LABELS
 from sentiops.labelling.queue import Item, LabelQueue, QueueError
 from sentiops.serving.access import Person

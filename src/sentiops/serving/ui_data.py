@@ -172,7 +172,7 @@ def labelling(settings: Settings) -> dict[str, Any]:
     """The Overview's labelling card: the queue, this week's labels, realized beside estimated accuracy."""
     import datetime as dt
 
-    from sentiops.data.feedback import current_labels
+    from sentiops.data.feedback_reader import current_labels
     from sentiops.labelling.queue import waiting_items
 
     waiting = len(waiting_items(settings.data))

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.feedback import all_labels, current_rows, parts
+from sentiops.data.feedback_reader import all_labels, current_rows, parts
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, trusted_eval
 from sentiops.files import sha256_file
