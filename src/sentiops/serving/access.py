@@ -172,7 +172,7 @@ class EndedSessions:
 
     def __init__(self, folder: Path) -> None:
         self.file = folder / "ended-sessions.json"
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[int, int, int] | None = None
         self._ended: dict[str, float] = {}
 
     def end(self, session: str, until: float) -> None:
@@ -188,8 +188,9 @@ class EndedSessions:
             stat = self.file.stat()
         except FileNotFoundError:
             return False
-        if (stat.st_size, stat.st_mtime_ns) != self._seen:
-            self._ended, self._seen = self._read(), (stat.st_size, stat.st_mtime_ns)
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)  # each write is a new file (renamed in)
+        if seen != self._seen:
+            self._ended, self._seen = self._read(), seen
         return session in self._ended
 
     def _read(self) -> dict[str, float]:
