@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiops.data.feedback_index import REINDEX_AFTER, Stamp, read_index, stamp, try_reindex, write_index
+from sentiops.data.feedback_index import REINDEX_AFTER, Stamp, read_index, try_reindex, write_index
 from sentiops.data.readers import reading
 from sentiops.text import dedup_key
 
@@ -143,22 +143,28 @@ def all_labels(data: Path) -> pa.Table:
     """Every label ever stored (SCHEMA's columns, nulls where a part predates them, `part`: the
     file it is in, and `key`: the text's dedup key), superseded ones included: the index's rows
     (data/feedback_index.py) and the parts written since."""
+    return _loaded(data)[1]
+
+
+def _loaded(data: Path) -> tuple[tuple[tuple[str, Stamp], ...], pa.Table]:
+    """The parts (name, stamp) the store holds and their rows, read together: whoever indexes
+    the rows names exactly the parts they came from."""
     folder = store_dir(data)
     try:
         info = folder.stat()
     except FileNotFoundError:
-        return EMPTY
+        return (), EMPTY
     listed = (info.st_ino, info.st_mtime_ns)  # a store swapped in by `data prepare` is another inode
     cached = _store.get(str(folder))
     # Parts are only ever added or removed, which moves the folder's mtime: an unchanged mtime, at
     # least 2 s older than when the store was last read (a coarse clock could hide a second
     # write in the same tick), means the same parts, without listing 20,000 of them again.
     if cached is not None and cached[0] == listed and cached[1] - listed[1] / 1e9 > 2:
-        return cached[3]
+        return cached[2], cached[3]
     stamps = _part_stamps(folder)
     if cached is not None and cached[2] == stamps:
         _store[str(folder)] = (listed, time.time(), stamps, cached[3])
-        return cached[3]
+        return stamps, cached[3]
     index, covered = read_index(folder)
     fresh = [(name, own) for name, own in stamps if covered.get(name) != own]
     tables = []
@@ -170,17 +176,15 @@ def all_labels(data: Path) -> pa.Table:
     if len(fresh) > REINDEX_AFTER:
         try_reindex(folder, table, dict(stamps))
     _store[str(folder)] = (listed, time.time(), stamps, table)
-    return table
+    return stamps, table
 
 
 def compact(data: Path) -> int:
     """Write the store's index afresh (`sentiops feedback compact`, the daily CronJob); returns the
     number of parts it covers."""
-    folder = store_dir(data)
-    table = all_labels(data)
-    stamps = {part.name: stamp(part) for part in parts(data)}
+    stamps, table = _loaded(data)
     if stamps:
-        write_index(folder, table, stamps)
+        write_index(store_dir(data), table, dict(stamps))
     return len(stamps)
 
 

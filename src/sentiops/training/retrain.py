@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.feedback_reader import all_labels, current_rows, parts
+from sentiops.data.feedback_reader import all_labels, current_labels, parts
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, trusted_eval
 from sentiops.files import sha256_file
@@ -96,8 +96,7 @@ def lineage_trained_keys(
         training = registry.training(current)
         if training.data.trusted_share is None or training.data.trusted_share < share:
             names = pa.array([by_hash[d].name for d in training.feedback_hashes & set(by_hash)], pa.string())
-            texts = stored.filter(pc.is_in(stored.column("part"), names)).column("text").to_pylist()
-            keys |= {dedup_key(t) for t in texts}
+            keys |= set(stored.filter(pc.is_in(stored.column("part"), names)).column("key").to_pylist())
         current = training.parent_version
     return keys
 
@@ -112,7 +111,7 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     stored = all_labels(settings.data)
     # Each text trains on its current label only (current_rows: trusted beats untrusted, then the
     # newest), and only where that label is in a part no ancestor trained on.
-    every = current_rows(stored)
+    every = current_labels(settings.data)
     current = every.filter(pc.is_in(every.column("part"), pa.array([f.name for f, _ in fresh], pa.string())))
     trusted_column = pc.fill_null(current.column("trusted"), False)
     new = current.select(["id", "text", "label"]).append_column("trusted", trusted_column)
