@@ -75,6 +75,19 @@ class Person:
     session: str | None = None
 
 
+class BackedOff(Exception):
+    """Too many failed sign-ins for this account from this address: try again in ``wait`` s."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {wait} s")
+        self.wait = wait
+
+
+def token_matches(given: str, expected: str) -> bool:
+    """Compare a secret in constant time (no timing hint of how much of it was right)."""
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
 class AccountError(ValueError):
     """A labeller account that cannot be added or removed as asked."""
 
@@ -268,11 +281,24 @@ class Access:
             self.ended.end(person.session, time.time() + self.session_seconds)
 
     # -- sign-in --------------------------------------------------------------------------------
-    def sign_in(self, name: str, secret: str) -> Person | None:
-        """The person these credentials name: the operator token (any name), or a labeller's
-        name and password."""
-        admin = self.admin.get_or_none()
-        if admin and secrets.compare_digest(secret.encode(), admin.encode()):
+    def sign_in(self, name: str, secret: str, client: str, operator: bool = True) -> Person | None:
+        """The person these credentials name: the operator token (any name; unless ``operator``
+        is False, as for a labeller's script), or a labeller's name and password. Failures back off
+        per (account, client address); raises BackedOff while this pair must wait."""
+        account = self.limiter_key(name)
+        wait = self.limiter.retry_after(account, client)
+        if wait:
+            raise BackedOff(wait)
+        found = self._credentials(name, secret, operator)
+        if found is None:
+            self.limiter.failed(account, client)
+        else:
+            self.limiter.succeeded(account, client)
+        return found
+
+    def _credentials(self, name: str, secret: str, operator: bool) -> Person | None:
+        admin = self.admin.get_or_none() if operator else None
+        if admin and token_matches(secret, admin):
             return Person(Role.OPERATOR, name or "operator")
         if self.labellers is not None and name and self.labellers.verify(name, secret):
             return Person(Role.LABELLER, name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,7 +17,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sentiops.config import Settings
-from sentiops.serving.access import LOCAL, SESSION_COOKIE, Access, Person, Role
+from sentiops.serving.access import LOCAL, SESSION_COOKIE, Access, BackedOff, Person, Role, token_matches
 from sentiops.serving.batcher import MicroBatcher
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
@@ -48,10 +47,6 @@ State = Annotated[ServiceState, Depends(service_state)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 
 
-def token_matches(given: str, expected: str) -> bool:
-    return secrets.compare_digest(given.encode(), expected.encode())
-
-
 def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
 
@@ -64,8 +59,8 @@ def expected_token(source: TokenSource) -> str | None:
         raise HTTPException(503, str(exc)) from None
 
 
-def backed_off(wait: int) -> HTTPException:
-    return HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
+def backed_off(exc: BackedOff) -> HTTPException:
+    return HTTPException(429, str(exc), headers={"Retry-After": str(exc.wait)})
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -120,17 +115,12 @@ def person(request: Request, state: State, credentials: Credentials) -> Person |
         return Person(Role.OPERATOR, "operator")
     basic = _basic(request)
     if basic and access.labellers is not None:
-        # A script's name and password: the sign-in's backoff applies (each guess costs a hash).
-        account, client = access.limiter_key(basic[0]), request.client.host if request.client else "unknown"
-        wait = access.limiter.retry_after(account, client)
-        if wait:
-            raise HTTPException(
-                429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)}
-            )
-        if access.labellers.verify(*basic):
-            access.limiter.succeeded(account, client)
-            return Person(Role.LABELLER, basic[0])
-        access.limiter.failed(account, client)
+        # A script's name and password: a labeller only, with the sign-in's backoff.
+        client = request.client.host if request.client else "unknown"
+        try:
+            return access.sign_in(*basic, client, operator=False)
+        except BackedOff as exc:
+            raise backed_off(exc) from None
     return None
 
 

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from sentiops.config import Settings
 from sentiops.serving import ui_data
-from sentiops.serving.access import SESSION_COOKIE, Access
+from sentiops.serving.access import SESSION_COOKIE, Access, BackedOff, Role
 from sentiops.serving.deps import backed_off, viewer_auth
 from sentiops.volume import DateFiles
 
@@ -196,18 +196,14 @@ def login(
     state = _state(request)
     settings: Settings = state.settings
     access: Access = state.access
-    limiter = access.limiter
-    account = access.limiter_key(name.strip())
     client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(account, client)
-    if wait:
-        raise backed_off(wait)
-    person = access.sign_in(name.strip(), password)
+    try:
+        person = access.sign_in(name.strip(), password, client)
+    except BackedOff as exc:
+        raise backed_off(exc) from None
     if person is None:
-        limiter.failed(account, client)
         raise HTTPException(401, "wrong name or password")
-    limiter.succeeded(account, client)
-    response = RedirectResponse("/ui/label" if person.role == "labeller" else "/ui", status_code=303)
+    response = RedirectResponse("/ui/label" if person.role is Role.LABELLER else "/ui", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         access.new_session(person),
