@@ -242,7 +242,7 @@ class FieldFinder:
             if not isinstance(name, str):
                 continue
             self.names.add(name)
-            value = _choice(value) if isinstance(value, dict | str) or value is None else value
+            value = _choice(value)
             if value not in (None, "", []):
                 self.all_named[name] = self.all_named.get(name, True) and _named(value) is not None
 

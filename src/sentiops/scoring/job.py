@@ -138,7 +138,7 @@ def _run_locked(
                 counts["rows_read"] += meta.num_rows + rejected
                 continue
             scored, bad = _score_chunk(
-                predictor, schema, (date, path.name, id_key), records, rejects, settings.batch_max_text_chars
+                predictor, schema, date, path.name, id_key, records, rejects, settings.batch_max_text_chars
             )
             _write_atomic(bad, files.chunk_rejects(chunk_file))
             _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
@@ -224,12 +224,13 @@ def _load_or_start_state(files: ShardFiles, settings: Settings, inputs: list[Pat
 def _score_chunk(
     predictor: Predictor,
     schema: pa.Schema,
-    where: tuple[str, str, bytes],  # date, source file, the batch ids' key
+    date: str,
+    source: str,
+    id_key: bytes,  # the batch ids' key (predictions.batch_id_key)
     records: list[Record],
     rejects: list[Reject],
     max_chars: int,
 ) -> tuple[pa.Table, pa.Table]:
-    date, source, id_key = where
     bad = list(rejects)
     good: list[Record] = []
     for record in records:

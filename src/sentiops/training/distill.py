@@ -165,7 +165,7 @@ def traffic_texts(results: Path, exclude: set[str], trusted_share: float, limit:
     model may train on them. The log is read an hour's file at a time and no further than needed."""
     found: list[str] = []
     seen = set(exclude)
-    for file in sorted(log_files(results), key=lambda f: (f.parent.parent.name, f.parent.name, f.name), reverse=True):
+    for file in reversed(log_files(results)):  # sorted by date, hour, file: the newest last
         table = read_log_file(file, ["role", "text"])
         table = table.filter(
             pc.and_(pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES)), pc.is_valid(table.column("text")))
