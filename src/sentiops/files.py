@@ -108,9 +108,10 @@ def read_json_lines(path: Path) -> list[dict]:
 
 
 @contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path`` to write; on success it is fsynced and renamed over
-    ``path``, on any failure (a full disk, a kill) it is removed and ``path`` is untouched."""
+def replaced_atomically(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temp path beside ``path`` to write; on success it is fsynced, given ``mode`` and
+    renamed over ``path``, on any failure (a full disk, a kill) it is removed and ``path`` is
+    untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer, not per process: in containers every process is PID 1, and two writers of
     # one file (a CLI drift check and the batch job's) must not share a temp file.
@@ -119,7 +120,7 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

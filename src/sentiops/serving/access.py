@@ -39,7 +39,7 @@ from filelock import FileLock
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from sentiops.config import Settings
-from sentiops.files import write_json_atomic
+from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.serving.token import TokenSource
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,8 @@ def remove_account(file: Path, name: str) -> None:
 
 
 def _write_accounts(file: Path, accounts: dict[str, str]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text("".join(f"{n}:{h}\n" for n, h in sorted(accounts.items())), encoding="utf-8")
-    tmp.chmod(0o600)  # hashes, but still nobody else's business
-    tmp.replace(file)
+    with replaced_atomically(file, mode=0o600) as tmp:  # hashes, but still nobody else's business
+        tmp.write_text("".join(f"{n}:{h}\n" for n, h in sorted(accounts.items())), encoding="utf-8")
 
 
 class LabellerAccounts:
