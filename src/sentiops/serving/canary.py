@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sentiops.config import Settings
+from sentiops.data.predictions import text_hash
 from sentiops.files import append_line
 from sentiops.monitoring.alerts import Notifier
 from sentiops.monitoring.live import canary_stops, canary_stops_file
@@ -89,7 +90,7 @@ class Canary:
 
     def pair(self, staging: str, agreed: bool, text: str) -> None:
         self._windows(staging)
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = text_hash(text)  # as the prediction log keys texts
         if key in self.pair_texts:
             return
         self.pair_texts.append(key)
