@@ -3,8 +3,11 @@
     python benchmarks/labels_bench.py --home var/labels-bench [--rounds 100,250,500,1000,2000]
 
 `--home` holds a prepared store and a registry whose production is a default-recipe model
-(Sentiment140 only; `make bench-labels` makes it). For each sampling mode (the queue's mix, and
-purely random picks at the same label counts) on a copy of that home:
+(Sentiment140 only; `make bench-labels` makes it). For each mode on a copy of that home:
+`queue` (the queue's mix), `random` (purely random picks at the same label counts),
+`queue-emoticon` (the queue's mix in a store that keeps the emoticon-labelled feedback
+`data prepare` leaves) and `flipped` (the queue's mix, every label the opposite of the file's:
+the gate must refuse each challenger):
 
 1. the tweets of tweeteval_2017_pool.csv arrive: half through the API (`sentiops serve`, one
    POST /predict each), half as a batch day (`sentiops batch run`, which runs the daily drift
@@ -149,14 +152,13 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
     home.mkdir(parents=True)
     shutil.copytree(base / "data", home / "data")
     shutil.copytree(base / "registry", home / "registry")
-    # Only people's labels come back in this scenario: not the Sentiment140 pool `data prepare`
-    # cut out to stand in for returning labels (it would train alongside, diluting them).
-    for part in (home / "data" / "feedback").glob("*.parquet"):
-        part.unlink()
+    if mode != "queue-emoticon":  # only people's labels come back, not the pool `data prepare` cut out
+        for part in (home / "data" / "feedback").glob("*.parquet"):
+            part.unlink()
     today = dt.datetime.now(dt.UTC).date().isoformat()
     started = time.time()
     arrive(home, pool, port, today)
-    answers = {dedup_key(t): y for y, t in pool}
+    answers = {dedup_key(t): (1 - y if mode == "flipped" else y) for y, t in pool}
     holdout = holdout_rows(home)
     first = json.loads((home / "registry" / "aliases.json").read_text())["production"]
     steps = [
@@ -170,7 +172,7 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
     ]
     labelled = 0
     for target in rounds:
-        share = "1.0" if mode == "random" else "0.3"
+        share = "1.0" if mode == "random" else "0.3"  # the queue's default mix otherwise
         sentiops(home, "label", "queue", "--since", today, "--size", str(target - labelled),
                  "--random-share", share, "--seed", str(target))  # fmt: skip
         labelled += label_round(home, answers, port)
@@ -187,6 +189,7 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
             "gate_difference": decision["numbers"]["difference"],
             "gate_interval": decision["numbers"]["interval"],
             "gate_n": decision["numbers"]["paired"]["n"],
+            "mcnemar_p": decision["numbers"]["paired"]["mcnemar_p"],
             "holdout_guard": decision["numbers"]["paired_holdout"],
             "reasons": decision["reasons"],
             "rows": decision["numbers"]["data"],
@@ -208,35 +211,41 @@ def markdown(result: dict) -> str:
         "",
         "Accuracy on tweeteval_2017_eval.csv (people's labels, never trained on or queued) and on the",
         "Sentiment140 holdout, after each round of labels; challenger = the model `retrain` made from",
-        "them, production = what serves after the gate's decision.",
+        "them, production = what serves after the gate's decision; trained = people's labels / other",
+        "new labels / replayed rows; the gate's interval is the paired 95% interval of the accuracy",
+        "difference on its evidence.",
         "",
-        "| sampling | labels | challenger 2017 eval | challenger holdout | gate | evidence (n) | production 2017 eval"
-        " | production holdout | realized / estimated |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | labels | trained | challenger 2017 eval | challenger holdout | gate | evidence (n) | interval"
+        " | production 2017 eval | production holdout | realized / estimated |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    decisions = []
     for run in result["runs"]:
         for s in run["steps"]:
             real = s.get("realized_accuracy")
             est = s.get("estimated_accuracy")
             seen = f"{real:.4f} / {est:.4f}" if real == real and real is not None and est is not None else "–"
             if s["labels"] == 0:
-                lines.append(
-                    f"| {run['mode']} | 0 | – | – | – | – | {s['eval_2017']:.4f} | {s['holdout']:.4f} | {seen} |"
-                )
+                empty = " – |" * 6
+                lines.append(f"| {run['mode']} | 0 |{empty} {s['eval_2017']:.4f} | {s['holdout']:.4f} | {seen} |")
                 continue
+            rows = s["rows"]
+            trained = f"{rows.get('trusted_train', 0)} / {rows.get('untrusted_train', 0)} / {rows.get('replay', 0)}"
+            low, high = s["gate_interval"]
             lines.append(
-                f"| {run['mode']} | {s['labels']} | {s['challenger_eval_2017']:.4f} | {s['challenger_holdout']:.4f} "
-                f"| {s['action']} | {s['evidence']} ({s['gate_n']}) | {s['eval_2017']:.4f} | {s['holdout']:.4f} "
-                f"| {seen} |"
+                f"| {run['mode']} | {s['labels']} | {trained} | {s['challenger_eval_2017']:.4f} "
+                f"| {s['challenger_holdout']:.4f} | {s['action']} | {s['evidence']} ({s['gate_n']}) "
+                f"| [{low:+.3f}, {high:+.3f}] | {s['eval_2017']:.4f} | {s['holdout']:.4f} | {seen} |"
             )
-    return "\n".join(lines) + "\n"
+            decisions.append(f"- {run['mode']}, {s['labels']} labels: {s['action']}; " + "; ".join(s["reasons"]))
+    return "\n".join([*lines, "", "## The gate's decisions", "", *decisions]) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, required=True)
-    parser.add_argument("--rounds", default="100,250,500,1000,2000")
-    parser.add_argument("--modes", default="queue,random")
+    parser.add_argument("--rounds", default="100,250,500,1000")
+    parser.add_argument("--modes", default="queue,random,queue-emoticon,flipped")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

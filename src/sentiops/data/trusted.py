@@ -4,12 +4,15 @@ Trusted labels come from the Label page and from imports marked --trusted (never
 API caller can send). A fixed share of them, chosen by a hash of the cleaned text, is held back:
 a text is on the same side for good (a relabel too), so the set only grows as labels arrive, and
 no model trained under this rule ever saw a text of it, whatever its source (an API label of the
-same text included).
+same text included). While people's labels are few, the share is raised (`share_for`) so that
+enough are held back to decide on; a larger share holds back a superset, so a version's recorded
+share says which texts it never trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,10 +20,25 @@ import pyarrow.compute as pc
 from sentiops.text import dedup_key
 
 
+def position(text: str) -> float:
+    """Where ``text`` falls in [0, 1): a text is held back by every share above its position."""
+    digest = hashlib.sha256(b"sentiops trusted evaluation\0" + dedup_key(text).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def held_back(text: str, share: float) -> bool:
     """Whether ``text`` belongs to the held-back share (a smaller share is a subset of a larger one)."""
-    digest = hashlib.sha256(b"sentiops trusted evaluation\0" + dedup_key(text).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+    return position(text) < share
+
+
+def share_for(texts: list[str], share: float, floor: int) -> float:
+    """The share to hold back of these trusted texts: ``share``, raised just enough that at least
+    ``floor`` of them are held back, but never so far that more than half are (the rest must train)."""
+    positions = sorted({position(t) for t in texts})
+    wanted = min(floor, len(positions) // 2)
+    if wanted == 0 or sum(p < share for p in positions) >= wanted:
+        return share
+    return max(share, math.nextafter(positions[wanted - 1], 1.0))
 
 
 def held_back_mask(texts: list[str], share: float) -> pa.Array:

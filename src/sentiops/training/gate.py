@@ -3,9 +3,11 @@
 Only a challenger that is, on paired evidence, not worse than the champion by more than a
 margin and better by its point estimate, and that does not fall behind the champion's own
 rates on the behavioural checks, replaces `production`. The evidence is people's held-back
-labels when there are enough of them (the distant-label holdout then guards, with a wider
-margin), else the holdout and the newest feedback. Every decision carries the evidence, the
-test, n, the interval, the behavioural rates and its reasons.
+labels once there are `retrain_min_trusted` of them (the distant-label holdout then guards, with
+a wider margin): no larger fixed count, the interval's width decides (on 60 labels it is wide,
+so only a large gain passes). With fewer, the holdout and the newest feedback decide. Every
+decision carries the evidence, the test, n, the interval, McNemar's p, the behavioural rates and
+its reasons.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from sentiops.config import Settings
 from sentiops.engines import REFERENCE
 from sentiops.evaluation.metrics import classification_report
-from sentiops.evaluation.paired import compare
+from sentiops.evaluation.paired import PairedResult, compare
 from sentiops.inference import Predictor
 from sentiops.registry import AliasMoved, Registry
 from sentiops.training import behaviour
@@ -108,6 +110,7 @@ def gate(
         interval=list(paired.interval),
         evidence=evidence,
         holdout_guard_margin=guard,
+        min_trusted=settings.retrain_min_trusted,
     )
 
     action: Action
@@ -126,7 +129,17 @@ def gate(
             registry.set_alias("staging", challenger, reason="retrain: production moved during the retrain")
             reasons.append(f"not promoted: {exc} while the challenger trained; staged for review")
             action = "staged"
-    return Decision(challenger, champion, action, reasons or ["all gate checks passed"], numbers)
+    return Decision(challenger, champion, action, reasons or [_passed(paired, on, settings.retrain_margin)], numbers)
+
+
+def _passed(paired: PairedResult, on: str, margin: float) -> str:
+    low, high = paired.interval
+    return (
+        f"all gate checks passed: on {on} the challenger is {paired.difference:+.4f} better, its "
+        f"{paired.confidence:.0%} interval [{low:+.4f}, {high:+.4f}] stays above -{margin} "
+        f"(right alone on {paired.only_challenger_right} rows, the champion on {paired.only_champion_right}; "
+        f"McNemar p {paired.mcnemar_p:.3g})"
+    )
 
 
 def decision_lines(decision: Decision) -> list[str]:
@@ -139,7 +152,8 @@ def decision_lines(decision: Decision) -> list[str]:
     decided = (
         f"people's labels held back ({paired['n']}); the holdout guards (margin {n['holdout_guard_margin']})"
         if trusted
-        else "the holdout and the newest feedback (too few trusted labels yet)"
+        else f"the holdout and the newest feedback ({n['data']['trusted_eval'] if n.get('data') else 0} trusted labels "
+        f"held back, under the {n.get('min_trusted', '')} needed for people's labels to decide)"
     )
     lines = [
         f"- challenger {decision.challenger} vs champion {decision.champion}: {decision.action}",
@@ -156,8 +170,8 @@ def decision_lines(decision: Decision) -> list[str]:
     if rows:  # a retrain's decision says what it trained on
         lines.insert(
             1,
-            f"- trained on {rows.get('new_train', 0)} new labels ({rows.get('trusted_train', 0)} of them people's) "
-            f"and {rows.get('replay', 0)} replayed training rows; {rows.get('trusted_eval', 0)} trusted labels "
-            "held back",
+            f"- trained on {rows.get('new_train', 0)} new labels ({rows.get('trusted_train', 0)} of them people's, "
+            f"every one not held back) and {rows.get('replay', 0)} replayed training rows; "
+            f"{rows.get('trusted_eval', 0)} trusted labels held back (share {n.get('trusted_share', 0):.2f})",
         )
     return lines + [f"- {reason}" for reason in decision.reasons]

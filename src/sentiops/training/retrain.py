@@ -1,9 +1,11 @@
 """`sentiops retrain`: fine-tune a challenger on new labelled data and gate its promotion.
 
-The new labels train (with replay of the original training rows against forgetting), except the
-trusted evaluation share (data/trusted.py). With at least `retrain_min_trusted` trusted
-held-back labels, the gate decides on them, the distant-label holdout guarding against gross
-regressions; with fewer, on the holdout and the newest fifth of the new feedback, as before.
+Every new trusted label trains (with replay of the original training rows against forgetting, and
+untrusted labels filling up to a bounded number per trusted one), except the trusted evaluation
+share (data/trusted.py), raised while people's labels are few. With at least
+`retrain_min_trusted` trusted held-back labels the gate decides on them, the distant-label
+holdout guarding against gross regressions; with fewer, on the holdout and the newest fifth of
+the untrusted feedback.
 Every decision, with its numbers and the evidence that decided, goes to registry/decisions.jsonl.
 """
 
@@ -22,7 +24,7 @@ from filelock import FileLock, Timeout
 from sentiops.config import Settings
 from sentiops.data.feedback_reader import all_labels, current_labels, parts
 from sentiops.data.store import manifest_hash, read_split
-from sentiops.data.trusted import held_back_mask, trusted_eval
+from sentiops.data.trusted import held_back_mask, share_for, trusted_eval
 from sentiops.files import sha256_file
 from sentiops.pins import pinned_versions
 from sentiops.registry import Registry
@@ -116,8 +118,10 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     trusted_column = pc.fill_null(current.column("trusted"), False)
     new = current.select(["id", "text", "label"]).append_column("trusted", trusted_column)
     validate_rows(new, "new feedback")
-    # The trusted evaluation share is never trained on, whoever sent the label.
-    share = settings.retrain_trusted_share
+    # The trusted evaluation share is never trained on, whoever sent the label; while people's
+    # labels are few it is raised so that enough of them are held back to decide on.
+    people_texts = every.filter(pc.fill_null(every.column("trusted"), False)).column("text").to_pylist()
+    share = share_for(people_texts, settings.retrain_trusted_share, settings.retrain_trusted_eval_floor)
     kept_out = held_back_mask(new.column("text").to_pylist(), share)
     held = int(pc.sum(kept_out).as_py() or 0)
     new = new.filter(pc.invert(kept_out))
@@ -129,40 +133,48 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     trusted = trusted_eval(every, share, trained)
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
-    columns = ["id", "text", "label", "trusted"]
+    people = new.filter(new.column("trusted"))
+    others = new.filter(pc.invert(new.column("trusted")))
     if trusted.num_rows >= settings.retrain_min_trusted:
-        # People's held-back labels are the evidence: every other new label trains.
-        evidence, newest, new_train = "trusted", trusted, new
+        evidence, newest = "trusted", trusted  # people's held-back labels decide
     else:
-        # Too few for the gate to rest on them: the newest labelled data it compares on, beside the
-        # holdout, is the trusted labels held back (never trained on anyway) and a fifth of the
-        # others; with neither, a fifth of all.
+        # Too few for the gate to rest on them: beside the holdout it compares on the trusted labels
+        # held back (never trained on anyway) and a fifth of the others (held out of training here).
         evidence = "holdout"
-        others = new.filter(pc.invert(new.column("trusted")))
         n_eval = others.num_rows // 5
-        if trusted.num_rows + n_eval == 0:
-            others, n_eval = new, max(1, new.num_rows // 5)
-        newest = pa.concat_tables([trusted, others.slice(0, n_eval).select(["id", "text", "label"])])
-        left = others.slice(n_eval)
-        people = new.filter(new.column("trusted")) if others is not new else new.slice(0, 0)
-        new_train = pa.concat_tables([people.select(columns), left.select(columns)])
-        new_train = new_train.take(rng.permutation(new_train.num_rows))
-    budget = min(options.max_examples, int(new_train.num_rows / max(1e-9, 1 - settings.retrain_replay_share)))
-    n_replay = int(budget * settings.retrain_replay_share)
-    new_train = new_train.slice(0, budget - n_replay)
-    trusted_train = int(pc.sum(new_train.column("trusted")).as_py() or 0)
-    new_train = new_train.select(["id", "text", "label"])
+        if trusted.num_rows + n_eval == 0:  # too few of either held back: a fifth of all
+            mixed = pa.concat_tables([people, others])
+            n_eval = max(1, mixed.num_rows // 5)
+            newest, rest = mixed.slice(0, n_eval), mixed.slice(n_eval)
+            people, others = rest.filter(rest.column("trusted")), rest.filter(pc.invert(rest.column("trusted")))
+        else:
+            newest = pa.concat_tables([trusted, others.slice(0, n_eval).select(trusted.column_names)])
+            others = others.slice(n_eval)
+    # Every trusted label that is not held back trains; the others fill the rest of the new rows'
+    # budget, at most `retrain_untrusted_per_trusted` of them per trusted label when there are any.
+    replay_share = settings.retrain_replay_share
+    fill = max(0, int(options.max_examples * (1 - replay_share)) - people.num_rows)
+    if people.num_rows:
+        fill = min(fill, int(people.num_rows * settings.retrain_untrusted_per_trusted))
+    columns = ["id", "text", "label"]
+    new_train = pa.concat_tables([people.select(columns), others.slice(0, fill).select(columns)])
+    if new_train.num_rows == 0:
+        raise RetrainError("every new label is held back to evaluate on: nothing to train on")
+    validate_rows(new_train, "new feedback to train on")
+    n_replay = int(new_train.num_rows * replay_share / max(1e-9, 1 - replay_share))
     replay = original.take(rng.choice(original.num_rows, min(n_replay, original.num_rows), replace=False))
     train = pa.concat_tables([new_train, replay.cast(new_train.schema)])
     train = train.take(rng.permutation(train.num_rows))
     return {
         "train": train,
-        "newest": newest.select(["id", "text", "label"]),
+        "newest": newest.select(columns),
         "evidence": evidence,
         "files": [{"path": str(f), "sha256": digest} for f, digest in fresh],
+        "trusted_share": share,
         "rows": {
             "new_train": new_train.num_rows,
-            "trusted_train": trusted_train,
+            "trusted_train": people.num_rows,
+            "untrusted_train": new_train.num_rows - people.num_rows,
             "replay": replay.num_rows,
             "newest_eval": newest.num_rows if evidence == "holdout" else 0,
             "trusted_eval": trusted.num_rows,
@@ -230,12 +242,13 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
             "feedback_files": data["files"],
             "rows": data["rows"],
             "replay_share": settings.retrain_replay_share,
-            "trusted_share": settings.retrain_trusted_share,
+            "trusted_share": data["trusted_share"],
         },
     }
     challenger, _ = package_version(registry, tuned, train_opts, eval_sets, lineage)
     decision = gate(settings, registry, champion, challenger, holdout, newest, options.policy, data["evidence"])
     decision.numbers["data"] = data["rows"]
+    decision.numbers["trusted_share"] = data["trusted_share"]
     registry.log_decision(asdict(decision))
     removed = registry.prune(settings.keep_versions, pinned=pinned_versions(settings.results))
     if removed:
