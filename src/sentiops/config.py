@@ -198,6 +198,15 @@ class Settings(BaseSettings):
     label_random_share: float = Field(0.3, ge=0, le=1)
     label_drift_share: float = Field(0.2, ge=0, le=1)
     label_lease_seconds: float = Field(600.0, gt=0)
+    # Labellers check each other (data/agreement.py): this share of queued items goes to a second
+    # labeller (a third where the two disagree). A labeller's Cohen's kappa against the others is
+    # judged from `label_min_overlaps` shared items on (fewer say little: at 30 its standard error
+    # is about 0.15); under `label_min_kappa` their labels stop counting as trusted until an
+    # operator reinstates them. 0.6 is the usual floor of "substantial" agreement: careful people
+    # on two-way tweet sentiment reach 0.7-0.9, a labeller flipping 30% of answers about 0.4.
+    label_overlap_share: float = Field(0.1, ge=0, le=1)
+    label_min_overlaps: int = Field(30, ge=1)
+    label_min_kappa: float = Field(0.6, ge=-1, le=1)
 
     # Alerts (URL from env or a mounted secret file; never logged)
     slack_webhook_url: SecretStr | None = None

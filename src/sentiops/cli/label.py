@@ -69,7 +69,7 @@ def label_export(
     settings = load_settings()
     if format not in ("label-studio", "argilla", "csv"):
         fail(f"unknown --format {format!r}: label-studio, argilla or csv", ExitCode.USAGE)
-    items = [vars(i) for i in waiting_items(settings.data)]
+    items = [vars(i) for i in waiting_items(settings.data, settings.label_overlap_share)]
     try:
         if output is None:
             sys.stdout.write(render_items(items, format))  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""`sentiops labellers add | remove | list`: the labeller accounts file an operator manages.
+"""`sentiops labellers add | remove | list | agreement | reinstate`: the labeller accounts file an
+operator manages, and how far each labeller agrees with the others (data/agreement.py).
 
 The file holds `name:<argon2id hash>` lines (never a password); on Kubernetes it is the
 `sentiops-labellers` Secret, mounted where SENTIOPS_LABELLERS_FILE points.
@@ -76,3 +77,43 @@ def list_accounts(file: FileOption = None) -> None:
         fail(f"{target} does not exist", ExitCode.USAGE)
     for name in read_accounts(target):
         typer.echo(name)
+
+
+@labellers_app.command("agreement")
+def agreement() -> None:
+    """Each labeller's agreement with the others (Cohen's kappa on shared items, with n) and
+    whether their labels count as trusted."""
+    from sentiops.data.agreement import standings
+
+    settings = load_settings()
+    accounts = _account_names(settings.labellers_file)
+    rows = standings(settings.data, settings.label_min_overlaps, accounts)
+    if not rows:
+        typer.echo("no labeller has labelled anything yet")
+    for row in rows:
+        counts = "counts" if row.counts else f"does not count (kappa under {settings.label_min_kappa})"
+        typer.echo(f"{row.name}: {row.agreement}; {counts}{' (reinstated)' if row.reinstated else ''}")
+
+
+@labellers_app.command("reinstate")
+def reinstate(name: str) -> None:
+    """Count a labeller's labels as trusted again after their agreement fell under the threshold
+    (an operator's call; it holds until as many new overlaps again are still under it)."""
+    from sentiops.data.agreement import agreements, ratings
+    from sentiops.data.agreement import reinstate as record
+    from sentiops.data.feedback_reader import all_labels
+
+    settings = load_settings()
+    by_text = ratings(all_labels(settings.data))
+    known = _account_names(settings.labellers_file) | {p for who in by_text.values() for p in who if p}
+    try:
+        record(settings.data, name, known, agreements(by_text, settings.label_min_overlaps))
+    except KeyError as exc:
+        fail(str(exc.args[0]), ExitCode.USAGE)
+    typer.echo(f"labeller {name} reinstated: their labels count as trusted again")
+
+
+def _account_names(file: Path | None) -> set[str]:
+    from sentiops.serving.access import read_accounts
+
+    return set(read_accounts(file)) if file is not None and file.is_file() else set()

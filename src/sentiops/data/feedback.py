@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sentiops.data.feedback_reader import SCHEMA, store_dir, stored_labels
+from sentiops.data.feedback_reader import SCHEMA, people_labels, store_dir, stored_labels
 from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.data.predictions import batch_date_of, find
 from sentiops.data.readers import reading
@@ -89,6 +89,7 @@ def add_labels(
         return Outcome(unknown_ids=unknown)
     protected = protected_keys(data)
     stored = stored_labels(data)
+    people = people_labels(data)
     good: list[tuple[Label, str, str | None]] = []  # label, text, model version
     for item in labels:
         text, version = item.text, None
@@ -129,8 +130,14 @@ def add_labels(
         entry = entries[-1]
         held = stored.current.get(key)
         outcome.duplicates += len(entries) - 1
-        if held is not None and held.label == LABEL2ID[entry[0].label] and (held.trusted or not entry[0].trusted):
-            # The store already says this, with as much trust: kept once.
+        label = LABEL2ID[entry[0].label]
+        if entry[0].trusted:
+            # A person's label is their own judgement (labellers check each other on it): kept once
+            # per person, even where someone else already gave the same.
+            same = people.get(key, {}).get(entry[0].labelled_by or "") == label
+        else:
+            same = held is not None and held.label == label  # the store already says this
+        if same:
             outcome.duplicates += 1
             continue
         # A different label is stored as given: `current_rows` decides whether it counts (an

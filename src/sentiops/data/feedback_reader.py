@@ -188,17 +188,55 @@ def compact(data: Path) -> int:
     return len(stamps)
 
 
-_current: dict[str, tuple[pa.Table, pa.Table]] = {}  # store folder -> (all_labels' table, its current rows)
+@dataclass(frozen=True)
+class _Current:
+    every: pa.Table  # all_labels' table it was worked out from
+    standing: Stamp | None  # the standing file's stamp then
+    rows: pa.Table
+    distrusted: frozenset[str]
+    people: dict[str, dict[str, int]]  # text key -> person -> label, distrusted people left out
+
+
+_current: dict[str, _Current] = {}  # store folder -> its current labels
 
 
 def current_labels(data: Path) -> pa.Table:
     """The current label of each text in the store (see `current_rows`), with SCHEMA's columns and
-    `part`; worked out again only when a part has changed."""
+    `part`; worked out again only when a part or the labellers' standing has changed."""
+    return _worked_out(data).rows
+
+
+def distrusted(data: Path) -> frozenset[str]:
+    """Labellers whose agreement with the others is too low (data/agreement.py): their labels
+    count as untrusted until an operator reinstates them."""
+    return _worked_out(data).distrusted
+
+
+def people_labels(data: Path) -> dict[str, dict[str, int]]:
+    """Text (dedup key) -> {person: label}: each person's newest trusted label, but a distrusted
+    labeller's (the queue asks who labelled an item, and whether they agree)."""
+    return _worked_out(data).people
+
+
+def _worked_out(data: Path) -> _Current:
+    from sentiops.config import get_settings
+    from sentiops.data.agreement import agreements, flagged, ratings, reinstated, standing_file
+
     every = all_labels(data)
+    try:
+        info = standing_file(data).stat()
+        standing: Stamp | None = (info.st_size, info.st_mtime_ns)
+    except FileNotFoundError:
+        standing = None
     cached = _current.get(str(data))
-    if cached is None or cached[0] is not every:
-        cached = _current[str(data)] = (every, current_rows(every))
-    return cached[1]
+    if cached is None or cached.every is not every or cached.standing != standing:
+        settings = get_settings()
+        by_text = ratings(every)
+        found = agreements(by_text, settings.label_min_overlaps)
+        out = frozenset(flagged(found, reinstated(data), settings.label_min_kappa, settings.label_min_overlaps))
+        people = {key: kept for key, who in by_text.items() if (kept := {p: y for p, y in who.items() if p not in out})}
+        cached = _current[str(data)] = _Current(every, standing, current_rows(every, out), out, people)
+    return cached
 
 
 def trusted_labels(data: Path) -> pa.Table:
@@ -208,12 +246,19 @@ def trusted_labels(data: Path) -> pa.Table:
     return current.filter(pc.fill_null(current.column("trusted"), False))
 
 
-def current_rows(table: pa.Table) -> pa.Table:
+def current_rows(table: pa.Table, distrusted: frozenset[str] = frozenset()) -> pa.Table:
     """The one rule for "the current label" of a text, used by every reader (training, the trusted
-    evaluation set, realized accuracy, live comparisons, the queue, the Label page): a trusted
-    label beats an untrusted one whatever their times (no API caller can override a person's
-    label); among labels of equal trust the newest wins (a relabel); rows without a time (the
-    prepared pool) are the oldest. One row per text (its dedup key), in store order."""
+    evaluation set, realized accuracy, live comparisons, the queue, the Label page):
+
+    - a trusted label beats an untrusted one whatever their times (no API caller can override a
+      person's label); the labels of a ``distrusted`` labeller count as untrusted;
+    - where several people labelled a text, each counts once (their newest label) and the majority
+      wins; without a majority the text has no trusted label (it counts for neither side);
+    - among labels of equal standing the newest wins (a relabel); rows without a time (the
+      prepared pool) are the oldest.
+
+    One row per text (its dedup key), in store order; the row of a trusted label is marked trusted
+    only if its labeller is not distrusted."""
     if table.num_rows == 0:
         return table
     if "key" in table.column_names:  # the store's tables carry each text's dedup key (with_keys)
@@ -221,11 +266,46 @@ def current_rows(table: pa.Table) -> pa.Table:
     else:
         keys = [dedup_key(text) for text in table.column("text").to_pylist()]
     trusted = pc.fill_null(table.column("trusted"), False).to_pylist()
+    has_names = "labelled_by" in table.column_names
+    names = table.column("labelled_by").to_pylist() if has_names else [None] * table.num_rows
+    labels = table.column("label").to_pylist()
     times = table.column("received_at").cast(pa.int64()).to_pylist()
-    best: dict[str, tuple[bool, int, int]] = {}
-    for i, (key, is_trusted, at) in enumerate(zip(keys, trusted, times, strict=True)):
-        rank = (is_trusted, at if at is not None else -(2**62), i)
-        if key not in best or rank > best[key]:
-            best[key] = rank
-    keep = sorted(rank[2] for rank in best.values())
-    return table.take(pa.array(keep, pa.int64())) if len(keep) < table.num_rows else table
+    untrusted: dict[str, tuple[int, int]] = {}  # key -> (time, row) of its newest untrusted label
+    people: dict[str, dict[str, tuple[int, int]]] = {}  # key -> person -> (time, row) of their newest
+    for i, (key, is_trusted, name, at) in enumerate(zip(keys, trusted, names, times, strict=True)):
+        rank = (at if at is not None else -(2**62), i)
+        person = name or ""
+        if is_trusted and person not in distrusted:
+            mine = people.setdefault(key, {})
+            if person not in mine or rank > mine[person]:
+                mine[person] = rank
+        elif key not in untrusted or rank > untrusted[key]:
+            untrusted[key] = rank
+    keep = []
+    for key in dict.fromkeys(keys):
+        chosen = _majority(people[key], labels) if key in people else None
+        if chosen is None and key in untrusted:
+            chosen = untrusted[key][1]
+        if chosen is not None:
+            keep.append(chosen)
+    keep.sort()
+    current = table.take(pa.array(keep, pa.int64())) if len(keep) < table.num_rows else table
+    if distrusted and has_names:  # a distrusted labeller's label that stands (nothing better) is untrusted now
+        by = current.column("labelled_by").to_pylist()
+        marks = pc.fill_null(current.column("trusted"), False).to_pylist()
+        fixed = [mark and (name or "") not in distrusted for mark, name in zip(marks, by, strict=True)]
+        current = current.set_column(current.schema.get_field_index("trusted"), "trusted", pa.array(fixed))
+    return current
+
+
+def _majority(raters: dict[str, tuple[int, int]], labels: list[int]) -> int | None:
+    """The row of the label most people gave (the newest such row), or None without a majority."""
+    if len(raters) == 1:
+        return next(iter(raters.values()))[1]
+    votes: dict[int, list[tuple[int, int]]] = {}
+    for rank in raters.values():
+        votes.setdefault(labels[rank[1]], []).append(rank)
+    label, ranks = max(votes.items(), key=lambda kv: len(kv[1]))
+    if len(ranks) * 2 <= len(raters):
+        return None
+    return max(ranks)[1]

@@ -5,7 +5,8 @@
 
 An item is done once the feedback store holds a trusted label for its prediction id (or for its
 text): from the Label page or an import marked --trusted; what an API caller sends never takes an
-item off the queue. The
+item off the queue. A share of the items (`label_overlap_share`, by a hash of the item id) needs
+two people who agree, or a third where two disagree; nobody is offered an item twice. The
 state file is read and replaced under a file lock, so two labellers (two tabs, two replicas on one
 volume) never lease the same item; a lease expires, so an abandoned tab frees its item.
 """
@@ -13,6 +14,7 @@ volume) never lease the same item; a lease expires, so an abandoned tab frees it
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 import time
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock
 
-from sentiops.data.feedback_reader import stored_labels
+from sentiops.data.feedback_reader import people_labels, stored_labels
 from sentiops.data.readers import reading
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.text import dedup_key
@@ -113,15 +115,45 @@ def add_items(data: Path, rows: list[dict[str, Any]]) -> Path | None:
     return path
 
 
-def is_done(item: Item, ids: set[str], keys: set[str]) -> bool:
-    return item.item_id in ids or dedup_key(item.text) in keys
+def needs_second(item_id: str, share: float) -> bool:
+    """Whether this item goes to a second labeller (a fixed share, by a hash of its id)."""
+    digest = hashlib.sha256(b"sentiops second labeller\0" + item_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def waiting_items(data: Path) -> list[Item]:
-    """The queued items nobody has labelled yet (leased ones included), in queue order."""
-    stored = stored_labels(data)
-    ids, keys = stored.trusted_ids, stored.trusted_keys
-    return [i for i in all_items(data) if not is_done(i, ids, keys)]
+@dataclass(frozen=True)
+class Labelled:
+    """What the store says about the queue's items: trusted labels by prediction id and text, and
+    who labelled each text (distrusted labellers left out)."""
+
+    ids: set[str]
+    keys: set[str]
+    people: dict[str, dict[str, int]]
+    overlap_share: float
+
+    @classmethod
+    def read(cls, data: Path, overlap_share: float) -> Labelled:
+        stored = stored_labels(data)
+        return cls(stored.trusted_ids, stored.trusted_keys, people_labels(data), overlap_share)
+
+    def who(self, item: Item) -> dict[str, int]:
+        return self.people.get(dedup_key(item.text), {})
+
+    def done(self, item: Item) -> bool:
+        if not needs_second(item.item_id, self.overlap_share):
+            return item.item_id in self.ids or dedup_key(item.text) in self.keys
+        answers = list(self.who(item).values())  # two who agree, or three
+        return len(answers) >= 3 or (len(answers) == 2 and answers[0] == answers[1])
+
+    def open_to(self, item: Item, holder: str) -> bool:
+        """Not done, and not labelled by this person already (nobody labels an item twice)."""
+        return not self.done(item) and holder not in self.who(item)
+
+
+def waiting_items(data: Path, overlap_share: float = 0.0) -> list[Item]:
+    """The queued items that still need a label (leased ones included), in queue order."""
+    labelled = Labelled.read(data, overlap_share)
+    return [i for i in all_items(data) if not labelled.done(i)]
 
 
 @dataclass
@@ -138,9 +170,10 @@ class Progress:
 class LabelQueue:
     """Leases over the queue's items: ``holder`` is one labeller's session."""
 
-    def __init__(self, data: Path, lease_seconds: float) -> None:
+    def __init__(self, data: Path, lease_seconds: float, overlap_share: float = 0.0) -> None:
         self.data = data
         self.lease_seconds = lease_seconds
+        self.overlap_share = overlap_share
         self.state_file = queue_dir(data) / "state.json"
 
     # -- state, under the lock ------------------------------------------------------------------
@@ -170,9 +203,8 @@ class LabelQueue:
             state[key] = {holder: items[-keep:] for holder, items in state[key].items() if items}
         write_json_atomic(self.state_file, state)
 
-    def _open(self) -> tuple[list[Item], set[str], set[str]]:
-        stored = stored_labels(self.data)
-        return all_items(self.data), stored.trusted_ids, stored.trusted_keys
+    def _open(self) -> tuple[list[Item], Labelled]:
+        return all_items(self.data), Labelled.read(self.data, self.overlap_share)
 
     def _find(self, items: list[Item], item_id: str) -> Item:
         for item in items:
@@ -190,16 +222,16 @@ class LabelQueue:
         """The item this labeller holds, else the first free one (leased to them), else None."""
         with self._locked():
             state = self._read()
-            items, ids, keys = self._open()
+            items, labelled = self._open()
             by_id = {i.item_id: i for i in items}
             for item_id, lease in state["leases"].items():
-                if lease["holder"] == holder and item_id in by_id and not is_done(by_id[item_id], ids, keys):
+                if lease["holder"] == holder and item_id in by_id and labelled.open_to(by_id[item_id], holder):
                     until = self._lease(state, holder, by_id[item_id])
                     self._write(state)
                     return by_id[item_id], until
             skipped = set(state["skipped"].get(holder, []))
             for item in items:
-                if item.item_id in state["leases"] or item.item_id in skipped or is_done(item, ids, keys):
+                if item.item_id in state["leases"] or item.item_id in skipped or not labelled.open_to(item, holder):
                     continue
                 until = self._lease(state, holder, item)
                 self._write(state)
@@ -258,6 +290,6 @@ class LabelQueue:
             return item, until
 
     def progress(self, holder: str | None = None) -> Progress:
-        total, left = len(all_items(self.data)), len(waiting_items(self.data))
+        total, left = len(all_items(self.data)), len(waiting_items(self.data, self.overlap_share))
         yours = self._read()["labelled"].get(holder, 0) if holder else 0
         return Progress(total, total - left, left, yours)

@@ -1,7 +1,8 @@
 """The Label page (/ui/label) and the JSON routes its script (or a scripted labeller) calls.
 
 One tweet at a time, keys n / p / s / u (negative, positive, skip, undo); the model's answer only
-when asked for (m), so that it does not steer the labeller. Only a signed-in labeller (a named
+when asked for (m), so that it does not steer the labeller. The page shows the labeller's own
+agreement with the others (data/agreement.py). Only a signed-in labeller (a named
 account, serving/access.py) gets these routes; each holds at most one lease at a time, by name.
 A label goes to the feedback store as trusted, with source `ui`, the reason the item was picked
 and the labeller's name.
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from sentiops.config import Settings
+from sentiops.data.agreement import standings
 from sentiops.data.feedback import Label, add_labels
 from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.labels import LABELS
@@ -40,7 +42,7 @@ def _settings(request: Request) -> Settings:
 
 def _queue(request: Request) -> LabelQueue:
     settings = _settings(request)
-    return LabelQueue(settings.data, settings.label_lease_seconds)
+    return LabelQueue(settings.data, settings.label_lease_seconds, settings.label_overlap_share)
 
 
 def _answer(queue: LabelQueue, holder: str, item: Item | None, until: float | None, **extra: Any) -> dict[str, Any]:
@@ -66,8 +68,17 @@ def _refused(exc: QueueError) -> HTTPException:
 def label_page(request: Request, labeller: Labeller) -> Response:
     from sentiops.serving.ui import templates
 
-    minutes = round(_settings(request).label_lease_seconds / 60)
-    context = {"here": "/ui/label", "title": "Label", "lease_minutes": minutes, "labeller": labeller.name}
+    settings = _settings(request)
+    minutes = round(settings.label_lease_seconds / 60)
+    everyone = standings(settings.data, settings.label_min_overlaps, {labeller.name})
+    mine = [s for s in everyone if s.name == labeller.name]
+    context = {
+        "here": "/ui/label",
+        "title": "Label",
+        "lease_minutes": minutes,
+        "labeller": labeller.name,
+        "standing": mine[0],
+    }
     return templates.TemplateResponse(request, "label.html", context)
 
 

@@ -172,15 +172,18 @@ def labelling(settings: Settings) -> dict[str, Any]:
     """The Overview's labelling card: the queue, this week's labels, realized beside estimated accuracy."""
     import datetime as dt
 
+    from sentiops.data.agreement import standings
     from sentiops.data.feedback_reader import current_labels
     from sentiops.labelling.queue import waiting_items
 
-    waiting = len(waiting_items(settings.data))
+    waiting = len(waiting_items(settings.data, settings.label_overlap_share))
     labels = current_labels(settings.data)
     week_ago = pa.scalar(dt.datetime.now(dt.UTC) - dt.timedelta(days=7), labels.schema.field("received_at").type)
     week = labels.filter(pc.fill_null(pc.greater_equal(labels.column("received_at"), week_ago), False))
     trusted = int(pc.sum(pc.fill_null(week.column("trusted"), False)).as_py() or 0)
     found: dict[str, Any] = {"waiting": waiting, "week": week.num_rows, "week_trusted": trusted}
+    found["labellers"] = standings(settings.data, settings.label_min_overlaps)
+    found["min_kappa"] = settings.label_min_kappa
     path = drift_history(settings.results)
     if path.is_file():
         table = pq.read_table(path).sort_by("date").to_pylist()
