@@ -74,6 +74,44 @@ def test_a_prediction_id_round_trips_to_that_dates_realized_accuracy_and_late_la
     assert recheck_late_labels(settings) == []  # nothing newer: nothing redone
 
 
+def test_an_api_only_day_gets_realized_accuracy_from_its_prediction_log(client, settings, monkeypatch):
+    """No batch that day: `drift check` and the daily CronJob check the API's answers instead."""
+    answers = predict(client, settings, TWEETS[:40])
+    truth = ["negative" if i % 3 else "positive" for i in range(40)]
+    assert add_labels(settings.data, settings.results, _people(answers[:30], truth[:30])).accepted == 30
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert not (settings.results / "scores" / f"date={today}").exists()
+    outcome = run_drift_check(settings, today, notify=False)
+    assert outcome.source == "api" and outcome.report.n == 40
+    realized = next(c for c in outcome.report.checks if c.name == "realized_performance")
+    expected = sum(a["label"] == y for a, y in zip(answers[:30], truth[:30], strict=True)) / 30
+    assert realized.numbers["all_n"] == 30 and realized.numbers["all_accuracy"] == pytest.approx(expected)
+    history = pq.read_table(settings.results / "drift" / "history.parquet").to_pylist()
+    assert history[-1]["source"] == "api" and history[-1]["realized_labels"] == 30
+    assert newest_realized(settings.results) == pytest.approx(expected)  # the API's gauge
+    with pytest.raises(ValueError, match="no batch scores"):
+        run_drift_check(settings, today, settings.results.parent / "labels.csv", notify=False)
+    # The daily CronJob with no batch input for the date: it checks the API's answers, exit 0.
+    for name, value in (("DATA_DIR", settings.data), ("RESULTS_DIR", settings.results)):
+        monkeypatch.setenv(f"SENTIOPS_{name}", str(value))
+    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(settings.registry))
+    monkeypatch.setenv("SENTIOPS_BATCH_INPUT", str(settings.results.parent / "input" / "date={date}"))
+    monkeypatch.setenv("SENTIOPS_LABEL_QUEUE_SIZE", "0")
+    get_settings.cache_clear()
+    try:
+        ran = CliRunner().invoke(cli, ["batch", "run", "--date", today])
+        assert ran.exit_code == 0, ran.output
+        assert f"no batch input for {today}: checking the API's answers" in ran.output
+        assert f"drift {today} (API answers)" in ran.output
+        # A date with neither batch input nor API answers is still a clear usage error.
+        missing = CliRunner().invoke(cli, ["batch", "run", "--date", "2020-01-01"])
+        assert missing.exit_code == 2 and "no readable input" in missing.output
+        checked = CliRunner().invoke(cli, ["drift", "check", "--results", "2020-01-01"])
+        assert checked.exit_code == 2 and "no API predictions" in checked.output
+    finally:
+        get_settings.cache_clear()
+
+
 def test_a_second_label_for_a_prediction_replaces_the_first(client, settings):
     answer = predict(client, settings, TWEETS[:1])[0]
     pid = answer["prediction_id"]

@@ -9,6 +9,8 @@ import typer
 
 from sentiops.cli.common import fail, load_settings, utc_today, write_failed
 from sentiops.cli.output import JsonOption, VerboseOption, progress, quiet_libraries, summary
+from sentiops.config import Settings
+from sentiops.data.predictions import log_files
 from sentiops.exit_codes import ExitCode
 
 batch_app = typer.Typer(help="Score batches of tweets.", no_args_is_help=True)
@@ -69,7 +71,13 @@ def batch_run(
         elif input:
             options.inputs = [Path(i) for i in input]
         elif settings.batch_input:
-            options.inputs = [Path(settings.batch_input.replace("{date}", day))]
+            spec = settings.batch_input.replace("{date}", day)
+            if not _readable(spec) and log_files(settings.results, day):
+                # The daily CronJob of an API-only deployment: no batch input, but the API answered.
+                code = _check_api_day(settings, day, parsed.index == parsed.count - 1 and drift)
+                _housekeeping(settings, day, prune_predictions, compact_feedback, refresh=True)
+                raise typer.Exit(int(code))
+            options.inputs = [Path(spec)]
         else:
             fail("give --input PATH, --simulate, or set SENTIOPS_BATCH_INPUT", ExitCode.USAGE)
         with progress(None, "rows", f"scoring {day}") as bar:
@@ -91,6 +99,47 @@ def batch_run(
             f"({m['reject_share']:.2%}), model {m['model_version']} on {m.get('backend')}, "
             f"{m['rows_per_second']} rows/s, {m['chunks_resumed']} of {m['chunks']} chunks resumed"
         )
+    step = result.drift_step
+    if step is not None and step.get("report"):
+        typer.echo(
+            f"drift {day}: {step['detail'] if step['status'] == 'done' else step['status']} (report: {step['report']})"
+        )
+    _housekeeping(settings, day, prune_predictions, compact_feedback, refresh=step is not None)
+    summary(as_json, {"status": result.status, "exit_code": int(result.exit_code), **m}, line)
+    if result.exit_code == ExitCode.TOO_MANY_REJECTS:
+        typer.secho(f"reject share {m['reject_share']:.2%} is over the limit {m['max_reject_share']:.2%}", err=True)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _readable(spec: str) -> bool:
+    from sentiops.data.readers import InputError, expand_inputs
+
+    try:
+        return bool(expand_inputs(spec))
+    except InputError:
+        return False
+
+
+def _check_api_day(settings: Settings, day: str, check: bool) -> ExitCode:
+    """Check the date's API answers (the prediction log) as a batch day's scores are checked:
+    the drift checks, the label-free estimate and realized accuracy on the labels that came back."""
+    from sentiops.monitoring.check import recheck_late_labels, run_drift_check
+
+    typer.echo(f"no batch input for {day}: checking the API's answers of {day} (the prediction log)")
+    if not check:  # another shard of an Indexed Job does it, or --no-drift
+        return ExitCode.OK
+    try:
+        outcome = run_drift_check(settings, day)
+        recheck_late_labels(settings, skip=day)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.secho(f"drift check of the API's answers failed: {exc}", err=True)
+        return ExitCode.MONITORING_FAILED
+    typer.echo(f"drift {day} (API answers): {outcome.report.status} (report: {outcome.paths['report']})")
+    return ExitCode.MONITORING_FAILED if outcome.alert_failed else ExitCode.OK
+
+
+def _housekeeping(settings: Settings, day: str, prune_predictions: bool, compact_feedback: bool, refresh: bool) -> None:
+    """What the daily CronJob does after scoring: prune the log, index the store, refresh the queue."""
     if prune_predictions:
         from sentiops.data.predictions import prune
 
@@ -100,12 +149,7 @@ def batch_run(
         from sentiops.data.feedback_reader import compact
 
         typer.echo(f"feedback store: {compact(settings.data)} parts indexed")
-    step = result.drift_step
-    if step is not None and step.get("report"):
-        typer.echo(
-            f"drift {day}: {step['detail'] if step['status'] == 'done' else step['status']} (report: {step['report']})"
-        )
-    if step is not None and settings.label_queue_size > 0:
+    if refresh and settings.label_queue_size > 0:
         # The daily refresh of the labelling queue: after the drift check, so a day that fired is known.
         import datetime as dt
 
@@ -113,11 +157,7 @@ def batch_run(
 
         try:
             scored = dt.date.fromisoformat(day)
-            refresh = refresh_queue(settings, scored, scored)
-            typer.echo(f"labelling queue: added {refresh.total} items ({refresh.added or 'none'})")
+            added = refresh_queue(settings, scored, scored)
+            typer.echo(f"labelling queue: added {added.total} items ({added.added or 'none'})")
         except OSError as exc:  # the scores are published either way; the next run refreshes it
             typer.secho(f"labelling queue not refreshed: {exc}", err=True)
-    summary(as_json, {"status": result.status, "exit_code": int(result.exit_code), **m}, line)
-    if result.exit_code == ExitCode.TOO_MANY_REJECTS:
-        typer.secho(f"reject share {m['reject_share']:.2%} is over the limit {m['max_reject_share']:.2%}", err=True)
-    raise typer.Exit(int(result.exit_code))

@@ -31,7 +31,7 @@ def drift_check(
         late = recheck_late_labels(settings, skip=outcome.date)
     except CorruptInput as exc:
         fail(str(exc), ExitCode.ERROR)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), ExitCode.USAGE)
     except OSError as exc:
         write_failed(exc)
@@ -39,7 +39,8 @@ def drift_check(
         typer.echo(json.dumps(outcome.report.as_dict(), indent=2))
     for check in outcome.report.checks:
         typer.echo(f"{check.name:<18} {check.status:<8} {check.message}")
-    typer.echo(f"overall: {outcome.report.status}; report: {outcome.paths['report']}")
+    checked = "the API's answers (no batch scores that day)" if outcome.source == "api" else "the batch scores"
+    typer.echo(f"overall: {outcome.report.status} on {checked}; report: {outcome.paths['report']}")
     if late:
         typer.echo(f"labels arrived late for {', '.join(late)}: their realized accuracy was recomputed")
     if outcome.alert_skipped:

@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from sentiops.config import Settings
 from sentiops.data.labels import LABEL2ID, detect_scheme, map_label
+from sentiops.data.predictions import log_files, predictions_dir
 from sentiops.data.readers import expand_inputs, iter_chunks
 from sentiops.files import replaced_atomically, write_json_atomic
 from sentiops.monitoring import report as html_report
@@ -29,6 +30,7 @@ from sentiops.monitoring.alerts import Delivery, Notifier, remember_alert, shoul
 from sentiops.monitoring.baseline import load_baseline
 from sentiops.monitoring.checks import BY_NAME, CHECKS
 from sentiops.monitoring.drift import LEVELS, DriftReport, check_batch, worst
+from sentiops.monitoring.logged import logged_versions, read_logged_day
 from sentiops.monitoring.profile import Profile
 from sentiops.monitoring.realized import dates_with_late_labels, realized_for_date
 from sentiops.monitoring.scored import read_day, version_counts
@@ -44,6 +46,7 @@ class DriftOutcome:
     model_version: str
     report: DriftReport
     paths: dict
+    source: str = "batch"  # batch scores, or "api": the prediction log of an API-only day
     deliveries: list[Delivery] = field(default_factory=list)
     alert_skipped: str | None = None
 
@@ -52,16 +55,22 @@ class DriftOutcome:
         return any(not d.delivered for d in self.deliveries)
 
 
-def scores_dir(settings: Settings, results: str) -> tuple[str, Path]:
-    """(date, folder) for a date (YYYY-MM-DD) or a folder of scored Parquet."""
+def scores_dir(settings: Settings, results: str) -> tuple[str, Path | None]:
+    """(date, folder) for a date (YYYY-MM-DD) or a folder of scored Parquet; the folder is None for
+    a date with no batch scores but answers in the API's prediction log (an API-only day)."""
     path = Path(results)
     if path.is_dir():
         name = path.name
         return (name.split("=", 1)[1] if name.startswith("date=") else name), path
     folder = DateFiles(settings.results, results).scores
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no scored results for {results} in {settings.results / 'scores'}")
-    return results, folder
+    if folder.is_dir():
+        return results, folder
+    if log_files(settings.results, results):
+        return results, None
+    raise FileNotFoundError(
+        f"no scored results for {results} in {settings.results / 'scores'} and no API predictions "
+        f"logged that day in {predictions_dir(settings.results)}"
+    )
 
 
 def _truth(labels_file: Path) -> dict[str, int]:
@@ -85,14 +94,20 @@ def run_drift_check(
     notifier: Notifier | None = None,
 ) -> DriftOutcome:
     date, folder = scores_dir(settings, results)
-    versions = version_counts([folder])
+    if folder is None and labels_file is not None:
+        raise ValueError(f"{date} has no batch scores: a labels file grades batch rows by row id")
+    versions = version_counts([folder]) if folder is not None else logged_versions(settings.results, date)
     version = versions.most_common(1)[0][0] if versions else ""
     files = Registry(settings.registry).folder(version)
     reference = files.reference()
     if reference is None:
         raise FileNotFoundError(f"model version {version} has no reference profile")
     # One pass, chunk by chunk; no estimate for versions packaged before calibration.
-    day_read = read_day([folder], reference.labels, reference.temperature, _truth(labels_file) if labels_file else None)
+    if folder is None:
+        day_read = read_logged_day(settings.results, date, files, reference.temperature)
+    else:
+        truth = _truth(labels_file) if labels_file else None
+        day_read = read_day([folder], reference.labels, reference.temperature, truth)
     batch, performance, estimate = day_read.profile, day_read.performance, day_read.estimate
     realized = realized_for_date(settings, date)
     training_report = check_batch(reference, batch, settings.drift, performance, estimate, realized=realized)
@@ -109,8 +124,10 @@ def run_drift_check(
 
     day = DateFiles(settings.results, date)
     day.drift.mkdir(parents=True, exist_ok=True)
+    source = "api" if folder is None else "batch"
     record = {
         "date": date,
+        "source": source,  # batch scores, or the API's logged answers (an API-only day)
         "model_version": version,
         "checked_at": time.time(),
         **report.as_dict(),
@@ -119,10 +136,10 @@ def run_drift_check(
         "labels_file": str(labels_file) if labels_file else None,
     }
     write_json_atomic(day.drift_json, record)
-    history = _append_history(settings, date, version, report, batch)
+    history = _append_history(settings, date, version, report, batch, source)
     with replaced_atomically(day.report) as tmp:
         tmp.write_text(html_report.render(date, version, report, reference, batch, history))
-    outcome = DriftOutcome(date, version, report, {"json": str(day.drift_json), "report": str(day.report)})
+    outcome = DriftOutcome(date, version, report, {"json": str(day.drift_json), "report": str(day.report)}, source)
     if notify and report.status in ("warning", "drift"):
         _alert(settings, outcome, notifier or Notifier(settings))
     log.info("drift check %s: %s (%s)", date, report.status, ", ".join(f"{c.name}={c.status}" for c in report.checks))
@@ -144,18 +161,21 @@ def recheck_late_labels(settings: Settings, skip: str | None = None) -> list[str
     return late
 
 
-def _history_row(date: str, version: str, report: DriftReport, batch: Profile) -> dict[str, Any]:
+def _history_row(date: str, version: str, report: DriftReport, batch: Profile, source: str) -> dict[str, Any]:
     """One row of the history: the date's status and each check's columns (NaN where it did not run)."""
     numbers = {c.name: c.numbers for c in report.checks}
     row: dict[str, Any] = {"date": date, "model_version": version, "status": report.status, "n": report.n}
+    row["source"] = source
     for check in CHECKS:
         row.update(check.history(numbers.get(check.name, {}), batch))
     return row
 
 
-def _append_history(settings: Settings, date: str, version: str, report: DriftReport, batch: Profile) -> pa.Table:
+def _append_history(
+    settings: Settings, date: str, version: str, report: DriftReport, batch: Profile, source: str
+) -> pa.Table:
     path = drift_history(settings.results)
-    row = pa.Table.from_pylist([_history_row(date, version, report, batch)])
+    row = pa.Table.from_pylist([_history_row(date, version, report, batch, source)])
     path.parent.mkdir(parents=True, exist_ok=True)
     # Under a lock: two checks of different dates at once must not drop each other's row.
     with FileLock(str(path.with_name(".history.lock"))):
@@ -184,12 +204,14 @@ def _alert(settings: Settings, outcome: DriftOutcome, notifier: Notifier) -> Non
     if not should_alert(state, key, severity, settings.alert_repeat_hours):
         outcome.alert_skipped = "duplicate of a recent alert (not worse)"
         return
-    title = f"sentiops drift {report.status.upper()}: batch {outcome.date}, model version {outcome.model_version}"
+    what = "the API's answers of" if outcome.source == "api" else "batch"
+    title = f"sentiops drift {report.status.upper()}: {what} {outcome.date}, model version {outcome.model_version}"
     lines = [f"- {c.name}: {c.status} — {c.message}. {BY_NAME[c.name].advice}" for c in fired]
     lines.append(f"Report: {outcome.paths['report']}")
     payload = {
         "kind": "drift",
         "date": outcome.date,
+        "source": outcome.source,
         "model_version": outcome.model_version,
         **report.as_dict(),
         "report": outcome.paths["report"],

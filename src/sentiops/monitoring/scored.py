@@ -57,6 +57,43 @@ class Day:
     performance: dict[str, Any] | None
 
 
+class DayBuilder:
+    """Profile, label-free estimate sums and labelled rows of a day, a chunk at a time."""
+
+    def __init__(self, labels: list[str], temperature: float | None, truth: dict[str, int] | None, seed: int = 1):
+        self.labels, self.temperature, self.truth = labels, temperature, truth
+        self.builder = ProfileBuilder(labels, seed)
+        self.confidence_sum = self.variance_sum = 0.0
+        self.labelled_y: list[int] = []
+        self.labelled_probs: list[np.ndarray] = []
+
+    def add(
+        self, texts: list[str], probs: np.ndarray, tokens: np.ndarray, unknown: np.ndarray, row_ids: list | None
+    ) -> None:
+        self.builder.add(texts, probs, tokens, unknown)
+        if self.temperature:
+            confidence = calibrate(probs, self.temperature).max(axis=1)
+            self.confidence_sum += float(confidence.sum())
+            self.variance_sum += float((confidence * (1 - confidence)).sum())
+        if self.truth and row_ids is not None:
+            keep = [i for i, row_id in enumerate(row_ids) if row_id in self.truth]
+            self.labelled_y += [self.truth[row_ids[i]] for i in keep]
+            self.labelled_probs.append(probs[keep])
+
+    def day(self) -> Day:
+        from sentiops.evaluation.metrics import classification_report
+
+        profile = self.builder.profile()
+        estimate = None
+        if self.temperature:
+            estimate = estimate_from_sums(self.confidence_sum, self.variance_sum, profile.n)
+        performance = None
+        if self.labelled_y:
+            probs = np.concatenate(self.labelled_probs)
+            performance = classification_report(np.array(self.labelled_y), probs, self.labels)
+        return Day(profile, estimate, performance)
+
+
 def read_day(
     folders: list[Path],
     labels: list[str],
@@ -66,36 +103,14 @@ def read_day(
 ) -> Day:
     """One pass over the scored rows of ``folders``: profile, estimate (with a temperature) and
     metrics on the rows ``truth`` labels (row id -> label id)."""
-    from sentiops.evaluation.metrics import classification_report
-
-    builder = ProfileBuilder(labels, seed)
-    confidence_sum = variance_sum = 0.0
-    labelled_y: list[int] = []
-    labelled_probs: list[np.ndarray] = []
+    day = DayBuilder(labels, temperature, truth, seed)
     columns = [*PROFILE_COLUMNS, *(score_column(label) for label in labels)]
     if truth:
         columns.append("row_id")
     for folder in folders:
         for batch in iter_scored(folder, columns):
             probs = np.stack([batch.column(score_column(label)).to_numpy() for label in labels], 1)
-            builder.add(
-                batch.column("text").to_pylist(),
-                probs,
-                batch.column("tokens").to_numpy(),
-                batch.column("unknown_tokens").to_numpy(),
-            )
-            if temperature:
-                confidence = calibrate(probs, temperature).max(axis=1)
-                confidence_sum += float(confidence.sum())
-                variance_sum += float((confidence * (1 - confidence)).sum())
-            if truth:
-                ids = batch.column("row_id").to_pylist()
-                keep = [i for i, row_id in enumerate(ids) if row_id in truth]
-                labelled_y += [truth[ids[i]] for i in keep]
-                labelled_probs.append(probs[keep])
-    profile = builder.profile()
-    estimate = estimate_from_sums(confidence_sum, variance_sum, profile.n) if temperature else None
-    performance = None
-    if labelled_y:
-        performance = classification_report(np.array(labelled_y), np.concatenate(labelled_probs), labels)
-    return Day(profile, estimate, performance)
+            tokens, unknown = batch.column("tokens").to_numpy(), batch.column("unknown_tokens").to_numpy()
+            row_ids = batch.column("row_id").to_pylist() if truth else None
+            day.add(batch.column("text").to_pylist(), probs, tokens, unknown, row_ids)
+    return day.day()
