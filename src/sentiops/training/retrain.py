@@ -1,6 +1,6 @@
 """`sentiops retrain`: fine-tune a challenger on new labelled data and gate its promotion.
 
-Every new trusted label trains (with replay of the original training rows against forgetting, and
+Every trusted label trains, the older ones again (with replay of the original training rows against forgetting, and
 untrusted labels filling up to a bounded number per trusted one), except the trusted evaluation
 share (data/trusted.py), raised while people's labels are few. With at least
 `retrain_min_trusted` trusted held-back labels the gate decides on them, the distant-label
@@ -112,7 +112,7 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         raise RetrainError(f"no new labelled feedback in {settings.data / 'feedback'} (all used by version {champion})")
     stored = all_labels(settings.data)
     # Each text trains on its current label only (current_rows: trusted beats untrusted, then the
-    # newest), and only where that label is in a part no ancestor trained on.
+    # newest); an untrusted label only where it is in a part no ancestor trained on.
     every = current_labels(settings.data)
     current = every.filter(pc.is_in(every.column("part"), pa.array([f.name for f, _ in fresh], pa.string())))
     trusted_column = pc.fill_null(current.column("trusted"), False)
@@ -133,8 +133,13 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     trusted = trusted_eval(every, share, trained)
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
-    people = new.filter(new.column("trusted"))
     others = new.filter(pc.invert(new.column("trusted")))
+    # People's labels are few and dear: every one not held back trains, from whichever part
+    # (the champion saw the older ones; training on them again keeps them from being forgotten).
+    people = every.filter(pc.fill_null(every.column("trusted"), False))
+    people = people.filter(pc.invert(held_back_mask(people.column("text").to_pylist(), share)))
+    people = people.select(["id", "text", "label"]).append_column("trusted", pa.array([True] * people.num_rows))
+    people = people.take(rng.permutation(people.num_rows))
     if trusted.num_rows >= settings.retrain_min_trusted:
         evidence, newest = "trusted", trusted  # people's held-back labels decide
     else:
