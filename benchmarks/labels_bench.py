@@ -83,11 +83,18 @@ def arrive(home: Path, pool: list[tuple[int, str]], port: int, today: str) -> No
     sentiops(home, "batch", "run", "--input", str(day), "--date", today)
 
 
-def label_round(home: Path, answers: dict[str, int], port: int) -> int:
-    """The scripted labeller: the Label page's routes, one queued item at a time, until none is left."""
+def label_round(
+    home: Path, answers: dict[str, int], port: int, who: tuple[str, str] | None = None, flip: float = 0.0
+) -> int:
+    """The scripted labeller: the Label page's routes, one queued item at a time, until none is
+    left; ``who``: an account (name, password) signed in with HTTP Basic; ``flip``: the share of
+    answers it turns around."""
     from sentiops.text import dedup_key
 
+    rng = np.random.default_rng(len(who[0]) if who else 0)
     env = {**os.environ, "SENTIOPS_HOME": str(home)}
+    if who:
+        env["SENTIOPS_LABELLERS_FILE"] = str(home / "labellers")
     command = [sys.executable, "-m", "sentiops.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -102,9 +109,10 @@ def label_round(home: Path, answers: dict[str, int], port: int) -> int:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.3)
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, auth=who) as client:
             while (item := client.get("/ui/label/next").raise_for_status().json()["item"]) is not None:
-                label = ("negative", "positive")[answers[dedup_key(item["text"])]]
+                answer = answers[dedup_key(item["text"])]
+                label = ("negative", "positive")[1 - answer if rng.random() < flip else answer]
                 client.post(f"/ui/label/items/{item['id']}", json={"label": label}).raise_for_status()
                 done += 1
     finally:
@@ -205,6 +213,41 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
     return {"mode": mode, "steps": steps, "seconds": round(time.time() - started)}
 
 
+def agreement_mode(base: Path, pool, port: int, size: int = 600) -> dict:
+    """Labellers check each other: the pool as a batch day, `size` items queued; ana answers
+    honestly, bo turns 30% of answers around (he gets the items that need a second labeller),
+    cy, honest, gets the items they dispute. Then each one's kappa and whether their labels count."""
+    from sentiops.text import dedup_key
+
+    home = base.parent / f"{base.name}-agreement"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copytree(base / "data", home / "data")
+    shutil.copytree(base / "registry", home / "registry")
+    for part in (home / "data" / "feedback").glob("*.parquet"):
+        part.unlink()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    day = home / "day.csv"
+    with open(day, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(["text"])
+        writer.writerows([t] for _, t in pool)
+    sentiops(home, "batch", "run", "--input", str(day), "--date", today)
+    sentiops(home, "label", "queue", "--since", today, "--size", str(size), "--seed", "1")
+    answers = {dedup_key(t): y for y, t in pool}
+    people = {"ana": 0.0, "bo": 0.3, "cy": 0.0}
+    labelled = {}
+    for name, flip in people.items():
+        password = f"{name}-password-for-the-benchmark"
+        add = [sys.executable, "-m", "sentiops.cli", "labellers", "add", name, "--password-stdin"]
+        add += ["--file", str(home / "labellers")]
+        subprocess.run(add, input=password + "\n", text=True, check=True, capture_output=True)
+        labelled[name] = label_round(home, answers, port, (name, password), flip)
+    report = sentiops(home, "labellers", "agreement")
+    print(report, flush=True)
+    return {"mode": "agreement", "queued": size, "labelled": labelled, "agreement": report.splitlines()}
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"# The 2016-17 scenario ({result['cpu']})",
@@ -238,14 +281,20 @@ def markdown(result: dict) -> str:
                 f"| [{low:+.3f}, {high:+.3f}] | {s['eval_2017']:.4f} | {s['holdout']:.4f} | {seen} |"
             )
             decisions.append(f"- {run['mode']}, {s['labels']} labels: {s['action']}; " + "; ".join(s["reasons"]))
-    return "\n".join([*lines, "", "## The gate's decisions", "", *decisions]) + "\n"
+    lines += ["", "## The gate's decisions", "", *decisions]
+    if "agreement" in result:
+        found = result["agreement"]
+        lines += ["", "## Labellers check each other", ""]
+        lines += [f"{found['queued']} items queued; labelled by each: {found['labelled']}", ""]
+        lines += [f"- {line}" for line in found["agreement"]]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--rounds", default="100,250,500,1000")
-    parser.add_argument("--modes", default="queue,random,queue-emoticon,flipped")
+    parser.add_argument("--modes", default="queue,random,queue-emoticon,flipped,agreement")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -259,9 +308,14 @@ def main() -> None:
         old = json.loads(previous.read_text())
         if old.get("rounds") == rounds:
             result["runs"] = [r for r in old["runs"] if r["mode"] not in modes]
+            if "agreement" in old and "agreement" not in modes:
+                result["agreement"] = old["agreement"]
     print(result["cpu"], flush=True)
     for mode in modes:
-        result["runs"].append(run_mode(args.home.resolve(), mode, rounds, pool, evaluation, args.port))
+        if mode == "agreement":
+            result["agreement"] = agreement_mode(args.home.resolve(), pool, args.port)
+        else:
+            result["runs"].append(run_mode(args.home.resolve(), mode, rounds, pool, evaluation, args.port))
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "labels.json").write_text(json.dumps(result, indent=2, default=str))
         (args.out / "labels.md").write_text(markdown(result))

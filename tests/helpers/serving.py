@@ -22,7 +22,14 @@ from tests.helpers.data import REPO
 
 
 def make_settings(registry_dir: Path, **overrides) -> Settings:
-    values = {"home": registry_dir.parent / "home", "registry_dir": registry_dir, "reload_poll_seconds": 0.2}
+    # No second labeller by default: prediction ids are random, so which items need one would vary
+    # from run to run (tests/labelling/test_agreement.py sets the share it tests).
+    values = {
+        "home": registry_dir.parent / "home",
+        "registry_dir": registry_dir,
+        "reload_poll_seconds": 0.2,
+        "label_overlap_share": 0.0,
+    }
     values.update(overrides)
     return Settings(**values)
 

@@ -67,6 +67,17 @@ def test_a_pair_that_disagrees_counts_for_neither_side_until_a_third_decides(set
     assert all(r["labelled_by"] != "bo" for r in current.values())
 
 
+def test_the_overview_and_the_label_page_show_who_agrees(client, settings):
+    _honest_flipper_and_a_third(settings)
+    overview = client.get("/ui").text  # open on 127.0.0.1 with no credentials configured
+    row = overview[overview.index('id="labellers"') :]
+    # Two people who disagree on 30%: both under the threshold (no third has broken a tie yet).
+    assert "bo</td><td>kappa 0." in row and "ana</td><td>kappa 0." in row
+    assert row.count("no: kappa under 0.6") == 2 and "sentiops labellers reinstate bo" in row
+    page = client.get("/ui/label").text  # the local labeller has labelled nothing
+    assert "Your agreement with the other labellers: not enough overlap yet (0 of 30 shared items)" in page
+
+
 def test_kappa_needs_enough_overlap(settings):
     _label(settings, "ana", zip(TEXTS[:10], TRUTH[:10], strict=True))
     _label(settings, "bo", zip(TEXTS[:10], [1 - y for y in TRUTH[:10]], strict=True))

@@ -19,7 +19,7 @@ from sentiops.text import dedup_key
 from sentiops.training.gate import decision_lines
 from sentiops.training.retrain import RetrainOptions, gather_data, retrain
 from tests.helpers.data import sample_rows
-from tests.training.test_retraining import TINY, _rewrite_feedback, _settings
+from tests.training.test_retraining import RELAXED, TINY, _rewrite_feedback, _settings
 
 PEOPLE = sample_rows(9000)[6000:7200]  # not in the prepared volume
 
@@ -116,6 +116,24 @@ def test_every_trusted_label_trains_beside_the_emoticon_pool(tmp_path, volume, r
     assert rows["replay"] == rows["new_train"]  # the replay share (0.5) of the training rows
     lines = "\n".join(decision_lines(_decision_with(rows)))
     assert f"{len(people)} of them people's, every one not held back" in lines
+
+
+def test_people_labels_an_earlier_version_trained_on_train_again(tmp_path, volume, registry):
+    for part in (volume / "feedback").glob("*.parquet"):
+        part.unlink()  # only people's labels
+    settings = _settings(tmp_path, volume, registry.root, **RELAXED)
+    labels = [Label(("negative", "positive")[t == "4"], x, source="ui", trusted=True) for t, x in PEOPLE[:120]]
+    add_labels(settings.data, settings.results, labels)
+    first = retrain(settings, RetrainOptions(max_examples=200, epochs=1, seed=3))
+    assert first.action == "promoted"
+    more = [Label(("negative", "positive")[t == "4"], x, source="ui", trusted=True) for t, x in PEOPLE[120:160]]
+    add_labels(settings.data, settings.results, more)
+    data = gather_data(settings, registry, first.challenger, TINY)
+    trained = {dedup_key(t) for t in data["train"].column("text").to_pylist()}
+    # The 40 new labels and the 120 the champion already learnt, less the share held back.
+    expected = {dedup_key(t) for _, t in PEOPLE[:160] if not held_back(t, data["trusted_share"])}
+    assert expected <= trained
+    assert data["rows"]["trusted_train"] == len(expected) == 100  # 60 of 160 held back (the floor)
 
 
 def _decision_with(rows):

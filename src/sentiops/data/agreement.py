@@ -59,12 +59,12 @@ def ratings(table: pa.Table) -> dict[str, dict[str, int]]:
     times = trusted.column("received_at").cast(pa.int64()).to_pylist()
     for i, (key, name, label, at) in enumerate(zip(keys, names, labels, times, strict=True)):
         rank = (at if at is not None else -(2**62), i, int(label))
-        person = (key, name or UNNAMED)
-        if person not in newest or rank > newest[person]:
-            newest[person] = rank
+        slot = (key, name or UNNAMED)
+        if slot not in newest or rank > newest[slot]:
+            newest[slot] = rank
     found: dict[str, dict[str, int]] = defaultdict(dict)
-    for (key, person), (_, _, label) in newest.items():
-        found[key][person] = label
+    for (text_key, person), (_, _, label) in newest.items():
+        found[text_key][person] = label
     return dict(found)
 
 

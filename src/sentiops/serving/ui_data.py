@@ -116,6 +116,8 @@ def drift(settings: Settings) -> dict[str, Any]:
             "status": row["status"],
             "n": row["n"],
             "version": row["model_version"],
+            "source": "API answers" if row.get("source") == "api" else "batch",  # older rows: batch
+            "realized": row.get("realized_accuracy") if _real(row.get("realized_accuracy")) else None,
             "report": DateFiles(settings.results, row["date"]).report.is_file(),
         }
         for row in reversed(table)
