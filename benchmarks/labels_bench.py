@@ -1,20 +1,22 @@
 """The 2016-17 scenario end to end: people's labels win back a model of the default recipe.
 
-    python benchmarks/labels_bench.py --home var/labels-bench [--rounds 100,250,500,1000,2000]
+    python benchmarks/labels_bench.py --home var/labels-bench [--rounds 100,250,500,1000] [--modes ...]
 
 `--home` holds a prepared store and a registry whose production is a default-recipe model
-(Sentiment140 only; `make bench-labels` makes it). For each mode on a copy of that home:
+(Sentiment140 only; `make bench-labels` makes it). The modes:
 `queue` (the queue's mix), `random` (purely random picks at the same label counts),
 `queue-emoticon` (the queue's mix in a store that keeps the emoticon-labelled feedback
 `data prepare` leaves) and `flipped` (the queue's mix, every label the opposite of the file's:
-the gate must refuse each challenger):
+the gate must refuse each challenger), then `agreement` (three labellers, one flipping 30% of
+answers: see `agreement_mode`). For each of the first four, on a copy of that home:
 
 1. the tweets of tweeteval_2017_pool.csv arrive: half through the API (`sentiops serve`, one
    POST /predict each), half as a batch day (`sentiops batch run`, which runs the daily drift
    check and its label-free estimate);
-2. in rounds up to each label count, the queue picks tweets (`label queue`) and a scripted
-   labeller answers with the file's labels through the Label page's HTTP routes;
-3. after each round: the date is checked again (realized against estimated accuracy), `retrain`
+2. for each label count, from that same starting point (a team that has labelled that many), the
+   queue picks tweets (`label queue`) and a scripted labeller answers with the file's labels
+   through the Label page's HTTP routes;
+3. then: the date is checked again (realized against estimated accuracy), `retrain`
    runs, and the gate decides; the challenger and production are measured on
    tweeteval_2017_eval.csv (people's labels, never trained on, never queued) and on the
    Sentiment140 holdout, on the reference engine.
@@ -178,12 +180,18 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
             **realized(home, today),
         }
     ]
-    labelled = 0
+    # Each count starts from the same home (the default-recipe model, no labels yet): what a team
+    # that has labelled that many tweets sees, the gate comparing with the model it started from.
+    snapshot = home.parent / f"{home.name}-start"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(home, snapshot)
     for target in rounds:
+        shutil.rmtree(home)
+        shutil.copytree(snapshot, home)
         share = "1.0" if mode == "random" else "0.3"  # the queue's default mix otherwise
-        sentiops(home, "label", "queue", "--since", today, "--size", str(target - labelled),
-                 "--random-share", share, "--seed", str(target))  # fmt: skip
-        labelled += label_round(home, answers, port)
+        sentiops(home, "label", "queue", "--since", today, "--size", str(target),
+                 "--random-share", share, "--seed", "1")  # fmt: skip
+        labelled = label_round(home, answers, port)
         check = realized(home, today)
         out = sentiops(home, "retrain", "--json")
         decision = json.loads(out[out.index("{") :])
@@ -210,6 +218,7 @@ def run_mode(base: Path, mode: str, rounds: list[int], pool, evaluation, port: i
         }
         print(json.dumps({"mode": mode, **{k: v for k, v in step.items() if k != "holdout_guard"}}), flush=True)
         steps.append(step)
+    shutil.rmtree(snapshot, ignore_errors=True)
     return {"mode": mode, "steps": steps, "seconds": round(time.time() - started)}
 
 

@@ -92,6 +92,13 @@ def registry(registry_dir):
 
 
 @pytest.fixture(autouse=True)
+def _one_labeller_per_item(monkeypatch):
+    """No second labeller unless a test asks for one: prediction ids are random, so which items
+    need one would vary from run to run (commands read the share from the environment)."""
+    monkeypatch.setenv("SENTIOPS_LABEL_OVERLAP_SHARE", "0")
+
+
+@pytest.fixture(autouse=True)
 def _restore_logging():
     """Commands run in-process (CliRunner) set up logging on a stream that closes with them;
     put the root logger and the record factory back so later tests do not log into it."""
