@@ -12,11 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiops.cli import app
-from sentiops.data.agreement import agreements, ratings, standing_file, standings
+from sentiops.data.agreement import agreements, ratings, standing_file
 from sentiops.data.feedback import Label, add_labels
 from sentiops.data.feedback_reader import all_labels, distrusted, trusted_labels
 from sentiops.labelling.picking import refresh_queue
 from sentiops.labelling.queue import LabelQueue, needs_second, waiting_items
+from sentiops.labelling.standing import standings
 from sentiops.text import dedup_key
 from tests.helpers.feedback import predict
 from tests.labelling.conftest import TWEETS

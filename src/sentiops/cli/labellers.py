@@ -83,7 +83,7 @@ def list_accounts(file: FileOption = None) -> None:
 def agreement() -> None:
     """Each labeller's agreement with the others (Cohen's kappa on shared items, with n) and
     whether their labels count as trusted."""
-    from sentiops.data.agreement import standings
+    from sentiops.labelling.standing import standings
 
     settings = load_settings()
     accounts = _account_names(settings.labellers_file)

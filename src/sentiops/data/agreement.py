@@ -125,30 +125,3 @@ def reinstate(data: Path, name: str, known: set[str], found: dict[str, Agreement
         back[name] = entry
         write_json_atomic(path, {"reinstated": back})
     return entry
-
-
-@dataclass(frozen=True)
-class Standing:
-    name: str
-    agreement: str  # "kappa 0.84 on 40 shared items ..." or "not enough overlap yet ..."
-    kappa: float | None
-    n: int
-    counts: bool  # their labels count as trusted
-    reinstated: bool
-
-
-def standings(data: Path, min_overlaps: int, names: set[str] | None = None) -> list[Standing]:
-    """Every labeller with a trusted label (and every name in ``names``, e.g. the accounts): their
-    agreement, and whether their labels count (the Overview, the Label page, `labellers list`)."""
-    from sentiops.data.feedback_reader import all_labels, distrusted
-
-    by_text = ratings(all_labels(data))
-    found = agreements(by_text, min_overlaps)
-    out = distrusted(data)
-    back = reinstated(data)
-    people = {p for who in by_text.values() for p in who if p != UNNAMED} | (names or set())
-    rows = []
-    for name in sorted(people):
-        mine = found.get(name, Agreement(name, 0, 0, None))
-        rows.append(Standing(name, mine.describe(min_overlaps), mine.kappa, mine.n, name not in out, name in back))
-    return rows

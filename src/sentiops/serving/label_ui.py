@@ -18,11 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from sentiops.config import Settings
-from sentiops.data.agreement import standings
 from sentiops.data.feedback import Label, add_labels
 from sentiops.data.feedback_reader import stored_labels
 from sentiops.data.labels import LABELS
 from sentiops.labelling.queue import Item, LabelQueue, QueueError
+from sentiops.labelling.standing import standings
 from sentiops.serving.access import Person
 from sentiops.serving.deps import labeller_auth
 from sentiops.text import dedup_key

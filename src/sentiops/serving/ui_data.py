@@ -174,9 +174,9 @@ def labelling(settings: Settings) -> dict[str, Any]:
     """The Overview's labelling card: the queue, this week's labels, realized beside estimated accuracy."""
     import datetime as dt
 
-    from sentiops.data.agreement import standings
     from sentiops.data.feedback_reader import current_labels
     from sentiops.labelling.queue import waiting_items
+    from sentiops.labelling.standing import standings
 
     waiting = len(waiting_items(settings.data, settings.label_overlap_share))
     labels = current_labels(settings.data)
