@@ -130,6 +130,22 @@ def test_a_share_of_items_goes_to_a_second_and_a_third_labeller(client, settings
     assert 0.08 < share < 0.12
 
 
+def test_a_labeller_whose_labels_stopped_counting_is_not_offered_their_items_again(client, settings):
+    _honest_flipper_and_a_third(settings)  # without a third, ana and bo both stop counting
+    assert distrusted(settings.data) == {"ana", "bo"}
+    predict(client, settings, TWEETS[120:123])
+    refresh_queue(settings, TODAY, TODAY, size=3, seed=0)
+    queue = LabelQueue(settings.data, lease_seconds=60)
+    item, _ = queue.next("bo")
+    held = queue.held("bo", item.item_id)
+    entry = Label("positive", held.text, held.item_id, "ui", held.picked, trusted=True, labelled_by="bo")
+    add_labels(settings.data, settings.results, [entry], found={held.item_id: {"text": held.text}})
+    queue.finish("bo", item.item_id)
+    assert item in waiting_items(settings.data)  # bo's label does not count: it still waits
+    assert queue.next("bo")[0] != item  # but never for bo (the benchmark looped on it 1,088 times)
+    assert queue.next("cy")[0] == item
+
+
 @contextlib.contextmanager
 def judged_from(monkeypatch, overlaps):
     from sentiops.config import get_settings

@@ -89,7 +89,7 @@ def add_labels(
         return Outcome(unknown_ids=unknown)
     protected = protected_keys(data)
     stored = stored_labels(data)
-    people = people_labels(data)
+    people = people_labels(data, distrusted_too=True)
     good: list[tuple[Label, str, str | None]] = []  # label, text, model version
     for item in labels:
         text, version = item.text, None

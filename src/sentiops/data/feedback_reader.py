@@ -195,6 +195,7 @@ class _Current:
     rows: pa.Table
     distrusted: frozenset[str]
     people: dict[str, dict[str, int]]  # text key -> person -> label, distrusted people left out
+    everyone: dict[str, dict[str, int]]  # the same with distrusted people
 
 
 _current: dict[str, _Current] = {}  # store folder -> its current labels
@@ -212,10 +213,12 @@ def distrusted(data: Path) -> frozenset[str]:
     return _worked_out(data).distrusted
 
 
-def people_labels(data: Path) -> dict[str, dict[str, int]]:
+def people_labels(data: Path, distrusted_too: bool = False) -> dict[str, dict[str, int]]:
     """Text (dedup key) -> {person: label}: each person's newest trusted label, but a distrusted
-    labeller's (the queue asks who labelled an item, and whether they agree)."""
-    return _worked_out(data).people
+    labeller's unless ``distrusted_too`` (the queue asks who labelled an item, and whether they
+    agree; nobody is offered an item they labelled, distrusted or not)."""
+    found = _worked_out(data)
+    return found.everyone if distrusted_too else found.people
 
 
 def _worked_out(data: Path) -> _Current:
@@ -235,7 +238,7 @@ def _worked_out(data: Path) -> _Current:
         found = agreements(by_text, settings.label_min_overlaps)
         out = frozenset(flagged(found, reinstated(data), settings.label_min_kappa, settings.label_min_overlaps))
         people = {key: kept for key, who in by_text.items() if (kept := {p: y for p, y in who.items() if p not in out})}
-        cached = _current[str(data)] = _Current(every, standing, current_rows(every, out), out, people)
+        cached = _current[str(data)] = _Current(every, standing, current_rows(every, out), out, people, by_text)
     return cached
 
 

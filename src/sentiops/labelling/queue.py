@@ -129,12 +129,14 @@ class Labelled:
     ids: set[str]
     keys: set[str]
     people: dict[str, dict[str, int]]
+    everyone: dict[str, dict[str, int]]  # distrusted labellers too
     overlap_share: float
 
     @classmethod
     def read(cls, data: Path, overlap_share: float) -> Labelled:
         stored = stored_labels(data)
-        return cls(stored.trusted_ids, stored.trusted_keys, people_labels(data), overlap_share)
+        people, everyone = people_labels(data), people_labels(data, distrusted_too=True)
+        return cls(stored.trusted_ids, stored.trusted_keys, people, everyone, overlap_share)
 
     def who(self, item: Item) -> dict[str, int]:
         return self.people.get(dedup_key(item.text), {})
@@ -146,8 +148,9 @@ class Labelled:
         return len(answers) >= 3 or (len(answers) == 2 and answers[0] == answers[1])
 
     def open_to(self, item: Item, holder: str) -> bool:
-        """Not done, and not labelled by this person already (nobody labels an item twice)."""
-        return not self.done(item) and holder not in self.who(item)
+        """Not done, and not labelled by this person already, even one whose labels no longer count
+        (nobody labels an item twice)."""
+        return not self.done(item) and holder not in self.everyone.get(dedup_key(item.text), {})
 
 
 def waiting_items(data: Path, overlap_share: float = 0.0) -> list[Item]:
