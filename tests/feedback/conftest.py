@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.helpers.feedback import client, data, settings  # noqa: F401
+from tests.helpers.feedback import cli_env, client, data, settings  # noqa: F401

@@ -198,16 +198,6 @@ def test_the_feedback_route_needs_the_prediction_token(tmp_path, registry_dir, d
 # -- feedback import ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(monkeypatch, settings):
-    monkeypatch.setenv("SENTIOPS_DATA_DIR", str(settings.data))
-    monkeypatch.setenv("SENTIOPS_RESULTS_DIR", str(settings.results))
-    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(settings.registry))
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
 def _import(*args):
     return CliRunner().invoke(cli, ["feedback", "import", *args])
 

@@ -43,3 +43,16 @@ def predict(client, settings, texts):
     answers = [client.post("/predict", json={"text": t}).json() for t in texts]
     wait_for(lambda: {a["prediction_id"] for a in answers} <= set(_logged_ids(settings.results)))
     return answers
+
+
+@pytest.fixture
+def cli_env(monkeypatch, settings):
+    """Commands run in-process (CliRunner) on the same volume and registry as ``settings``."""
+    from sentiops.config import get_settings
+
+    monkeypatch.setenv("SENTIOPS_DATA_DIR", str(settings.data))
+    monkeypatch.setenv("SENTIOPS_RESULTS_DIR", str(settings.results))
+    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(settings.registry))
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()

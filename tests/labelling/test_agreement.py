@@ -8,7 +8,6 @@ import contextlib
 import datetime as dt
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from sentiops.cli import app
@@ -158,16 +157,3 @@ def judged_from(monkeypatch, overlaps):
     monkeypatch.delenv("SENTIOPS_LABEL_MIN_OVERLAPS")
     get_settings.cache_clear()
     feedback_reader._current.clear()
-
-
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("SENTIOPS_HOME", str(settings.home))
-    monkeypatch.setenv("SENTIOPS_DATA_DIR", str(settings.data))
-    monkeypatch.setenv("SENTIOPS_REGISTRY_DIR", str(settings.registry))
-    monkeypatch.setenv("SENTIOPS_RESULTS_DIR", str(settings.results))
-    from sentiops.config import get_settings
-
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
