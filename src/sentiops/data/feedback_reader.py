@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sentiops.data.agreement import Agreement
 from sentiops.data.feedback_index import REINDEX_AFTER, Stamp, read_index, try_reindex, write_index
 from sentiops.data.readers import reading
 from sentiops.text import dedup_key
@@ -196,6 +197,7 @@ class _Current:
     distrusted: frozenset[str]
     people: dict[str, dict[str, int]]  # text key -> person -> label, distrusted people left out
     everyone: dict[str, dict[str, int]]  # the same with distrusted people
+    agreements: dict[str, Agreement]  # each labeller's kappa against the others
 
 
 _current: dict[str, _Current] = {}  # store folder -> its current labels
@@ -221,6 +223,11 @@ def people_labels(data: Path, distrusted_too: bool = False) -> dict[str, dict[st
     return found.everyone if distrusted_too else found.people
 
 
+def labeller_agreements(data: Path) -> dict[str, Agreement]:
+    """Each labeller's agreement with the others (data/agreement.py), as worked out for the rule."""
+    return _worked_out(data).agreements
+
+
 def _worked_out(data: Path) -> _Current:
     from sentiops.config import get_settings
     from sentiops.data.agreement import agreements, flagged, ratings, reinstated, standing_file
@@ -238,7 +245,8 @@ def _worked_out(data: Path) -> _Current:
         found = agreements(by_text, settings.label_min_overlaps)
         out = frozenset(flagged(found, reinstated(data), settings.label_min_kappa, settings.label_min_overlaps))
         people = {key: kept for key, who in by_text.items() if (kept := {p: y for p, y in who.items() if p not in out})}
-        cached = _current[str(data)] = _Current(every, standing, current_rows(every, out), out, people, by_text)
+        rows = current_rows(every, out)
+        cached = _current[str(data)] = _Current(every, standing, rows, out, people, by_text, found)
     return cached
 
 
@@ -308,7 +316,7 @@ def _majority(raters: dict[str, tuple[int, int]], labels: list[int]) -> int | No
     votes: dict[int, list[tuple[int, int]]] = {}
     for rank in raters.values():
         votes.setdefault(labels[rank[1]], []).append(rank)
-    label, ranks = max(votes.items(), key=lambda kv: len(kv[1]))
+    ranks = max(votes.values(), key=len)
     if len(ranks) * 2 <= len(raters):
         return None
     return max(ranks)[1]

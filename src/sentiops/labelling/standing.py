@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentiops.data.agreement import UNNAMED, Agreement, agreements, ratings, reinstated
-from sentiops.data.feedback_reader import all_labels, distrusted
+from sentiops.data.agreement import UNNAMED, Agreement, reinstated
+from sentiops.data.feedback_reader import distrusted, labeller_agreements, people_labels
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class Standing:
 def standings(data: Path, min_overlaps: int, names: set[str] | None = None) -> list[Standing]:
     """Every labeller with a trusted label (and every name in ``names``, e.g. the accounts): their
     agreement, and whether their labels count (the Overview, the Label page, `labellers list`)."""
-    by_text = ratings(all_labels(data))
-    found = agreements(by_text, min_overlaps)
+    by_text = people_labels(data, distrusted_too=True)
+    found = labeller_agreements(data)
     out = distrusted(data)
     back = reinstated(data)
     people = {p for who in by_text.values() for p in who if p != UNNAMED} | (names or set())

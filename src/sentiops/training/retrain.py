@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
-from sentiops.data.feedback_reader import all_labels, current_labels, parts
+from sentiops.data.feedback_reader import all_labels, current_labels, parts, trusted_labels
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, share_for, trusted_eval
 from sentiops.files import sha256_file
@@ -120,7 +120,8 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     validate_rows(new, "new feedback")
     # The trusted evaluation share is never trained on, whoever sent the label; while people's
     # labels are few it is raised so that enough of them are held back to decide on.
-    people_texts = every.filter(pc.fill_null(every.column("trusted"), False)).column("text").to_pylist()
+    people = trusted_labels(settings.data)
+    people_texts = people.column("text").to_pylist()
     share = share_for(people_texts, settings.retrain_trusted_share, settings.retrain_trusted_eval_floor)
     kept_out = held_back_mask(new.column("text").to_pylist(), share)
     held = int(pc.sum(kept_out).as_py() or 0)
@@ -136,8 +137,7 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     others = new.filter(pc.invert(new.column("trusted")))
     # People's labels are few and dear: every one not held back trains, from whichever part
     # (the champion saw the older ones; training on them again keeps them from being forgotten).
-    people = every.filter(pc.fill_null(every.column("trusted"), False))
-    people = people.filter(pc.invert(held_back_mask(people.column("text").to_pylist(), share)))
+    people = people.filter(pc.invert(held_back_mask(people_texts, share)))
     people = people.select(["id", "text", "label"]).append_column("trusted", pa.array([True] * people.num_rows))
     people = people.take(rng.permutation(people.num_rows))
     if trusted.num_rows >= settings.retrain_min_trusted:
