@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # Serving
     max_text_chars: int = 1000
     max_batch_texts: int = 256
+    # The classes /predict answers with when a request names no `view`: `model` (the version's
+    # own: neutral once it is three-class), `binary` (neutral folded out, for clients that know
+    # two classes) or `three-class` (a binary version then answers 422). docs/serving.md.
+    predict_view: Literal["model", "binary", "three-class"] = "model"
     max_body_bytes: int = 1_000_000
     # From `make bench-serve` on 2 cores: waiting for more requests only added latency (batches
     # fill while the previous one runs); 32 and 64 gave the same throughput at 32 clients.
@@ -257,6 +261,14 @@ class Settings(BaseSettings):
     # on people's labels at 1,000 labels); the challenger's holdout accuracy may fall by at most
     # 4 points (a point difference; flipped labels cost far more).
     retrain_holdout_guard_margin: float = Field(0.04, ge=0)
+    # Neutral: a model learns it once this many neutral labels would train (people's labels in
+    # `retrain`, the split's rows in `train`); until then neutral labels are stored and wait.
+    # A class learned from a few dozen rows would be a guess (`make bench-neutral`).
+    neutral_min_labels: int = Field(100, ge=1)
+    # A three-class challenger against a binary champion: on the trusted negative/positive rows,
+    # read in the two-class view, neither class's recall may fall by more than this (learning
+    # neutral must not cost the polarity the champion had).
+    retrain_class_recall_margin: float = Field(0.05, ge=0)
     keep_versions: int = 5
 
     @model_validator(mode="after")

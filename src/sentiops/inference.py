@@ -54,6 +54,28 @@ class Prediction:
     def as_dict(self) -> dict[str, Any]:
         return {"label": self.label, "confidence": self.confidence, "scores": self.scores}
 
+    def two_class(self) -> Prediction:
+        """The negative / positive view: neutral folded out, the larger of the two scores decides
+        and both are renormalised to sum to 1 (for binary-only clients; a binary answer is kept)."""
+        if set(self.scores) <= {"negative", "positive"}:
+            return self
+        negative, positive = self.scores["negative"], self.scores["positive"]
+        total = max(negative + positive, 1e-12)
+        scores = {"negative": negative / total, "positive": positive / total}
+        label = "positive" if positive > negative else "negative"
+        return Prediction(label, scores[label], scores, self.tokens, self.unknown)
+
+
+class TwoClassView:
+    """A predictor read in the negative / positive view: how a three-class model is compared with a
+    binary one on the checks that know two classes (behaviour, agreement)."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        return [p.two_class() for p in self.predictor.predict(texts)]
+
 
 @dataclass
 class Predictor:

@@ -124,6 +124,7 @@ class EvalReport(_Record):
     n: int
     accuracy: float
     macro_f1: float
+    macro_recall: float | None = None  # versions before three-way labels lack it
     roc_auc: float | None = None
     ece: float | None = None
     per_class: dict[str, ClassScores] = Field(default_factory=dict)
@@ -134,6 +135,7 @@ class EvalReport(_Record):
             "n": self.n,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "macro_recall": self.macro_recall,
             "roc_auc": self.roc_auc,
             "ece": self.ece,
         }

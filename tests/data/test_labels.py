@@ -72,5 +72,6 @@ def test_a_three_class_file_is_refused_unless_named(tmp_path):
     with pytest.raises(LabelSchemeError):
         read_labelled([source])
     rows, _, dropped = read_labelled([source], "three-class")
-    assert [(text, label) for _, text, label in rows] == [("awful day", 0), ("lovely day", 1)]
-    assert dropped["neutral"] == 1
+    # Neutral is kept (id 2: ids follow LABELS, not the file's numbers).
+    assert [(text, label) for _, text, label in rows] == [("awful day", 0), ("it is a day", 2), ("lovely day", 1)]
+    assert "neutral" not in dropped

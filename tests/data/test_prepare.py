@@ -14,10 +14,11 @@ def test_prepare_counts_drops_and_splits(tmp_path):
     source = write_csv(tmp_path / "in.csv", rows)
     manifest = prepare([source], tmp_path / "out", SplitPlan(seed=3, day_rows=100, feedback_part_rows=150))
     assert manifest["dropped"]["duplicate"] == 10
-    assert manifest["dropped"]["neutral"] == 1
+    assert "neutral" not in manifest["dropped"]  # kept: a three-class model can learn it
     assert manifest["dropped"]["rejected"] == 1
     splits = manifest["splits"]
-    assert sum(s["rows"] for s in splits.values()) == manifest["rows_usable"] == 1000
+    assert sum(s["rows"] for s in splits.values()) == manifest["rows_usable"] == 1001
+    assert sum(s["classes"]["neutral"] for s in splits.values()) == 1
     assert manifest["dropped"]["empty_after_cleaning"] == 1  # only a mention and a link
     assert splits["validation"]["rows"] == splits["holdout"]["rows"] == 60
     assert splits["incoming"]["days"] == 2

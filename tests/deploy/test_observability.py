@@ -74,5 +74,5 @@ def test_every_metric_used_is_exported(registry_dir):
 
 def test_the_dashboard_covers_what_operators_look_at():
     titles = " ".join(panel["title"].lower() for panel in json.loads(DASHBOARD.read_text())["panels"])
-    for topic in ("requests", "latency", "status", "micro-batch", "positive", "confidence", "model version", "reloads"):
+    for topic in ("requests", "latency", "status", "micro-batch", "neutral", "confidence", "model version", "reloads"):
         assert topic in titles, topic

@@ -129,7 +129,7 @@ def test_a_second_label_for_a_prediction_replaces_the_first(client, settings):
     ("body", "status", "fragment"),
     [
         ({"prediction_id": "2026113012-00000000000000000000", "label": "positive"}, 404, "unknown prediction id"),
-        ({"text": "fine day", "label": "neutral"}, 422, "label"),
+        ({"text": "fine day", "label": "mixed"}, 422, "label"),
         ({"text": "fine day", "label": "positive", "prediction_id": "x"}, 422, "exactly one"),
         ({"label": "positive"}, 422, "exactly one"),
         ({"text": "   ", "label": "positive"}, 422, "empty"),

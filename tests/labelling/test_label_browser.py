@@ -36,7 +36,7 @@ def test_three_tweets_labelled_with_the_keyboard(client, settings, browser, tmp_
         errors = watch_console(page)
         wait_for(lambda: "0 of 5 labelled" in page.inner_text("#progress"))
         seen = []
-        for key in ("n", "p", "s", "n"):
+        for key in ("n", "p", "s", "e"):
             text = page.inner_text("#tweet")
             assert text and text not in seen
             seen.append(text)
@@ -59,5 +59,5 @@ def test_three_tweets_labelled_with_the_keyboard(client, settings, browser, tmp_
     rows = [r for r in current_labels(settings.data).to_pylist() if r["source"] == "ui"]
     assert sorted(r["text"].strip() for r in rows) == sorted(t.strip() for t in [seen[0], seen[1], seen[3]])
     by_text = {r["text"].strip(): r["label"] for r in rows}
-    assert [by_text[seen[i].strip()] for i in (0, 1, 3)] == [0, 1, 0]
+    assert [by_text[seen[i].strip()] for i in (0, 1, 3)] == [0, 1, 2]  # negative, positive, neutral
     assert {r["labelled_by"] for r in rows} == {"ada"}

@@ -145,7 +145,7 @@ def test_failed_sign_ins_back_off_per_account_and_address(guarded):
 def test_bad_requests_get_clear_errors(settings, client):
     _fill_queue(client, settings, 2)
     item = client.get("/ui/label/next").json()["item"]
-    bad = client.post(f"/ui/label/items/{item['id']}", json={"label": "neutral"})
+    bad = client.post(f"/ui/label/items/{item['id']}", json={"label": "mixed"})
     assert bad.status_code == 422
     unknown = client.post("/ui/label/items/2026010100-0000", json={"label": "positive"})
     assert unknown.status_code == 404 and "no queued item" in unknown.json()["detail"]

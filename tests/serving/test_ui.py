@@ -19,7 +19,7 @@ def test_every_page_shows_what_the_files_hold(history):
         client.post("/predict", json={"text": "what a lovely day"})
         overview = client.get("/ui").text
         assert "production: version 1" in overview and "first model" in overview
-        assert "requests since start" in overview and "share of positive predictions" in overview
+        assert "requests since start" in overview and "predicted classes" in overview
         versions = client.get("/ui/versions").text
         assert 'id="version-1"' in versions and ">ok<" in versions and "validation_confusion.png" in versions
         assert client.get("/ui/versions/1/validation_confusion.png").headers["content-type"] == "image/png"

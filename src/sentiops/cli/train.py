@@ -50,7 +50,11 @@ def train(
     )
     try:
         version, metrics = run_train(
-            open_registry(settings), data or settings.data, options, settings.teacher if distill else None
+            open_registry(settings),
+            data or settings.data,
+            options,
+            settings.teacher if distill else None,
+            settings.neutral_min_labels,
         )
     except CorruptInput as exc:
         fail(str(exc))  # exit 1, the file named
@@ -98,7 +102,7 @@ def evaluate(
     except (RegistryError, InputError, ValueError) as exc:
         fail(str(exc))
     if not rows:
-        fail(f"no labelled negative/positive rows in {data}")
+        fail(f"no labelled rows in {data}")
     probs, _, _ = predictor.probabilities([r[1] for r in rows])
     report = classification_report(np.array([r[2] for r in rows]), probs, predictor.labels)
     report.update(version=predictor.version, backend=predictor.backend, dropped=dict(dropped))

@@ -39,6 +39,7 @@ LABEL_STUDIO_CONFIG = f"""<View>
   <Choices name="{QUESTION}" toName="text" choice="single" showInline="true">
     <Choice value="negative"/>
     <Choice value="positive"/>
+    <Choice value="neutral"/>
   </Choices>
 </View>
 """
@@ -328,7 +329,7 @@ def _label_problem(raw: object, scheme: Scheme) -> str | None:
     name = map_label(raw, scheme)
     if name in LABELS:
         return None
-    return f"label {raw!r} is {name or 'unknown'} in the {scheme} scheme: only negative and positive train"
+    return f"label {raw!r} is unknown in the {scheme} scheme: expected one of {', '.join(LABELS)}"
 
 
 def _has_prediction_ids(path: Path) -> bool:

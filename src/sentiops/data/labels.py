@@ -1,4 +1,4 @@
-"""Label schemes: every label spelling users bring, onto negative / positive (/ neutral).
+"""Label schemes: every label spelling users bring, onto negative / positive / neutral.
 
 Numbers mean different things in different files: Sentiment140 uses 0/2/4, binary files 0/1,
 and three-class files 0/1/2 (where 1 is neutral). A file's scheme is read from the labels it
@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-LABELS: tuple[str, ...] = ("negative", "positive")
-LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 NEUTRAL = "neutral"
+# Every class a label can carry; a label's id in the store (and in every model's output) is its
+# index here. Neutral comes last so that a binary model's classes are a prefix: a three-class
+# model widens a binary one's head by one row, and ids 0 and 1 mean the same in both.
+LABELS: tuple[str, ...] = ("negative", "positive", NEUTRAL)
+LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+BINARY: tuple[str, ...] = LABELS[:2]
 
 Scheme = Literal["sentiment140", "binary", "three-class", "words"]
 SCHEMES: dict[Scheme, dict[str, str]] = {

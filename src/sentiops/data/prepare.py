@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, Scheme, detect_scheme, map_label
+from sentiops.data.labels import LABEL2ID, LABELS, Scheme, detect_scheme, map_label
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
 from sentiops.data.store import REJECT_SCHEMA
 from sentiops.files import sha256_file
@@ -71,9 +71,6 @@ def read_labelled(
             label = map_label(rec.label, file_scheme)
             if label is None:
                 rejects.append(Reject(rec.row_id, f"unknown label {rec.label!r} ({file_scheme} scheme)", rec.text))
-                continue
-            if label == NEUTRAL:
-                dropped["neutral"] += 1
                 continue
             key = dedup_key(rec.text)
             if not key:

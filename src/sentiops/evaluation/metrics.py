@@ -13,6 +13,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from sentiops.data.labels import LABELS
+
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """Weighted mean gap between confidence and accuracy over equal-width confidence bins."""
@@ -27,22 +29,24 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
 
 
 def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall, ROC-AUC, confusion matrix and ECE."""
+    """Accuracy, macro-F1, macro-recall, per-class precision/recall, ROC-AUC, confusion matrix and ECE.
+
+    ``labels``: the model's classes, a prefix of LABELS. Truth may hold a class the model lacks
+    (neutral labels for a binary model): those rows count as wrong and the class is reported with
+    recall 0, which is what a user of the model gets on them."""
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(range(len(labels))), zero_division=0
-    )
-    try:
-        auc = float(roc_auc_score(y_true, probs[:, 1]))
-    except ValueError:  # only one class present
-        auc = float("nan")
+    names = list(LABELS[: max(len(labels), int(y_true.max(initial=-1)) + 1)])
+    ids = list(range(len(names)))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    present = support > 0
     return {
         "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        "roc_auc": auc,
+        "macro_recall": float(recall[present].mean()) if present.any() else float("nan"),
+        "roc_auc": _roc_auc(y_true, probs),
         "ece": expected_calibration_error(confidence, (y_pred == y_true).astype(float)),
         "per_class": {
             name: {
@@ -51,7 +55,25 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: list[st
                 "f1": float(f1[i]),
                 "support": int(support[i]),
             }
-            for i, name in enumerate(labels)
+            for i, name in enumerate(names)
         },
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=list(range(len(labels)))).tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
     }
+
+
+def _roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Binary: on P(positive). More classes: the one-vs-rest macro average. NaN when the truth
+    lacks a class of the model or holds one the model lacks (no AUC can be drawn)."""
+    try:
+        if probs.shape[1] == 2:
+            return float(roc_auc_score(y_true, probs[:, 1]))
+        return float(roc_auc_score(y_true, probs, multi_class="ovr", labels=list(range(probs.shape[1]))))
+    except ValueError:
+        return float("nan")
+
+
+def binary_view(probs: np.ndarray) -> np.ndarray:
+    """Negative / positive probabilities only, neutral folded out (renormalised over the two):
+    the larger of the two scores decides, for clients and checks that know two classes."""
+    pair = np.asarray(probs, dtype=float)[:, :2]
+    return pair / np.clip(pair.sum(axis=1, keepdims=True), 1e-12, None)

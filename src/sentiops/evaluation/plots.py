@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
+from sentiops.data.labels import LABELS
+
 
 def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder: Path, prefix: str) -> None:
     """Confusion matrix and reliability diagram as PNGs (headless matplotlib)."""
@@ -17,6 +19,7 @@ def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder:
 
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)
+    labels = list(LABELS[: max(len(labels), int(y_true.max(initial=-1)) + 1)])  # truth may hold more classes
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(matrix, cmap="Blues")
@@ -33,7 +36,7 @@ def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder:
 
     confidence = probs.max(axis=1)
     correct = (y_pred == y_true).astype(float)
-    edges = np.linspace(0.5, 1.0, 11)
+    edges = np.linspace(1 / probs.shape[1], 1.0, 11)
     centers, accuracy = [], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         members = (confidence >= lo) & (confidence < hi if hi < 1 else confidence <= hi)
@@ -41,7 +44,7 @@ def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder:
             centers.append(confidence[members].mean())
             accuracy.append(correct[members].mean())
     fig, ax = plt.subplots(figsize=(4, 3.5))
-    ax.plot([0.5, 1], [0.5, 1], "--", color="grey", label="perfect calibration")
+    ax.plot([edges[0], 1], [edges[0], 1], "--", color="grey", label="perfect calibration")
     ax.plot(centers, accuracy, "o-", label="model")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")

@@ -106,12 +106,14 @@ class _Temperatures:
     def __init__(self, registry: Registry) -> None:
         self.registry, self.found = registry, {}  # type: ignore[var-annotated]
 
-    def _of(self, version: str) -> float | None:
+    def _of(self, version: str) -> tuple[float | None, int]:
+        """(temperature, number of classes) of a version."""
         if version not in self.found:
             try:
-                self.found[version] = self.registry.folder(version).metrics().temperature if version else None
+                folder = self.registry.folder(version)
+                self.found[version] = (folder.metrics().temperature, len(folder.labels().labels))
             except Exception:
-                self.found[version] = None
+                self.found[version] = (None, 2)
         return self.found[version]
 
     def calibrate_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -121,8 +123,12 @@ class _Temperatures:
             by_version.setdefault(row.get("model_version") or "", []).append(row)
         for version, group in by_version.items():
             raw = np.array([0.5 if r.get("confidence") is None else float(r["confidence"]) for r in group])
-            temperature = self._of(version)
-            scaled = calibrate(np.stack([raw, 1 - raw], axis=1), temperature).max(axis=1) if temperature else raw
+            temperature, classes = self._of(version) if version else (None, 2)
+            # Only the top score is logged: the rest is spread evenly over the other classes (exact
+            # for two classes; for three, the ranking by uncertainty is what matters, and it holds).
+            rest = np.repeat(((1 - raw) / (classes - 1))[:, None], classes - 1, axis=1)
+            spread = np.concatenate([raw[:, None], rest], axis=1)
+            scaled = calibrate(spread, temperature).max(axis=1) if temperature else raw
             for row, value in zip(group, scaled.tolist(), strict=True):
                 row["confidence"] = value
 

@@ -25,7 +25,7 @@ from scipy.stats import binomtest
 
 from sentiops.config import Settings
 from sentiops.data.feedback_reader import trusted_labels
-from sentiops.data.labels import LABELS
+from sentiops.data.labels import BINARY, LABELS
 from sentiops.data.predictions import SCHEMA, SHADOW, log_files, read_log_file
 from sentiops.evaluation.calibration import calibrate
 from sentiops.evaluation.paired import compare
@@ -161,19 +161,21 @@ class _Model:
     def __init__(self, registry: Registry, version: str) -> None:
         self.version = version
         self.n = self.answered = 0
-        self.counts = dict.fromkeys(LABELS, 0)
         self.confidence = self.calibrated = 0.0
         try:
-            self.temperature = registry.folder(version).metrics().temperature
+            folder = registry.folder(version)
+            self.temperature = folder.metrics().temperature
+            self.counts = dict.fromkeys(folder.labels().labels, 0)  # the version's classes
         except (RegistryError, OSError, ValueError):
             self.temperature = None
+            self.counts = dict.fromkeys(BINARY, 0)
 
     def add(self, rows: pa.Table) -> None:
         if not rows.num_rows:
             return
         self.n += rows.num_rows
         self.answered += rows.num_rows - pc.sum(pc.equal(rows.column("role"), SHADOW)).as_py()
-        for name in LABELS:
+        for name in self.counts:
             self.counts[name] += pc.sum(pc.equal(rows.column("label"), name)).as_py() or 0
         self.confidence += pc.sum(rows.column("confidence")).as_py()
         if self.temperature:
@@ -189,7 +191,8 @@ class _Model:
 
 
 def _probabilities(rows: pa.Table) -> np.ndarray:
-    """The scores map as an (n, classes) array in LABELS order, whatever order a model wrote them in."""
+    """The scores map as an (n, classes) array in LABELS order, whatever order a model wrote them in
+    (the rows of one version: all with the same classes)."""
     # As a list of structs: MapArray.keys / .items ignore a slice's offset, ListArray.flatten does not.
     entries = (
         rows.column("scores")
@@ -199,7 +202,8 @@ def _probabilities(rows: pa.Table) -> np.ndarray:
     flat = entries.flatten()
     keys = flat.field("key").to_numpy(zero_copy_only=False)
     values = flat.field("value").to_numpy(zero_copy_only=False)
-    return np.stack([values[keys == name] for name in sorted(LABELS)], axis=1).astype(float)
+    names = [name for name in LABELS if (keys == name).any()]
+    return np.stack([values[keys == name] for name in names], axis=1).astype(float)
 
 
 class _Pairs:

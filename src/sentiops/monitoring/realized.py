@@ -85,12 +85,14 @@ def _scores(truth: np.ndarray, predicted: np.ndarray, prefix: str) -> dict[str, 
         return {f"{prefix}_n": 0}
     correct = int((truth == predicted).sum())
     low, high = wilson(correct, n)
+    seen = [name for name in LABELS if name in set(truth) | set(predicted)]
     return {
         f"{prefix}_n": n,
         f"{prefix}_accuracy": correct / n,
         f"{prefix}_low": low,
         f"{prefix}_high": high,
-        f"{prefix}_macro_f1": float(f1_score(truth, predicted, labels=list(LABELS), average="macro", zero_division=0)),
+        # Over the classes seen (a neutral label a binary model cannot give counts as its miss).
+        f"{prefix}_macro_f1": float(f1_score(truth, predicted, labels=seen, average="macro", zero_division=0)),
     }
 
 

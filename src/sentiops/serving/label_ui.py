@@ -1,6 +1,6 @@
 """The Label page (/ui/label) and the JSON routes its script (or a scripted labeller) calls.
 
-One tweet at a time, keys n / p / s / u (negative, positive, skip, undo); the model's answer only
+One tweet at a time, keys n / e / p / s / u (negative, neutral, positive, skip, undo); the model's answer only
 when asked for (m), so that it does not steer the labeller. The page shows the labeller's own
 agreement with the others (data/agreement.py). Only a signed-in labeller (a named
 account, serving/access.py) gets these routes; each holds at most one lease at a time, by name.
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/ui/label", include_in_schema=False)
 
 
 class LabelBody(BaseModel):
-    label: Literal["negative", "positive"]
+    label: Literal["negative", "positive", "neutral"]
 
 
 def _settings(request: Request) -> Settings:

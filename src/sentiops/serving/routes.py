@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
+from sentiops.data.labels import NEUTRAL
 from sentiops.data.predictions import new_prediction_id
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
@@ -28,6 +29,7 @@ from sentiops.serving.schemas import (
     FeedbackResponse,
     PredictRequest,
     PredictResponse,
+    View,
     errors,
 )
 from sentiops.serving.token import TokenUnavailable
@@ -51,18 +53,27 @@ def _check_text(text: str, limit: int, where: str = "text") -> None:
 CALLER_KEY = "x-caller-key"  # a canary keeps a caller on one model by a hash of this (else the request id)
 
 
-async def _predict(s: ServiceState, request: Request, texts: list[str]) -> tuple[list[PredictResponse], str]:
+async def _predict(
+    s: ServiceState, request: Request, texts: list[str], view: View | None
+) -> tuple[list[PredictResponse], str]:
     """Answer the texts (production, or staging for a canary caller), log the answers, then offer
-    them to the shadow. The records only go to buffers here: no I/O on the request's path."""
+    them to the shadow. The records only go to buffers here: no I/O on the request's path. The log
+    keeps the model's own answer; ``view`` only shapes what the caller gets."""
     request_id = getattr(request.state, "request_id", "")
     answer = await s.trial.predict(texts, request.headers.get(CALLER_KEY) or request_id)
+    view = view or s.settings.predict_view
+    classes = list(answer.predictions[0].scores) if answer.predictions else []
+    if view == "three-class" and NEUTRAL not in classes:
+        raise HTTPException(
+            422,
+            f"view three-class: version {answer.version} answers {', '.join(classes)} only (use view binary or model)",
+        )
     now = dt.datetime.now(dt.UTC)
     answers, records = [], []
     for text, prediction in zip(texts, answer.predictions, strict=True):
         prediction_id = new_prediction_id(now)
-        answers.append(
-            PredictResponse(**prediction.as_dict(), model_version=answer.version, prediction_id=prediction_id)
-        )
+        shown = prediction.two_class() if view == "binary" else prediction
+        answers.append(PredictResponse(**shown.as_dict(), model_version=answer.version, prediction_id=prediction_id))
         records.append(
             Logged(prediction_id, now, request_id, answer.version, answer.engine, answer.role, prediction, text)
         )
@@ -74,11 +85,11 @@ async def _predict(s: ServiceState, request: Request, texts: list[str]) -> tuple
 
 @predictions.post("/predict", response_model=PredictResponse)
 async def predict(body: PredictRequest, s: State, request: Request, response: Response) -> PredictResponse:
-    """Sentiment of one tweet: label, confidence, both class probabilities and a prediction id
+    """Sentiment of one tweet: label, confidence, one probability per class and a prediction id
     (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`). `model_version`
     says which version answered (staging, for a caller in a canary)."""
     _check_text(body.text, s.settings.max_text_chars)
-    [answer], _ = await _predict(s, request, [body.text])
+    [answer], _ = await _predict(s, request, [body.text], body.view)
     if s.settings.log_texts:
         log.info("prediction", extra={"text": body.text, "label": answer.label})
     response.headers["X-Prediction-ID"] = answer.prediction_id
@@ -94,7 +105,7 @@ async def predict_batch(body: BatchRequest, s: State, request: Request) -> Batch
         raise HTTPException(422, f"{len(body.texts)} texts; the limit is {s.settings.max_batch_texts}")
     for i, text in enumerate(body.texts):
         _check_text(text, s.settings.max_text_chars, where=f"texts[{i}]")
-    answers, version = await _predict(s, request, body.texts)
+    answers, version = await _predict(s, request, body.texts, body.view)
     return BatchResponse(predictions=answers, model_version=version)
 
 

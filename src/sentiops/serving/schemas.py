@@ -6,10 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+# Which classes an answer has: the model's own (negative / positive, or with neutral for a
+# three-class version), `binary` (neutral folded out: the larger of negative and positive decides,
+# both renormalised; for clients that know two classes) or `three-class` (refused with 422 by a
+# binary model). Unset: SENTIOPS_PREDICT_VIEW (default `model`).
+View = Literal["model", "binary", "three-class"]
+
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr
+    view: View | None = None
 
 
 # A hard bound in the schema, so an oversized list is one error found at once (not one error per
@@ -20,12 +27,16 @@ MAX_BATCH_SCHEMA = 4096
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(max_length=MAX_BATCH_SCHEMA)
+    view: View | None = None
 
 
 class PredictResponse(BaseModel):
-    label: str
+    """`label` is one of the answering version's classes (`GET /model` lists them): negative or
+    positive, or neutral too for a three-class version; `scores` has one probability per class."""
+
+    label: str = Field(examples=["neutral"])
     confidence: float
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(examples=[{"negative": 0.1, "positive": 0.2, "neutral": 0.7}])
     model_version: str
     prediction_id: str  # send it back with a label to POST /feedback
 
@@ -39,7 +50,7 @@ class FeedbackItem(BaseModel):
     """A label for a past prediction (its `prediction_id`) or for a text."""
 
     model_config = ConfigDict(extra="forbid")
-    label: Literal["negative", "positive"]
+    label: Literal["negative", "positive", "neutral"]
     prediction_id: StrictStr | None = Field(None, max_length=64)
     text: StrictStr | None = None
     source: StrictStr = Field("api", min_length=1, max_length=40)

@@ -84,8 +84,9 @@ def _live(request: Request) -> dict[str, Any] | None:
         return None
     sample = metrics.registry.get_sample_value
     requests = sum(s.value for m in metrics.requests.collect() for s in m.samples if s.name.endswith("_total"))
-    positive = sample("sentiops_predictions_total", {"label": "positive"}) or 0.0
-    negative = sample("sentiops_predictions_total", {"label": "negative"}) or 0.0
+    # Each class the served version answers (neutral too, for a three-class version).
+    counts = {name: sample("sentiops_predictions_total", {"label": name}) or 0.0 for name in predictor.labels}
+    answered = sum(counts.values())
     count = sample("sentiops_prediction_confidence_count") or 0.0
     uptime = max(1e-9, time.time() - metrics.started)
     return {
@@ -94,7 +95,7 @@ def _live(request: Request) -> dict[str, Any] | None:
         "requests": int(requests),
         "rate": requests / uptime,
         "uptime": uptime,
-        "positive_share": positive / (positive + negative) if positive + negative else None,
+        "shares": {name: n / answered for name, n in counts.items()} if answered else None,
         "mean_confidence": (sample("sentiops_prediction_confidence_sum") or 0.0) / count if count else None,
         # None until a prediction is served: the gauge reads 0 before then, which is no estimate.
         "estimated_accuracy": sample("sentiops_estimated_accuracy") if metrics.calibrated and count else None,

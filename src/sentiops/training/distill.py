@@ -129,7 +129,7 @@ def train_teacher(data_dir: Path, folder: Path, options: TrainOptions) -> dict:
     truth = np.asarray(validation.column("label").to_pylist()) == LABEL2ID["positive"]
     record = {
         "base_model": options.base_model,
-        "options": {k: v for k, v in vars(options).items() if k != "base_model"},
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items() if k != "base_model"},
         "examples": table.num_rows,
         "train_seconds": round(tuned.seconds, 1),
         "validation_accuracy": round(float(np.mean((p >= 0.5) == truth)), 4),

@@ -29,7 +29,7 @@ from transformers import (
 )
 
 from sentiops.config import DEFAULT_MAX_LENGTH, DEFAULT_TRAIN_EXAMPLES
-from sentiops.data.labels import LABEL2ID, LABELS
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS
 from sentiops.logs import library_output
 from sentiops.text import clean_text
 from sentiops.version import TrainingRecord
@@ -66,6 +66,8 @@ class TrainOptions:
     # A smaller student: keep only the base model's first `layers` transformer layers (None: all).
     # Fewer layers serve faster and learn less (`make bench-accuracy` places them on one table).
     layers: int | None = None
+    # The classes the model answers, a prefix of LABELS: binary, or three-class with neutral.
+    classes: tuple[str, ...] = BINARY
 
 
 @dataclass
@@ -135,6 +137,33 @@ def keep_first_layers(model: PreTrainedModel, layers: int) -> None:
     model.config.num_hidden_layers = layers
 
 
+def widen_head(model: PreTrainedModel, classes: int) -> None:
+    """Give a trained classifier more output classes, keeping what it learned for the old ones.
+
+    The old rows are copied; each new class starts as the mean of the old rows (a logit between
+    negative and positive: a neutral that the model first finds where it hesitates), so the widened
+    model answers as the old one did until training moves it. A fresh random row would throw the
+    first steps of training into repairing the old classes' calibration."""
+    head: Any = getattr(model, "classifier", None)
+    head = getattr(head, "out_proj", head)  # RoBERTa-style heads end in out_proj
+    if not isinstance(head, torch.nn.Linear):
+        raise ValueError(f"cannot widen the head of a {type(model).__name__}: no linear classifier found")
+    old = head.out_features
+    wider = torch.nn.Linear(head.in_features, classes, bias=head.bias is not None)
+    with torch.no_grad():
+        wider.weight[:old] = head.weight
+        wider.weight[old:] = head.weight.mean(dim=0)
+        if head.bias is not None:
+            wider.bias[:old] = head.bias
+            wider.bias[old:] = head.bias.mean()
+    owner: Any = model
+    if model.classifier is not head:
+        owner = model.classifier
+    setattr(owner, "classifier" if owner is model else "out_proj", wider)
+    model.config.num_labels = classes
+    setattr(model, "num_labels", classes)  # noqa: B010 - the Trainer's loss reads it; mypy types it a module
+
+
 def fine_tune(
     texts: list[str],
     labels: list[int],
@@ -153,19 +182,28 @@ def fine_tune(
     if len(set(labels)) < 2:
         raise ValueError("training data holds only one class; refusing to train on it")
     transformers.set_seed(options.seed)  # also fixes the new classification head's init
+    classes = list(options.classes)
+    if classes != list(LABELS[: len(classes)]) or len(classes) < 2:
+        raise ValueError(f"classes must be a prefix of {LABELS} with at least two, not {classes}")
+    if max(labels) >= len(classes):
+        raise ValueError(f"training labels hold class ids the model's classes {classes} lack")
     tokenizer = AutoTokenizer.from_pretrained(init_from)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        init_from,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id=LABEL2ID,
-    )
+    model = AutoModelForSequenceClassification.from_pretrained(init_from)
+    if model.config.num_labels < len(classes):
+        widen_head(model, len(classes))
+    elif model.config.num_labels != len(classes):
+        # A base model's own head (or none): a fresh one of the right size.
+        model = AutoModelForSequenceClassification.from_pretrained(
+            init_from, num_labels=len(classes), ignore_mismatched_sizes=True
+        )
+    model.config.id2label = dict(enumerate(classes))
+    model.config.label2id = {name: LABEL2ID[name] for name in classes}
     if options.layers is not None and options.layers < model.config.num_hidden_layers:
         keep_first_layers(model, options.layers)
     if soft_targets is not None:
         p = np.clip(np.asarray(soft_targets, dtype=float), 0.0, 1.0)
         positive = LABEL2ID["positive"]
-        targets = [[float(x) if i == positive else 1.0 - float(x) for i in range(len(LABELS))] for x in p]
+        targets = [[float(x) if i == positive else 1.0 - float(x) for i in range(len(classes))] for x in p]
         dataset = _Tweets(tokenizer, texts, targets, options.max_length)
     else:
         dataset = _Tweets(tokenizer, texts, labels, options.max_length)

@@ -18,10 +18,11 @@ from typing import Any, Literal
 import numpy as np
 
 from sentiops.config import Settings
+from sentiops.data.labels import BINARY, LABEL2ID
 from sentiops.engines import REFERENCE
-from sentiops.evaluation.metrics import classification_report
+from sentiops.evaluation.metrics import binary_view, classification_report
 from sentiops.evaluation.paired import PairedResult, compare
-from sentiops.inference import Predictor
+from sentiops.inference import Predictor, TwoClassView
 from sentiops.registry import AliasMoved, Registry
 from sentiops.training import behaviour
 
@@ -60,27 +61,47 @@ def gate(
     backend = REFERENCE if settings.backend == "auto" else settings.backend
     old = Predictor.from_settings(settings, champion, backend)
     new = Predictor.from_settings(settings, challenger, backend)
-    numbers: dict[str, Any] = {"challenger": {}, "champion": {}, "backend": backend}
+    # Models with different classes (a three-class challenger, a binary champion) are compared on
+    # macro-recall over the classes people's labels hold (the binary one scores 0 on neutral), and
+    # in the two-class view wherever the truth or the check knows only negative and positive.
+    widened = new.labels != old.labels
+    classes = max(len(new.labels), len(old.labels))
+    numbers: dict[str, Any] = {
+        "challenger": {},
+        "champion": {},
+        "backend": backend,
+        "classes": {"challenger": new.labels, "champion": old.labels},
+    }
     correct: dict[str, list[np.ndarray]] = {"champion": [], "challenger": []}
+    two_class: dict[str, np.ndarray] = {}  # on the newest rows, for the per-class guard
+    holdout = _answerable(holdout, 2)  # distant labels: negative / positive only
+    newest = _answerable(newest, classes)
     for name, (texts, y) in (("holdout", holdout), ("newest", newest)):
         for side, predictor in (("champion", old), ("challenger", new)):
             probs, _, _ = predictor.probabilities(texts)
             report = classification_report(y, probs, predictor.labels)
-            numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1")}
+            numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1", "macro_recall")}
+            numbers[side][name]["recall"] = {c: v["recall"] for c, v in report["per_class"].items()}
+            if name == "holdout":
+                probs = binary_view(probs)  # neutral folded out: the holdout's labels know two classes
+            else:
+                two_class[side] = binary_view(probs).argmax(axis=1) == np.asarray(y)
             correct[side].append(probs.argmax(axis=1) == np.asarray(y))
     resamples, confidence = settings.retrain_bootstrap_resamples, settings.retrain_confidence
     on_holdout = compare(correct["champion"][0], correct["challenger"][0], resamples, confidence)
+    truth = np.asarray(newest[1]) if widened or len(new.labels) > 2 else None  # macro-recall with neutral
     if evidence == "trusted":
         # People's labels decide; the distant-label holdout only guards against gross regressions.
-        paired = compare(correct["champion"][1], correct["challenger"][1], resamples, confidence)
+        paired = compare(correct["champion"][1], correct["challenger"][1], resamples, confidence, truth=truth)
     else:
         paired = compare(
             np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence
         )
     texts = list(holdout[0][:500])
-    behaviour_new = behaviour.run_all(new, texts)
-    behaviour_old = behaviour.run_all(old, texts)
-    agree = behaviour.agreement(new, old, list(holdout[0]))
+    judged_new, judged_old = (TwoClassView(new), TwoClassView(old)) if widened else (new, old)
+    behaviour_new = behaviour.run_all(judged_new, texts)
+    behaviour_old = behaviour.run_all(judged_old, texts)
+    agree = behaviour.agreement(judged_new, judged_old, list(holdout[0]))
     numbers["paired"] = paired.as_dict()
     numbers["paired_holdout"] = on_holdout.as_dict()
     numbers["behaviour"] = {"challenger": behaviour_new, "champion": behaviour_old, "champion_agreement": agree}
@@ -90,7 +111,7 @@ def gate(
     on = f"{paired.n} trusted labels held back" if evidence == "trusted" else f"{paired.n} rows"
     if low < -settings.retrain_margin:
         reasons.append(
-            f"paired {paired.confidence:.0%} interval of the accuracy difference [{low:+.4f}, {high:+.4f}] "
+            f"paired {paired.confidence:.0%} interval of the {paired.metric} difference [{low:+.4f}, {high:+.4f}] "
             f"on {on} reaches below -{settings.retrain_margin} (could be worse than the champion)"
         )
     if evidence == "trusted":
@@ -115,7 +136,9 @@ def gate(
                 "are trusted"
             )
     if paired.difference <= settings.retrain_min_gain:
-        reasons.append(f"accuracy difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")
+        reasons.append(f"{paired.metric} difference {paired.difference:+.4f} is not above {settings.retrain_min_gain}")
+    if widened:
+        reasons += _class_guard(settings, evidence, newest[1], two_class, numbers)
     reasons += behaviour.compare_to_champion(behaviour_new, behaviour_old, settings.retrain_behaviour_tolerance)
     if agree < settings.retrain_min_agreement:
         reasons.append(f"agreement with champion {agree:.4f} < {settings.retrain_min_agreement}")
@@ -146,10 +169,45 @@ def gate(
     return Decision(challenger, champion, action, reasons or [_passed(paired, on, settings.retrain_margin)], numbers)
 
 
+def _answerable(rows: EvalSet, classes: int) -> EvalSet:
+    """The rows whose label is one of the first ``classes`` classes."""
+    texts, y = rows
+    keep = np.asarray(y) < classes
+    return [t for t, k in zip(texts, keep, strict=True) if k], np.asarray(y)[keep]
+
+
+def _class_guard(
+    settings: Settings, evidence: Evidence, y: np.ndarray, two_class: dict[str, np.ndarray], numbers: dict[str, Any]
+) -> list[str]:
+    """A challenger with other classes than the champion: people's labels must decide, and on their
+    negative and positive rows, read in the two-class view, neither class's recall may fall by more
+    than the margin (learning neutral must not cost polarity)."""
+    if evidence != "trusted":
+        return [
+            f"the challenger's classes ({', '.join(numbers['classes']['challenger'])}) differ from the champion's: "
+            f"people's held-back labels must decide (fewer than {settings.retrain_min_trusted} yet)"
+        ]
+    margin, reasons, found = settings.retrain_class_recall_margin, [], {}
+    for label in BINARY:
+        rows = np.asarray(y) == LABEL2ID[label]
+        if not rows.any():
+            continue
+        old, new = float(two_class["champion"][rows].mean()), float(two_class["challenger"][rows].mean())
+        found[label] = {"champion": old, "challenger": new, "n": int(rows.sum())}
+        if new < old - margin:
+            reasons.append(
+                f"{label} recall on people's {label} labels (two-class view) {new:.4f} "
+                f"< champion's {old:.4f} - {margin}"
+            )
+    numbers["class_guard"] = {"margin": margin, "recall_two_class": found}
+    return reasons
+
+
 def _passed(paired: PairedResult, on: str, margin: float) -> str:
     low, high = paired.interval
+    what = "" if paired.metric == "accuracy" else f" in {paired.metric.replace('_', '-')}"
     return (
-        f"all gate checks passed: on {on} the challenger is {paired.difference:+.4f} better, its "
+        f"all gate checks passed: on {on} the challenger is {paired.difference:+.4f} better{what}, its "
         f"{paired.confidence:.0%} interval [{low:+.4f}, {high:+.4f}] stays above -{margin} "
         f"(right alone on {paired.only_challenger_right} rows, the champion on {paired.only_champion_right}; "
         f"McNemar p {paired.mcnemar_p:.3g})"

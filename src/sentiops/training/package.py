@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoModelForSequenceClassification
 
-from sentiops.data.labels import LABEL2ID, LABELS
+from sentiops.data.labels import LABEL2ID
 from sentiops.engines import FILES, eligible, openvino_available
 from sentiops.evaluation.calibration import calibration_record
 from sentiops.evaluation.metrics import classification_report
@@ -65,7 +65,8 @@ def build(folder: VersionFolder, tuned: FineTuned, options: TrainOptions, lineag
     tuned.model.save_pretrained(hf)
     tuned.tokenizer.save_pretrained(hf)
     shutil.copy(hf / "tokenizer.json", folder.path / "tokenizer.json")
-    folder.write_labels(LabelMap(labels=list(LABELS), label2id=LABEL2ID))
+    classes = list(options.classes)
+    folder.write_labels(LabelMap(labels=classes, label2id={name: LABEL2ID[name] for name in classes}))
     folder.write_training(training_record(tuned, options, lineage))
     # Reload with eager attention: it traces to an ONNX graph valid for any padding.
     export_model = AutoModelForSequenceClassification.from_pretrained(hf, attn_implementation="eager")
@@ -108,7 +109,9 @@ def evaluate(folder: VersionFolder, tuned: FineTuned, options: TrainOptions, eva
     }
     already = {"ort-fp32": fp32_logits.argmax(1), "ort-int8": int8_probs.argmax(1)}
     reports["backends"] = backend_accuracy(folder.path, val_texts, val_labels, already)
-    reports["calibration"] = calibration_record(int8_probs, val_labels)
+    # The temperature is fitted on the rows the model can answer (a binary model has no neutral).
+    answerable = np.asarray(val_labels) < len(int8.labels)
+    reports["calibration"] = calibration_record(int8_probs[answerable], np.asarray(val_labels)[answerable])
     metrics = Metrics.model_validate(reports)
     reference = build_profile(val_texts, int8_probs, tokens, unknown, int8.labels)
     reference.metrics = ReferenceMetrics(

@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 
 from sentiops.config import Settings
 from sentiops.data.feedback_reader import all_labels, current_labels, parts, trusted_labels
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, share_for, trusted_eval
 from sentiops.files import sha256_file
@@ -75,7 +76,7 @@ def validate_rows(table: pa.Table, source: str, both_classes: bool = True) -> No
     texts = table.column("text").to_pylist()
     labels = table.column("label").to_pylist()
     bad = sum(1 for t in texts if not isinstance(t, str) or not t.strip())
-    unknown = sum(1 for y in labels if y not in (0, 1))
+    unknown = sum(1 for y in labels if y not in range(len(LABELS)))
     if bad or unknown:
         raise RetrainError(f"{source}: {bad} rows with missing/empty text and {unknown} with unknown labels")
     if both_classes and len(set(labels)) < 2:
@@ -101,6 +102,16 @@ def lineage_trained_keys(
             keys |= set(stored.filter(pc.is_in(stored.column("part"), names)).column("key").to_pylist())
         current = training.parent_version
     return keys
+
+
+def challenger_classes(settings: Settings, registry: Registry, champion: str, people: pa.Table) -> tuple[str, ...]:
+    """The champion's classes, widened to three once enough of people's neutral labels would train:
+    neutral comes only from people (Sentiment140's emoticon labels have none)."""
+    have = tuple(registry.folder(champion).labels().labels)
+    if len(have) >= len(LABELS):
+        return LABELS
+    neutral = int(pc.sum(pc.equal(people.column("label"), LABEL2ID[NEUTRAL])).as_py() or 0)
+    return LABELS if neutral >= settings.neutral_min_labels else BINARY
 
 
 def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict[str, Any]:
@@ -134,12 +145,17 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     trusted = trusted_eval(every, share, trained)
     rng = np.random.default_rng(options.seed)
     new = new.take(rng.permutation(new.num_rows))
-    others = new.filter(pc.invert(new.column("trusted")))
     # People's labels are few and dear: every one not held back trains, from whichever part
     # (the champion saw the older ones; training on them again keeps them from being forgotten).
     people = people.filter(pc.invert(held_back_mask(people_texts, share)))
     people = people.select(["id", "text", "label"]).append_column("trusted", pa.array([True] * people.num_rows))
     people = people.take(rng.permutation(people.num_rows))
+    classes = challenger_classes(settings, registry, champion, people)
+    waiting = 0  # neutral labels stored for a later three-class model
+    if len(classes) < len(LABELS):
+        waiting = sum(int(pc.sum(pc.equal(t.column("label"), LABEL2ID[NEUTRAL])).as_py() or 0) for t in (people, new))
+        people, new, original = (t.filter(pc.less(t.column("label"), len(classes))) for t in (people, new, original))
+    others = new.filter(pc.invert(new.column("trusted")))
     if trusted.num_rows >= settings.retrain_min_trusted:
         evidence, newest = "trusted", trusted  # people's held-back labels decide
     else:
@@ -176,7 +192,9 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         "evidence": evidence,
         "files": [{"path": str(f), "sha256": digest} for f, digest in fresh],
         "trusted_share": share,
+        "classes": list(classes),
         "rows": {
+            "neutral_waiting": waiting,
             "new_train": new_train.num_rows,
             "trusted_train": people.num_rows,
             "untrusted_train": new_train.num_rows - people.num_rows,
@@ -224,6 +242,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         options.learning_rate,
         max_length,
         options.seed,
+        classes=tuple(data["classes"]),
     )
     texts, labels = _xy(data["train"])
     log.info(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
@@ -27,8 +28,18 @@ def eval_sets(data_dir: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     return {name: texts_labels(read_split(data_dir, name)) for name in ("validation", "holdout")}
 
 
+def classes_for(labels: np.ndarray, neutral_min_labels: int) -> tuple[str, ...]:
+    """Three classes when enough neutral rows would train, else the binary pair."""
+    neutral = int((np.asarray(labels) == LABEL2ID[NEUTRAL]).sum())
+    return LABELS if neutral >= neutral_min_labels else BINARY
+
+
 def train(
-    registry: Registry, data_dir: Path, options: TrainOptions, teacher: Path | None = None
+    registry: Registry,
+    data_dir: Path,
+    options: TrainOptions,
+    teacher: Path | None = None,
+    neutral_min_labels: int = 100,
 ) -> tuple[str, Metrics]:
     """Fine-tune on the prepared training split and register the result.
 
@@ -55,6 +66,15 @@ def train(
         if options.max_examples and table.num_rows > options.max_examples:
             table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
         texts, labels = texts_labels(table)
+        options.classes = classes_for(labels, neutral_min_labels)
+        if len(options.classes) < len(LABELS) and (labels >= len(options.classes)).any():
+            keep = labels < len(options.classes)
+            log.info(
+                "%d neutral rows, under the %d needed to learn the class: training a binary model without them",
+                int((~keep).sum()),
+                neutral_min_labels,
+            )
+            texts, labels = [t for t, k in zip(texts, keep, strict=True) if k], labels[keep]
         tuned = fine_tune(texts, labels.tolist(), base, options)
     lineage = {
         "base_model": base,

@@ -26,6 +26,7 @@ class PredictionDrift(DriftCheck):
     )
     charts = (
         Chart("Share of positive predictions", "positive_share"),
+        Chart("Share of neutral predictions (three-class versions)", "neutral_share"),
         Chart("Prediction PSI", "prediction_psi", {"warning": "psi_warning", "drift": "psi_drift"}),
         Chart("Jensen-Shannon distance of class shares", "js_distance", {"warning": "js_warning", "drift": "js_drift"}),
     )
@@ -53,6 +54,7 @@ class PredictionDrift(DriftCheck):
     def history(self, numbers: dict[str, Any], batch: Profile) -> dict[str, float]:
         return {
             "positive_share": float(batch.class_shares.get("positive", float("nan"))),
+            "neutral_share": float(batch.class_shares.get("neutral", float("nan"))),
             "prediction_psi": number(numbers, "psi"),
             "js_distance": number(numbers, "js_distance"),
         }

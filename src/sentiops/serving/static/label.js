@@ -1,4 +1,4 @@
-// The Label page: one queued tweet at a time, labelled with the keyboard (n / p / s / u / m).
+// The Label page: one queued tweet at a time, labelled with the keyboard (n / e / p / s / u / m).
 const $ = (id) => document.getElementById(id);
 let current = null;
 let busy = false;
@@ -15,7 +15,7 @@ function show(body) {
   }
   $("buttons").hidden = false;
   $("tweet").textContent = current.text;
-  $("status").textContent = body.your_label ? `You labelled this ${body.your_label}: press n or p to change it, s to keep it.` : "";
+  $("status").textContent = body.your_label ? `You labelled this ${body.your_label}: press n, e or p to change it, s to keep it.` : "";
 }
 
 async function call(method, path, body) {
@@ -27,6 +27,9 @@ async function call(method, path, body) {
   return data;
 }
 
+// "n" is negative, so neutral takes its second letter.
+const CLASS_KEYS = {n: "negative", e: "neutral", p: "positive"};
+
 async function act(key) {
   if (busy) return;
   busy = true;
@@ -34,8 +37,8 @@ async function act(key) {
     if (key === "u") { show(await call("POST", "/ui/label/undo")); return; }
     if (!current) return;
     const id = encodeURIComponent(current.id);
-    if (key === "n" || key === "p") {
-      await call("POST", `/ui/label/items/${id}`, {label: key === "n" ? "negative" : "positive"});
+    if (key in CLASS_KEYS) {
+      await call("POST", `/ui/label/items/${id}`, {label: CLASS_KEYS[key]});
     } else if (key === "s") {
       await call("POST", `/ui/label/items/${id}/skip`);
     } else if (key === "m") {
@@ -57,7 +60,7 @@ async function act(key) {
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.target.tagName === "INPUT") return;
-  if (["n", "p", "s", "u", "m"].includes(event.key)) { event.preventDefault(); act(event.key); }
+  if (["n", "e", "p", "s", "u", "m"].includes(event.key)) { event.preventDefault(); act(event.key); }
 });
 document.querySelectorAll("#buttons button").forEach((b) => b.addEventListener("click", () => act(b.dataset.key)));
 call("GET", "/ui/label/next").then(show).catch((error) => { $("status").textContent = error.message; });
