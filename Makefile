@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -61,6 +61,11 @@ $(LABELS_HOME)/registry/aliases.json: $(STAMP)
 
 bench-labels: $(LABELS_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/labels_bench.py --home $(LABELS_HOME)
+
+# Neutral from people's labels: the pool halves with their neutral tweets through the queue, the
+# Label page and the gate at 500 / 1,000 / 2,000 / all labels (same home as bench-labels).
+bench-neutral: $(LABELS_HOME)/registry/aliases.json
+	$(BIN)/python benchmarks/neutral_bench.py --home $(LABELS_HOME)
 
 # Peak memory of `drift check` on a day of 100k and of 1M scored rows (the check streams the day).
 bench-drift-memory: $(BENCH_HOME)/registry/aliases.json

@@ -53,9 +53,9 @@ def read_labelled(path: Path) -> list[tuple[int, str]]:
         return [(0 if r["target"] == "0" else 1, r["text"]) for r in csv.DictReader(handle)]
 
 
-def sentiops(home: Path, *args: str) -> str:
+def sentiops(home: Path, *args: str, env: dict[str, str] | None = None) -> str:
     # The scenario queues exact label counts itself: no daily refresh by `batch run`.
-    env = {**os.environ, "SENTIOPS_HOME": str(home), "SENTIOPS_LABEL_QUEUE_SIZE": "0"}
+    env = {**os.environ, "SENTIOPS_HOME": str(home), "SENTIOPS_LABEL_QUEUE_SIZE": "0", **(env or {})}
     done = subprocess.run([sys.executable, "-m", "sentiops.cli", *args], env=env, capture_output=True, text=True)
     if done.returncode not in (0, 4):  # 4: the drift check fired (results kept), as expected here
         raise RuntimeError(f"sentiops {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
@@ -91,6 +91,7 @@ def label_round(
     """The scripted labeller: the Label page's routes, one queued item at a time, until none is
     left; ``who``: an account (name, password) signed in with HTTP Basic; ``flip``: the share of
     answers it turns around."""
+    from sentiops.data.labels import LABELS
     from sentiops.text import dedup_key
 
     rng = np.random.default_rng(len(who[0]) if who else 0)
@@ -114,7 +115,7 @@ def label_round(
         with httpx.Client(base_url=url, timeout=30, auth=who) as client:
             while (item := client.get("/ui/label/next").raise_for_status().json()["item"]) is not None:
                 answer = answers[dedup_key(item["text"])]
-                label = ("negative", "positive")[1 - answer if rng.random() < flip else answer]
+                label = LABELS[1 - answer if answer < 2 and rng.random() < flip else answer]  # neutral stays
                 client.post(f"/ui/label/items/{item['id']}", json={"label": label}).raise_for_status()
                 done += 1
     finally:

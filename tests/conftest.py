@@ -76,6 +76,16 @@ def _trained_registry(tmp_path_factory, tiny_base_model, prepared_data) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def three_class_home(tmp_path_factory, prepared_data, _trained_registry):
+    """(root, decision): root/registry holds the binary tiny model (1) and a three-class version
+    widened from it on people's labels (2, production); root/data the labels. Copy before changing."""
+    from tests.helpers.neutral import three_class_home
+
+    root = tmp_path_factory.mktemp("three-class")
+    return root, three_class_home(root, prepared_data, _trained_registry)
+
+
 @pytest.fixture
 def registry_dir(tmp_path, _trained_registry) -> Path:
     """A private copy of a registry whose version 1 (production) is the trained tiny model."""

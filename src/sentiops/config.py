@@ -269,6 +269,11 @@ class Settings(BaseSettings):
     # read in the two-class view, neither class's recall may fall by more than this (learning
     # neutral must not cost the polarity the champion had).
     retrain_class_recall_margin: float = Field(0.05, ge=0)
+    # The retrain that adds a class trains at least this many epochs: the class is learned from
+    # people's labels alone, and one pass over a few hundred of them is a few dozen optimizer
+    # steps (`make bench-neutral`: one epoch on 500 labels left neutral recall at 0). Three is
+    # the usual fine-tuning recipe for a small labelled set (BERT's paper used 2-4).
+    retrain_new_class_epochs: float = Field(3.0, gt=0)
     keep_versions: int = 5
 
     @model_validator(mode="after")

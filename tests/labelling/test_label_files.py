@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from sentiops.cli import app as cli
 from sentiops.data.feedback_reader import current_labels
 from sentiops.data.label_files import UNLABELLED, read_import
+from sentiops.data.labels import LABELS
 from sentiops.labelling.picking import refresh_queue
 from sentiops.labelling.queue import all_items
 from tests.helpers.feedback import predict
@@ -39,8 +40,8 @@ def queued(client, settings, monkeypatch):
     get_settings.cache_clear()
 
 
-def _answer(i):  # the labeller's answers: alternate, the last left unlabelled
-    return ("negative", "positive")[i % 2]
+def _answer(i):  # the labeller's answers: in turn (neutral too), the last left unlabelled
+    return LABELS[i % 3]
 
 
 def _label_studio_json(tasks):
@@ -153,7 +154,8 @@ def test_round_trip(queued, settings, tmp_path, tool):
     counts = json.loads(result.output[result.output.index("{") :])
     assert counts["accepted"] == 5 and counts["unlabelled"] == 1 and counts["rejected"] == 0
     stored = {r["prediction_id"]: r for r in current_labels(settings.data).to_pylist() if r["source"] == tool}
-    assert {pid: ("negative", "positive")[r["label"]] for pid, r in stored.items()} == dict(expected)
+    assert {pid: LABELS[r["label"]] for pid, r in stored.items()} == dict(expected)
+    assert "neutral" in dict(expected).values()
     reasons = {i.item_id: i.picked for i in queued}
     assert all(r["trusted"] and r["picked"] == reasons[pid] for pid, r in stored.items())
     # Exported again: only the item nobody labelled is left.
@@ -168,12 +170,12 @@ def test_tool_exports_with_problems_are_refused_row_by_row(tmp_path, settings):
     two["annotations"][0]["result"][1] = {"type": "choices", "value": {"choices": ["positive"]}}
     two["annotations"][0]["result"][0] = {"type": "choices", "value": {"choices": ["negative"]}}
     wrong = {**task, "annotations": [{**task["annotations"][0], "result": [
-        {"type": "choices", "value": {"choices": ["Neutral"]}}]}]}  # fmt: skip
+        {"type": "choices", "value": {"choices": ["Mixed"]}}]}]}  # fmt: skip
     cancelled = {**task, "annotations": [{**task["annotations"][0], "was_cancelled": True}]}
     path.write_text(json.dumps([two, wrong, cancelled, "junk"]))
     labels = read_import(path, "ls")
     assert "more than one choice" in labels[0].problem
-    assert "not one of negative, positive" in labels[1].problem
+    assert "not one of negative, positive, neutral" in labels[1].problem
     assert labels[2].problem == UNLABELLED
     assert labels[3].problem == "not a JSON object"
     disagree = tmp_path / "argilla.json"

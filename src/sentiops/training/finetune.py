@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import platform
 import sys
 import tempfile
@@ -140,10 +141,12 @@ def keep_first_layers(model: PreTrainedModel, layers: int) -> None:
 def widen_head(model: PreTrainedModel, classes: int) -> None:
     """Give a trained classifier more output classes, keeping what it learned for the old ones.
 
-    The old rows are copied; each new class starts as the mean of the old rows (a logit between
-    negative and positive: a neutral that the model first finds where it hesitates), so the widened
-    model answers as the old one did until training moves it. A fresh random row would throw the
-    first steps of training into repairing the old classes' calibration."""
+    The old rows are copied. Each new class starts as the mean of the old rows with its bias raised
+    by ln 2: where the old classes tie (the binary champion hesitates between negative and
+    positive) the new class is as likely as the two together, and it fades where the champion is
+    sure. So neutral starts where it belongs, and the widened model answers as the old one did on
+    every text it was sure of. A plain mean would only ever tie (at most 1/3) and a random row
+    would throw the first steps of training into repairing the old classes."""
     head: Any = getattr(model, "classifier", None)
     head = getattr(head, "out_proj", head)  # RoBERTa-style heads end in out_proj
     if not isinstance(head, torch.nn.Linear):
@@ -155,7 +158,7 @@ def widen_head(model: PreTrainedModel, classes: int) -> None:
         wider.weight[old:] = head.weight.mean(dim=0)
         if head.bias is not None:
             wider.bias[:old] = head.bias
-            wider.bias[old:] = head.bias.mean()
+            wider.bias[old:] = head.bias.mean() + math.log(2)
     owner: Any = model
     if model.classifier is not head:
         owner = model.classifier

@@ -233,11 +233,20 @@ def decision_lines(decision: Decision) -> list[str]:
         f"- holdout accuracy {new['holdout']['accuracy']:.4f} vs {old['holdout']['accuracy']:.4f}; "
         f"{'trusted-label' if trusted else 'newest-data'} accuracy "
         f"{new['newest']['accuracy']:.4f} vs {old['newest']['accuracy']:.4f}",
-        f"- paired difference {paired['difference']:+.4f} on {paired['n']} rows, "
+        f"- paired {paired.get('metric', 'accuracy')} difference {paired['difference']:+.4f} on {paired['n']} rows, "
         f"{paired['confidence']:.0%} interval [{low:+.4f}, {high:+.4f}], McNemar p {paired['mcnemar_p']:.3g}",
         f"- behaviour: lowest rate {worst[0]} {worst[1]['rate']:.3f}; "
         f"agreement with champion {n['behaviour']['champion_agreement']:.4f}",
     ]
+    classes = n.get("classes")
+    if classes and classes["challenger"] != classes["champion"]:
+        lines.insert(
+            2,
+            f"- classes: challenger {', '.join(classes['challenger'])}, champion {', '.join(classes['champion'])}: "
+            f"compared on macro-recall (neutral counts as the champion's miss); the holdout, behaviour and "
+            f"agreement in the two-class view; macro-recall {paired.get('challenger_metric', 0):.4f} vs "
+            f"{paired.get('champion_metric', 0):.4f}",
+        )
     rows = n.get("data")
     if rows:  # a retrain's decision says what it trained on
         lines.insert(

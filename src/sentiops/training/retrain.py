@@ -234,10 +234,13 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         init_from = str(registry.verify(champion) / "hf")
     else:
         init_from = options.base_model or default_base_model()
+    epochs = options.epochs
+    if len(data["classes"]) > len(registry.folder(champion).labels().labels):
+        epochs = max(epochs, settings.retrain_new_class_epochs)  # a class learned from people's labels alone
     train_opts = TrainOptions(
         init_from,
         options.max_examples,
-        options.epochs,
+        epochs,
         options.batch_size,
         options.learning_rate,
         max_length,

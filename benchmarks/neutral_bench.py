@@ -1,0 +1,244 @@
+"""Three-way sentiment from people's labels: the 2016-17 scenario with its neutral tweets.
+
+    python benchmarks/neutral_bench.py --home var/labels-bench [--rounds 500,1000,2000,all] [--binary-at 1000,all]
+
+`--home` holds a prepared store and a registry whose production is a binary default-recipe model
+(`make bench-neutral` makes it, the same home as `make bench-labels`). On a copy of it:
+
+1. the pool halves (tweeteval_2017_pool.csv + tweeteval_2017_neutral_pool.csv, 3,850 tweets, 48%
+   neutral) arrive, half through the API and half as a batch day;
+2. for each label count, from that same starting point, the queue picks tweets and a scripted
+   labeller answers with the files' labels (neutral included) through the Label page's routes;
+3. `retrain` runs (three-class once `SENTIOPS_NEUTRAL_MIN_LABELS` of people's neutral labels would
+   train) and the gate decides; the challenger and production are measured on the eval halves
+   (tweeteval_2017_eval.csv + tweeteval_2017_neutral_eval.csv, never trained on, never queued):
+   macro-recall, accuracy, per-class recall, and negative/positive accuracy on
+   tweeteval_2017_eval.csv in the two-class view;
+4. at the `--binary-at` counts a binary challenger is trained on the same labels (neutral left
+   waiting) for the negative/positive comparison;
+5. texts/s of the three-class model against the binary one, same engine, interleaved.
+
+Results: benchmarks/results/neutral.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import cpu_model  # noqa: E402
+from labels_bench import SHARED, arrive, holdout_rows, label_round, sentiops  # noqa: E402
+
+TARGET = {"0": 0, "4": 1, "2": 2}  # Sentiment140's codes onto LABELS ids (negative, positive, neutral)
+
+
+def read_three_way(*paths: Path) -> list[tuple[int, str]]:
+    rows = []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows += [(TARGET[r["target"]], r["text"]) for r in csv.DictReader(handle)]
+    return rows
+
+
+def _predictor(home: Path, version: str, backend: str = "ort-fp32"):
+    from sentiops.config import Settings
+    from sentiops.inference import Predictor
+
+    return Predictor.from_settings(Settings(home=home), version, backend)  # type: ignore[arg-type]
+
+
+def measure(home: Path, version: str, three_way: list[tuple[int, str]], binary: list[tuple[int, str]]) -> dict:
+    """Macro-recall, accuracy and per-class recall on the three-way eval halves; negative/positive
+    accuracy on tweeteval_2017_eval.csv in the two-class view (neutral folded out)."""
+    from sentiops.evaluation.metrics import binary_view, classification_report
+
+    predictor = _predictor(home, version)
+    probs, _, _ = predictor.probabilities([t for _, t in three_way])
+    report = classification_report(np.array([y for y, _ in three_way]), probs, predictor.labels)
+    pair, _, _ = predictor.probabilities([t for _, t in binary])
+    two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
+    return {
+        "version": version,
+        "classes": len(predictor.labels),
+        "macro_recall": round(report["macro_recall"], 4),
+        "accuracy": round(report["accuracy"], 4),
+        "recall": {name: round(v["recall"], 4) for name, v in report["per_class"].items()},
+        "binary_eval_accuracy": round(two_class, 4),
+    }
+
+
+def holdout_accuracy(home: Path, version: str) -> float:
+    from sentiops.evaluation.metrics import binary_view
+
+    rows = holdout_rows(home)
+    probs, _, _ = _predictor(home, version).probabilities([t for _, t in rows])
+    return round(float((binary_view(probs).argmax(axis=1) == np.array([y for y, _ in rows])).mean()), 4)
+
+
+def run(base: Path, rounds: list[str], binary_at: set[str], pool, three_way, binary, port: int) -> dict:
+    from sentiops.text import dedup_key
+
+    home = base.parent / f"{base.name}-neutral"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copytree(base / "data", home / "data")
+    shutil.copytree(base / "registry", home / "registry")
+    for part in (home / "data" / "feedback").glob("*.parquet"):  # only people's labels come back
+        part.unlink()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    arrive(home, pool, port, today)
+    answers = {dedup_key(t): y for y, t in pool}
+    first = json.loads((home / "registry" / "aliases.json").read_text())["production"]
+    steps = [{"labels": 0, "production": measure(home, first, three_way, binary)}]
+    print(json.dumps(steps[0]), flush=True)
+    snapshot = home.parent / f"{home.name}-start"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(home, snapshot)
+    for target in rounds:
+        size = len(pool) if target == "all" else int(target)
+        shutil.rmtree(home)
+        shutil.copytree(snapshot, home)
+        sentiops(home, "label", "queue", "--since", today, "--size", str(size), "--seed", "1")
+        labelled = label_round(home, answers, port)
+        if target in binary_at:  # the same labels, before the retrain: a binary challenger beside it
+            twin = home.parent / f"{home.name}-binary"
+            shutil.rmtree(twin, ignore_errors=True)
+            shutil.copytree(home, twin)
+        started = time.time()
+        out = sentiops(home, "retrain", "--json")
+        decision = json.loads(out[out.index("{") :])
+        n = decision["numbers"]
+        production = json.loads((home / "registry" / "aliases.json").read_text())["production"]
+        step = {
+            "labels": labelled,
+            "target": target,
+            "retrain_seconds": round(time.time() - started),
+            "action": decision["action"],
+            "reasons": decision["reasons"],
+            "rows": n.get("data"),
+            "gate": {
+                "metric": n["paired"].get("metric"),
+                "difference": n["difference"],
+                "interval": n["interval"],
+                "n": n["paired"]["n"],
+                "class_guard": n.get("class_guard"),
+            },
+            "challenger": measure(home, decision["challenger"], three_way, binary),
+            "challenger_holdout": holdout_accuracy(home, decision["challenger"]),
+            "production_version": production,
+        }
+        if target in binary_at:
+            out = sentiops(twin, "retrain", "--json", env={"SENTIOPS_NEUTRAL_MIN_LABELS": "1000000000"})
+            twin_decision = json.loads(out[out.index("{") :])
+            step["binary_challenger"] = measure(twin, twin_decision["challenger"], three_way, binary)
+            step["binary_challenger"]["action"] = twin_decision["action"]
+            if step["challenger"]["classes"] == 3:
+                step["speed"] = speed_pair(home, decision["challenger"], twin, twin_decision["challenger"], binary)
+            shutil.rmtree(twin, ignore_errors=True)
+        print(json.dumps(step), flush=True)
+        steps.append(step)
+    shutil.rmtree(snapshot, ignore_errors=True)
+    return {"steps": steps}
+
+
+def speed_pair(home: Path, three: str, twin: Path, two: str, binary) -> dict:
+    """Texts/s of the three-class and the binary challenger on tweeteval_2017_eval.csv's texts."""
+    from sentiops.engines import openvino_available
+
+    backend = "openvino-int8" if openvino_available() else "ort-int8"
+    predictors = {"three": _predictor(home, three, backend), "binary": _predictor(twin, two, backend)}
+    texts = [t for _, t in binary]
+    best = dict.fromkeys(predictors, 0.0)
+    for _ in range(3):
+        for name, predictor in predictors.items():
+            started = time.perf_counter()
+            predictor.probabilities(texts)
+            best[name] = max(best[name], len(texts) / (time.perf_counter() - started))
+    return {
+        "backend": backend,
+        "texts": len(texts),
+        "texts_per_second": {name: round(rate, 1) for name, rate in best.items()},
+        "three_over_binary": round(best["three"] / best["binary"], 3),
+    }
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"# Three-way sentiment from people's labels ({result['cpu']})",
+        "",
+        "Eval halves: tweeteval_2017_eval.csv + tweeteval_2017_neutral_eval.csv (3,850 tweets, people's labels,",
+        "never trained on or queued). Macro-recall over negative / neutral / positive (a binary model scores 0",
+        "on neutral); neg/pos accuracy = tweeteval_2017_eval.csv in the two-class view (neutral folded out).",
+        "Each count starts from the same binary production model; trained = people's / other / replayed rows.",
+        "",
+        "| labels | trained | challenger classes | macro-recall | accuracy | recall neg / neu / pos"
+        " | neg/pos accuracy | binary twin neg/pos | holdout | gate (metric, interval) | retrain s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    decisions = []
+    for s in result["steps"]:
+        if s["labels"] == 0:
+            p = s["production"]
+            recall = " / ".join(f"{p['recall'].get(k, 0):.3f}" for k in ("negative", "neutral", "positive"))
+            lines.append(
+                f"| 0 (production) | – | {p['classes']} | {p['macro_recall']:.4f} | {p['accuracy']:.4f} | {recall} "
+                f"| {p['binary_eval_accuracy']:.4f} | – | – | – | – |"
+            )
+            continue
+        c, rows, gate = s["challenger"], s["rows"] or {}, s["gate"]
+        trained = f"{rows.get('trusted_train', 0)} / {rows.get('untrusted_train', 0)} / {rows.get('replay', 0)}"
+        recall = " / ".join(f"{c['recall'].get(k, 0):.3f}" for k in ("negative", "neutral", "positive"))
+        twin = s.get("binary_challenger")
+        twin_text = f"{twin['binary_eval_accuracy']:.4f}" if twin else "–"
+        low, high = gate["interval"]
+        lines.append(
+            f"| {s['labels']} | {trained} | {c['classes']} | {c['macro_recall']:.4f} | {c['accuracy']:.4f} | {recall} "
+            f"| {c['binary_eval_accuracy']:.4f} | {twin_text} | {s['challenger_holdout']:.4f} "
+            f"| {s['action']} ({gate['metric']}, n {gate['n']}, [{low:+.3f}, {high:+.3f}]) | {s['retrain_seconds']} |"
+        )
+        decisions.append(f"- {s['labels']} labels: {s['action']}; " + "; ".join(s["reasons"]))
+        if s.get("speed"):
+            sp = s["speed"]
+            decisions.append(
+                f"  - speed ({sp['backend']}, {sp['texts']} texts, best of 3 interleaved): three-class "
+                f"{sp['texts_per_second']['three']} texts/s, binary {sp['texts_per_second']['binary']} "
+                f"(ratio {sp['three_over_binary']})"
+            )
+    return "\n".join([*lines, "", "## The gate's decisions", "", *decisions]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--rounds", default="500,1000,2000,all")
+    parser.add_argument("--binary-at", default="1000,all")
+    parser.add_argument("--port", type=int, default=8793)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    pool = read_three_way(SHARED / "tweeteval_2017_pool.csv", SHARED / "tweeteval_2017_neutral_pool.csv")
+    three_way = read_three_way(SHARED / "tweeteval_2017_eval.csv", SHARED / "tweeteval_2017_neutral_eval.csv")
+    binary = read_three_way(SHARED / "tweeteval_2017_eval.csv")
+    rounds = args.rounds.split(",")
+    result = {"cpu": cpu_model(), "rounds": rounds}
+    print(result["cpu"], flush=True)
+    started = time.time()
+    result.update(run(args.home.resolve(), rounds, set(args.binary_at.split(",")), pool, three_way, binary, args.port))
+    result["seconds"] = round(time.time() - started)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "neutral.json").write_text(json.dumps(result, indent=2, default=str))
+    (args.out / "neutral.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
