@@ -185,3 +185,26 @@ def test_bad_unicode_rows_become_rejects_and_the_rest_is_scored(tmp_path, regist
         "n": "contains a NUL character",
         "z": "no visible characters",
     }
+
+
+def test_a_three_class_version_scores_neutral_and_its_drift_check_follows_its_classes(tmp_path, three_class_home):
+    import shutil
+
+    from tests.helpers.neutral import NEUTRAL
+
+    root, _ = three_class_home
+    shutil.copytree(root / "registry", tmp_path / "registry")
+    rows = sample_rows(200) + [("2", text) for text in NEUTRAL[400:]]
+    source = write_csv(tmp_path / "day.csv", rows)
+    settings = settings_for(tmp_path, tmp_path / "registry")
+    result = job.run_batch(settings, runs.BatchOptions([source], "2026-11-28", drift=True))
+    assert result.status == "scored"
+    table = scores(settings, "2026-11-28")
+    assert {"score_negative", "score_positive", "score_neutral"} <= set(table.column_names)
+    assert "neutral" in set(table.column("label").to_pylist())
+    step = result.drift_step
+    assert step is not None and step["status"] == "done", step
+    report = json.loads(DateFiles(settings.results, "2026-11-28").drift_json.read_text())
+    [check] = [c for c in report["checks"] if c["name"] == "prediction_drift"]
+    shares = check["numbers"]["batch_shares"]
+    assert set(shares) == {"negative", "positive", "neutral"} and shares["neutral"] > 0.2
