@@ -60,11 +60,12 @@ def _predictor(home: Path, version: str, backend: str = "ort-fp32"):
 def measure(home: Path, version: str, three_way: list[tuple[int, str]], binary: list[tuple[int, str]]) -> dict:
     """Macro-recall, accuracy and per-class recall on the three-way eval halves; negative/positive
     accuracy on tweeteval_2017_eval.csv in the two-class view (neutral folded out)."""
+    from sentiops.data.labels import LABELS
     from sentiops.evaluation.metrics import binary_view, classification_report
 
     predictor = _predictor(home, version)
     probs, _, _ = predictor.probabilities([t for _, t in three_way])
-    report = classification_report(np.array([y for y, _ in three_way]), probs, predictor.labels)
+    report = classification_report(np.array([y for y, _ in three_way]), probs, LABELS)
     pair, _, _ = predictor.probabilities([t for _, t in binary])
     two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
     return {

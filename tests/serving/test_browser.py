@@ -45,6 +45,7 @@ def test_every_page_renders_in_a_browser_without_console_errors(history, browser
         page.wait_for_selector("#result:not([hidden])")
         assert page.inner_text("#label") in ("positive", "negative")
         assert 0.5 <= float(page.inner_text("#confidence")) <= 1.0
+        assert page.inner_text("#scores").startswith("negative 0.")  # one score per class of the version
         assert page.inner_text("#version") == "1"
         page.screenshot(path=str(shots / "ui-try-result.png"), full_page=True)
         assert errors == []

@@ -96,7 +96,7 @@ def test_macro_recall_is_compared_pair_by_pair():
 def test_a_binary_model_on_three_way_labels_scores_zero_on_neutral():
     truth = np.array([0, 1, 2, 2])
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
-    report = classification_report(truth, probs, ["negative", "positive"])
+    report = classification_report(truth, probs, LABELS)
     assert report["per_class"]["neutral"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
     assert report["accuracy"] == 0.5 and report["macro_recall"] == pytest.approx(2 / 3)
     assert np.allclose(binary_view(np.array([[0.2, 0.2, 0.6]])), [[0.5, 0.5]])

@@ -87,6 +87,7 @@ def evaluate(
     """Evaluate a registered version on any labelled file."""
     import numpy as np
 
+    from sentiops.data.labels import LABELS
     from sentiops.data.prepare import read_labelled
     from sentiops.data.readers import CorruptInput, InputError, expand_inputs
     from sentiops.evaluation.metrics import classification_report
@@ -104,7 +105,7 @@ def evaluate(
     if not rows:
         fail(f"no labelled rows in {data}")
     probs, _, _ = predictor.probabilities([r[1] for r in rows])
-    report = classification_report(np.array([r[2] for r in rows]), probs, predictor.labels)
+    report = classification_report(np.array([r[2] for r in rows]), probs, LABELS)
     report.update(version=predictor.version, backend=predictor.backend, dropped=dict(dropped))
     if as_json:
         typer.echo(json.dumps(report, indent=2))

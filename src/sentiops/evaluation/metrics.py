@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,6 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-
-from sentiops.data.labels import LABELS
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -28,16 +27,17 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(ece)
 
 
-def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def classification_report(y_true: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, macro-recall, per-class precision/recall, ROC-AUC, confusion matrix and ECE.
 
-    ``labels``: the model's classes, a prefix of LABELS. Truth may hold a class the model lacks
-    (neutral labels for a binary model): those rows count as wrong and the class is reported with
-    recall 0, which is what a user of the model gets on them."""
+    ``labels``: class names by id (sentiops.data.labels.LABELS), at least one per column of
+    ``probs``. Truth may hold a class the model lacks (neutral labels for a binary model): those
+    rows count as wrong and the class is reported with recall 0, which is what a user of the model
+    gets on them."""
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
-    names = list(LABELS[: max(len(labels), int(y_true.max(initial=-1)) + 1)])
+    names = list(labels[: max(probs.shape[1], int(y_true.max(initial=-1)) + 1)])
     ids = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
     present = support > 0

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from sentiops.data.labels import LABELS
 
-
-def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder: Path, prefix: str) -> None:
-    """Confusion matrix and reliability diagram as PNGs (headless matplotlib)."""
+def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: Sequence[str], folder: Path, prefix: str) -> None:
+    """Confusion matrix and reliability diagram as PNGs (headless matplotlib). ``labels``: class
+    names by id (LABELS), at least one per column of ``probs``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,7 +19,7 @@ def save_plots(y_true: np.ndarray, probs: np.ndarray, labels: list[str], folder:
 
     y_true = np.asarray(y_true, dtype=int)
     y_pred = probs.argmax(axis=1)
-    labels = list(LABELS[: max(len(labels), int(y_true.max(initial=-1)) + 1)])  # truth may hold more classes
+    labels = list(labels[: max(probs.shape[1], int(y_true.max(initial=-1)) + 1)])  # truth may hold more classes
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(labels))))
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(matrix, cmap="Blues")

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sentiops.data.labels import LABELS
 from sentiops.data.readers import reading
 from sentiops.evaluation.calibration import calibrate, estimate_from_sums
 from sentiops.monitoring.profile import ProfileBuilder
@@ -90,7 +91,7 @@ class DayBuilder:
         performance = None
         if self.labelled_y:
             probs = np.concatenate(self.labelled_probs)
-            performance = classification_report(np.array(self.labelled_y), probs, self.labels)
+            performance = classification_report(np.array(self.labelled_y), probs, LABELS)
         return Day(profile, estimate, performance)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sentiops.config import Settings
-from sentiops.data.labels import BINARY, LABEL2ID
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS
 from sentiops.engines import REFERENCE
 from sentiops.evaluation.metrics import binary_view, classification_report
 from sentiops.evaluation.paired import PairedResult, compare
@@ -79,7 +79,7 @@ def gate(
     for name, (texts, y) in (("holdout", holdout), ("newest", newest)):
         for side, predictor in (("champion", old), ("challenger", new)):
             probs, _, _ = predictor.probabilities(texts)
-            report = classification_report(y, probs, predictor.labels)
+            report = classification_report(y, probs, LABELS)
             numbers[side][name] = {k: report[k] for k in ("accuracy", "macro_f1", "macro_recall")}
             numbers[side][name]["recall"] = {c: v["recall"] for c, v in report["per_class"].items()}
             if name == "holdout":

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoModelForSequenceClassification
 
-from sentiops.data.labels import LABEL2ID
+from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.engines import FILES, eligible, openvino_available
 from sentiops.evaluation.calibration import calibration_record
 from sentiops.evaluation.metrics import classification_report
@@ -91,7 +91,7 @@ def evaluate(folder: VersionFolder, tuned: FineTuned, options: TrainOptions, eva
     outputs = {}
     for name, (texts, labels) in eval_sets.items():
         outputs[name] = int8.probabilities(texts)
-        reports[name] = classification_report(labels, outputs[name][0], int8.labels)
+        reports[name] = classification_report(labels, outputs[name][0], LABELS)
     val_texts, val_labels = eval_sets["validation"]
     fp32_logits, _, _ = fp32.logits(val_texts)
     int8_probs, tokens, unknown = outputs["validation"]  # also the reference profile's input
@@ -99,7 +99,7 @@ def evaluate(folder: VersionFolder, tuned: FineTuned, options: TrainOptions, eva
     reference_logits = torch_logits(
         export_model, tuned.tokenizer, [clean_text(t) for t in val_texts], options.max_length
     )
-    fp32_accuracy = classification_report(val_labels, softmax(fp32_logits), int8.labels)["accuracy"]
+    fp32_accuracy = classification_report(val_labels, softmax(fp32_logits), LABELS)["accuracy"]
     reports["parity"] = {
         "max_abs_logit_diff_fp32_onnx_vs_torch": float(np.abs(fp32_logits - reference_logits).max()),
         "int8_fp32_agreement": float((fp32_logits.argmax(1) == int8_probs.argmax(1)).mean()),
@@ -127,9 +127,8 @@ def publish(folder: VersionFolder, evaluation: Evaluation) -> None:
     """The last files of the folder; `Registry.new_version` then checksums and renames it."""
     folder.write_metrics(evaluation.metrics)
     folder.write_reference(evaluation.reference)
-    labels = folder.labels().labels
     for name, (truth, probs) in evaluation.outputs.items():
-        save_plots(truth, probs, labels, folder.path, name)
+        save_plots(truth, probs, LABELS, folder.path, name)
 
 
 def _calibration_sample(texts: list[str], seed: int, n: int = 300) -> list[str]:

@@ -10,8 +10,8 @@ document.getElementById("try").addEventListener("submit", async (event) => {
   document.getElementById("error").textContent = "";
   document.getElementById("label").textContent = body.label;
   document.getElementById("confidence").textContent = body.confidence.toFixed(3);
-  document.getElementById("negative").textContent = body.scores.negative.toFixed(3);
-  document.getElementById("positive").textContent = body.scores.positive.toFixed(3);
+  // One row per class the answering version has (neutral too, for a three-class version).
+  document.getElementById("scores").textContent = Object.entries(body.scores).map(([name, p]) => `${name} ${p.toFixed(3)}`).join(", ");
   document.getElementById("version").textContent = body.model_version;
   document.getElementById("result").hidden = false;
 });
