@@ -17,7 +17,7 @@ from sentiops.evaluation.metrics import binary_view, classification_report
 from sentiops.evaluation.paired import compare
 from sentiops.inference import Prediction, Predictor
 from sentiops.registry import Registry
-from sentiops.training.finetune import widen_head
+from sentiops.training.finetune import adjust_for_prior, widen_head
 from sentiops.training.gate import decision_lines
 from sentiops.training.retrain import gather_data
 from tests.helpers.neutral import NEUTRAL, people_labels
@@ -38,6 +38,15 @@ def test_widening_the_head_keeps_the_old_answers(registry):
     assert torch.allclose(after[:, 2], before.mean(dim=1) + math.log(2), atol=1e-5)
 
 
+def test_a_prior_shift_moves_the_biases_by_the_log_ratio(registry):
+    model = AutoModelForSequenceClassification.from_pretrained(registry.folder("1").path / "hf")
+    widen_head(model, 3)
+    before = model.classifier.bias.detach().clone()
+    shift = adjust_for_prior(model, np.array([0.4, 0.4, 0.2]), np.array([0.3, 0.2, 0.5]))
+    assert shift == pytest.approx(np.log([0.75, 0.5, 2.5]).tolist(), abs=1e-4)
+    assert torch.allclose(model.classifier.bias - before, torch.tensor(shift), atol=1e-4)
+
+
 def test_enough_neutral_labels_train_a_three_class_challenger(three_class_home):
     root, decision = three_class_home
     registry = Registry(root / "registry")
@@ -53,6 +62,10 @@ def test_enough_neutral_labels_train_a_three_class_challenger(three_class_home):
     assert n["paired"]["challenger_metric"] > n["paired"]["champion_metric"]
     assert set(n["class_guard"]["recall_two_class"]) == {"negative", "positive"}
     assert decision.action == "promoted", decision.reasons
+    # Replay holds no neutral: the head's biases were shifted from the training mix to the stream's shares.
+    priors = registry.training(decision.challenger).data.class_priors
+    neutral = LABELS.index("neutral")
+    assert priors["stream"][neutral] > priors["train"][neutral] and priors["bias_shift"][neutral] > 0
     assert "better in macro-recall" in decision.reasons[0]
     assert any("macro_recall" in line for line in decision_lines(decision))
 

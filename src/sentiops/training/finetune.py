@@ -138,6 +138,30 @@ def keep_first_layers(model: PreTrainedModel, layers: int) -> None:
     model.config.num_hidden_layers = layers
 
 
+def _head(model: PreTrainedModel) -> torch.nn.Linear:
+    """The last linear layer of a sequence classifier (BERT's `classifier`, RoBERTa's `out_proj`)."""
+    head: Any = getattr(model, "classifier", None)
+    head = getattr(head, "out_proj", head)
+    if not isinstance(head, torch.nn.Linear):
+        raise ValueError(f"no linear classifier head found in a {type(model).__name__}")
+    return head
+
+
+def adjust_for_prior(model: PreTrainedModel, trained: np.ndarray, stream: np.ndarray) -> list[float]:
+    """Shift the head's biases by log(stream share / training share) per class: the correction for
+    a known label shift (Saerens et al. 2002; Menon et al. 2021, "logit adjustment"). The training
+    mix is not the stream's: replayed emoticon rows hold only negative and positive, so a
+    three-class model trained on them learns that neutral is rarer than people's labels say.
+    Returns the shifts (in class order)."""
+    shift = np.log(np.asarray(stream, dtype=float)) - np.log(np.asarray(trained, dtype=float))
+    head = _head(model)
+    if head.bias is None:
+        raise ValueError("the classifier head has no bias to adjust")
+    with torch.no_grad():
+        head.bias.add_(torch.tensor(shift, dtype=head.bias.dtype))
+    return [round(float(x), 4) for x in shift]
+
+
 def widen_head(model: PreTrainedModel, classes: int) -> None:
     """Give a trained classifier more output classes, keeping what it learned for the old ones.
 
@@ -147,10 +171,7 @@ def widen_head(model: PreTrainedModel, classes: int) -> None:
     sure. So neutral starts where it belongs, and the widened model answers as the old one did on
     every text it was sure of. A plain mean would only ever tie (at most 1/3) and a random row
     would throw the first steps of training into repairing the old classes."""
-    head: Any = getattr(model, "classifier", None)
-    head = getattr(head, "out_proj", head)  # RoBERTa-style heads end in out_proj
-    if not isinstance(head, torch.nn.Linear):
-        raise ValueError(f"cannot widen the head of a {type(model).__name__}: no linear classifier found")
+    head = _head(model)
     old = head.out_features
     wider = torch.nn.Linear(head.in_features, classes, bias=head.bias is not None)
     with torch.no_grad():
