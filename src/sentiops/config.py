@@ -274,10 +274,6 @@ class Settings(BaseSettings):
     # steps (`make bench-neutral`: one epoch on 500 labels left neutral recall at 0). Three is
     # the usual fine-tuning recipe for a small labelled set (BERT's paper used 2-4).
     retrain_new_class_epochs: float = Field(3.0, gt=0)
-    # A three-class model's head biases are shifted from the training mix's class shares to the
-    # stream's (replay holds no neutral), estimated from people's randomly picked labels once
-    # there are this many of them (else from all of people's labels).
-    retrain_prior_min_random: int = Field(50, ge=1)
     keep_versions: int = 5
 
     @model_validator(mode="after")

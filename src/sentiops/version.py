@@ -88,8 +88,8 @@ class DataLineage(_Record):
     # Trained on no text whose hash falls in this share (the trusted evaluation set's side); None:
     # a version from before the trusted set, which may have trained on any feedback text.
     trusted_share: float | None = None
-    # A three-class model's class shares trained and in the stream, and the head-bias shift between
-    # them (training/finetune.adjust_for_prior); None for a binary one.
+    # A three-class model's class shares trained, the balanced shares its head was moved to and the
+    # head-bias shift between them (training/finetune.adjust_for_prior); None for a binary one.
     class_priors: dict[str, Any] | None = None
 
 

@@ -22,6 +22,7 @@ def test_every_page_shows_what_the_files_hold(history):
         assert "requests since start" in overview and "predicted classes" in overview
         versions = client.get("/ui/versions").text
         assert 'id="version-1"' in versions and ">ok<" in versions and "validation_confusion.png" in versions
+        assert "<td>negative / positive</td>" in versions  # the version's classes
         assert client.get("/ui/versions/1/validation_confusion.png").headers["content-type"] == "image/png"
         assert client.get("/ui/versions/1/metrics.json").status_code == 404  # plots only
         drift = client.get("/ui/drift").text

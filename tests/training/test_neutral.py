@@ -62,10 +62,11 @@ def test_enough_neutral_labels_train_a_three_class_challenger(three_class_home):
     assert n["paired"]["challenger_metric"] > n["paired"]["champion_metric"]
     assert set(n["class_guard"]["recall_two_class"]) == {"negative", "positive"}
     assert decision.action == "promoted", decision.reasons
-    # Replay holds no neutral: the head's biases were shifted from the training mix to the stream's shares.
+    # Replay holds no neutral: the head's biases were shifted from the training mix to balanced shares.
     priors = registry.training(decision.challenger).data.class_priors
     neutral = LABELS.index("neutral")
-    assert priors["stream"][neutral] > priors["train"][neutral] and priors["bias_shift"][neutral] > 0
+    assert priors["target"] == pytest.approx([1 / 3] * 3, abs=1e-5)
+    assert priors["train"][neutral] < 1 / 3 and priors["bias_shift"][neutral] > 0
     assert "better in macro-recall" in decision.reasons[0]
     assert any("macro_recall" in line for line in decision_lines(decision))
 

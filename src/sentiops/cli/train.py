@@ -113,6 +113,7 @@ def evaluate(
         typer.echo(
             f"version {predictor.version} ({predictor.backend}) on {report['n']} rows: "
             f"accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+            f"macro-recall {report['macro_recall']:.4f}, "
             f"ROC-AUC {report['roc_auc']:.4f}, ECE {report['ece']:.4f}"
         )
 

@@ -69,6 +69,7 @@ def versions(settings: Settings) -> list[dict[str, Any]]:
             {
                 "version": version,
                 "aliases": [a for a, v in aliases.items() if v == version],
+                "classes": files.labels().labels,
                 "holdout": _report(metrics.holdout),
                 "validation": _report(metrics.validation),
                 "agreement": metrics.parity.int8_fp32_agreement,

@@ -147,13 +147,13 @@ def _head(model: PreTrainedModel) -> torch.nn.Linear:
     return head
 
 
-def adjust_for_prior(model: PreTrainedModel, trained: np.ndarray, stream: np.ndarray) -> list[float]:
-    """Shift the head's biases by log(stream share / training share) per class: the correction for
+def adjust_for_prior(model: PreTrainedModel, trained: np.ndarray, target: np.ndarray) -> list[float]:
+    """Shift the head's biases by log(target share / training share) per class: the correction for
     a known label shift (Saerens et al. 2002; Menon et al. 2021, "logit adjustment"). The training
-    mix is not the stream's: replayed emoticon rows hold only negative and positive, so a
-    three-class model trained on them learns that neutral is rarer than people's labels say.
+    mix is nobody's stream: replayed emoticon rows hold only negative and positive, so a
+    three-class model trained on them learns that neutral is rarer than it is.
     Returns the shifts (in class order)."""
-    shift = np.log(np.asarray(stream, dtype=float)) - np.log(np.asarray(trained, dtype=float))
+    shift = np.log(np.asarray(target, dtype=float)) - np.log(np.asarray(trained, dtype=float))
     head = _head(model)
     if head.bias is None:
         raise ValueError("the classifier head has no bias to adjust")

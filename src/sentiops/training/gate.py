@@ -98,10 +98,12 @@ def gate(
             np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence
         )
     texts = list(holdout[0][:500])
-    judged_new, judged_old = (TwoClassView(new), TwoClassView(old)) if widened else (new, old)
-    behaviour_new = behaviour.run_all(judged_new, texts)
-    behaviour_old = behaviour.run_all(judged_old, texts)
-    agree = behaviour.agreement(judged_new, judged_old, list(holdout[0]))
+    # Across label sets the label comparisons (invariance, agreement) read both in the two-class
+    # view; directional and minimum-functionality checks read each model's own scores.
+    view_new, view_old = (TwoClassView(new), TwoClassView(old)) if widened else (new, old)
+    behaviour_new = behaviour.run_all(new, texts, view_new)
+    behaviour_old = behaviour.run_all(old, texts, view_old)
+    agree = behaviour.agreement(view_new, view_old, list(holdout[0]))
     numbers["paired"] = paired.as_dict()
     numbers["paired_holdout"] = on_holdout.as_dict()
     numbers["behaviour"] = {"challenger": behaviour_new, "champion": behaviour_old, "champion_agreement": agree}
