@@ -126,13 +126,10 @@ def directional(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]
     return {"negative_clause": lowered(clause), "negation": lowered(NEGATIONS)}
 
 
-def run_all(predictor: Scorer, texts: list[str], labels_view: Scorer | None = None) -> dict[str, dict[str, Any]]:
-    """Every check as {name: {"rate", "tested", ...}}. ``labels_view``: the predictor whose labels
-    the invariance checks compare (a three-class model's two-class view beside a binary champion:
-    it has one more boundary to cross, the champion none); the other checks read ``predictor``'s
-    own answers (a clear tweet must not be neutral; a negative clause must lower P(positive))."""
+def run_all(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]]:
+    """Every check as {name: {"rate", "tested", ...}}."""
     found = {"minimum_functionality": minimum_functionality(predictor)}
-    found.update({f"invariance_{k}": v for k, v in invariance(labels_view or predictor, texts).items()})
+    found.update({f"invariance_{k}": v for k, v in invariance(predictor, texts).items()})
     found.update({f"directional_{k}": v for k, v in directional(predictor, texts).items()})
     return found
 

@@ -98,11 +98,14 @@ def gate(
             np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence
         )
     texts = list(holdout[0][:500])
-    # Across label sets the label comparisons (invariance, agreement) read both in the two-class
-    # view; directional and minimum-functionality checks read each model's own scores.
+    # The behaviour checks read each model's own answers (a clear tweet must not come out neutral, a
+    # name swap must not move a tweet into or out of neutral either). In the two-class view a text
+    # the model finds neutral has a near-tie between negative and positive that any change flips
+    # (`make bench-neutral`, 500 labels: name-swap invariance 0.92 in that view). Agreement with a
+    # binary champion is only defined in two classes.
+    behaviour_new = behaviour.run_all(new, texts)
+    behaviour_old = behaviour.run_all(old, texts)
     view_new, view_old = (TwoClassView(new), TwoClassView(old)) if widened else (new, old)
-    behaviour_new = behaviour.run_all(new, texts, view_new)
-    behaviour_old = behaviour.run_all(old, texts, view_old)
     agree = behaviour.agreement(view_new, view_old, list(holdout[0]))
     numbers["paired"] = paired.as_dict()
     numbers["paired_holdout"] = on_holdout.as_dict()
