@@ -123,3 +123,35 @@ def test_a_binary_answer_is_its_own_two_class_view():
     folded = three.two_class()
     assert folded.label == "positive" and folded.confidence == pytest.approx(0.8)
     assert folded.scores == pytest.approx({"negative": 0.2, "positive": 0.8})
+
+
+class _LoudIsPositive:
+    """Neutral for plain statements; "!!!" makes a statement positive; words of sentiment decide."""
+
+    def predict(self, texts):
+        found = []
+        for text in texts:
+            if "love" in text.lower() or "happy" in text.lower():
+                found.append(Prediction("positive", 0.9, {"negative": 0.05, "positive": 0.9, "neutral": 0.05}))
+            elif "hate" in text.lower() or "awful" in text.lower():
+                found.append(Prediction("negative", 0.9, {"negative": 0.9, "positive": 0.05, "neutral": 0.05}))
+            elif text.endswith("!!!"):
+                found.append(Prediction("positive", 0.5, {"negative": 0.1, "positive": 0.5, "neutral": 0.4}))
+            else:  # a near-tie between negative and positive: a name swap may flip its two-class view
+                tilt = 0.01 if len(text) % 2 else -0.01
+                found.append(
+                    Prediction("neutral", 0.6, {"negative": 0.2 - tilt, "positive": 0.2 + tilt, "neutral": 0.6})
+                )
+        return found
+
+
+def test_across_label_sets_invariance_asks_only_what_a_binary_model_can_answer():
+    from sentiops.training import behaviour
+
+    texts = [*NEUTRAL[:40], "I love my new phone", "I hate mondays", "what an awful film"]
+    own = behaviour.invariance(_LoudIsPositive(), texts)
+    shared = behaviour.invariance(_LoudIsPositive(), texts, two_class=True)
+    assert own["punctuation"]["rate"] < 0.2  # every statement moves out of neutral
+    # Only the texts that take a side (ours and a few of the check's own) are asked, and they hold.
+    assert shared["punctuation"]["rate"] == 1.0 and 3 <= shared["punctuation"]["tested"] < 20
+    assert own["punctuation"]["tested"] > 40

@@ -97,8 +97,12 @@ def minimum_functionality(predictor: Scorer) -> dict[str, Any]:
     return {"rate": 1 - len(failures) / len(expected), "tested": len(expected), "failures": failures[:10]}
 
 
-def invariance(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]]:
-    """Per perturbation: the share of texts it changes whose label stays the same."""
+def invariance(predictor: Scorer, texts: list[str], two_class: bool = False) -> dict[str, dict[str, Any]]:
+    """Per perturbation: the share of texts it changes whose label stays the same. ``two_class``:
+    only texts the model takes a side on (not neutral), their labels read in the two-class view:
+    how a three-class model is compared with a binary one (the champion has no neutral to move
+    into or out of, and a neutral text is a near-tie between negative and positive that any
+    change flips)."""
     pool = (
         list(texts) + EMOJI_TWEETS + [f"{name} said {t}" for name, t in zip(NAMES, POSITIVE + NEGATIVE, strict=False)]
     )
@@ -108,8 +112,11 @@ def invariance(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]]
         pairs = [(a, b) for a, b in pairs if a != b and b.strip()]
         before = predictor.predict([a for a, _ in pairs])
         after = predictor.predict([b for _, b in pairs])
-        same = sum(x.label == y.label for x, y in zip(before, after, strict=True))
-        found[name] = {"rate": same / len(pairs) if pairs else 1.0, "tested": len(pairs)}
+        answered = list(zip(before, after, strict=True))
+        if two_class:
+            answered = [(x.two_class(), y.two_class()) for x, y in answered if x.label != "neutral"]
+        same = sum(x.label == y.label for x, y in answered)
+        found[name] = {"rate": same / len(answered) if answered else 1.0, "tested": len(answered)}
     return found
 
 
@@ -126,10 +133,12 @@ def directional(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]
     return {"negative_clause": lowered(clause), "negation": lowered(NEGATIONS)}
 
 
-def run_all(predictor: Scorer, texts: list[str]) -> dict[str, dict[str, Any]]:
-    """Every check as {name: {"rate", "tested", ...}}."""
+def run_all(predictor: Scorer, texts: list[str], two_class: bool = False) -> dict[str, dict[str, Any]]:
+    """Every check as {name: {"rate", "tested", ...}}; ``two_class``: see `invariance` (the
+    other checks read the model's own answers: a clear tweet must not come out neutral, a
+    negative clause must lower P(positive))."""
     found = {"minimum_functionality": minimum_functionality(predictor)}
-    found.update({f"invariance_{k}": v for k, v in invariance(predictor, texts).items()})
+    found.update({f"invariance_{k}": v for k, v in invariance(predictor, texts, two_class).items()})
     found.update({f"directional_{k}": v for k, v in directional(predictor, texts).items()})
     return found
 

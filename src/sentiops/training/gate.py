@@ -98,13 +98,13 @@ def gate(
             np.concatenate(correct["champion"]), np.concatenate(correct["challenger"]), resamples, confidence
         )
     texts = list(holdout[0][:500])
-    # The behaviour checks read each model's own answers (a clear tweet must not come out neutral, a
-    # name swap must not move a tweet into or out of neutral either). In the two-class view a text
-    # the model finds neutral has a near-tie between negative and positive that any change flips
-    # (`make bench-neutral`, 500 labels: name-swap invariance 0.92 in that view). Agreement with a
-    # binary champion is only defined in two classes.
-    behaviour_new = behaviour.run_all(new, texts)
-    behaviour_old = behaviour.run_all(old, texts)
+    # Across label sets the invariance checks ask what both models can answer: does a perturbation
+    # flip negative/positive on texts the challenger takes a side on (`make bench-neutral`, 500
+    # labels: on all texts in the two-class view name-swap read 0.92, neutral texts being near-ties;
+    # on the three-class labels punctuation read 0.83, "!!!" moving texts out of neutral). Agreement
+    # with a binary champion is only defined in two classes.
+    behaviour_new = behaviour.run_all(new, texts, two_class=widened)
+    behaviour_old = behaviour.run_all(old, texts, two_class=widened)
     view_new, view_old = (TwoClassView(new), TwoClassView(old)) if widened else (new, old)
     agree = behaviour.agreement(view_new, view_old, list(holdout[0]))
     numbers["paired"] = paired.as_dict()
