@@ -124,13 +124,17 @@ def label_round(
     return done
 
 
-def accuracy(home: Path, version: str, rows: list[tuple[int, str]]) -> float:
+def predictor(home: Path, version: str, backend: str | None = None):
+    """A version of ``home``'s registry on ``backend`` (default: the reference engine)."""
     from sentiops.config import Settings
     from sentiops.engines import REFERENCE
     from sentiops.inference import Predictor
 
-    predictor = Predictor.from_settings(Settings(home=home), version, REFERENCE)
-    probs, _, _ = predictor.probabilities([t for _, t in rows])
+    return Predictor.from_settings(Settings(home=home), version, backend or REFERENCE)  # type: ignore[arg-type]
+
+
+def accuracy(home: Path, version: str, rows: list[tuple[int, str]]) -> float:
+    probs, _, _ = predictor(home, version).probabilities([t for _, t in rows])
     return float((probs.argmax(axis=1) == np.array([y for y, _ in rows])).mean())
 
 

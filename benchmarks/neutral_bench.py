@@ -37,7 +37,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import cpu_model  # noqa: E402
-from labels_bench import SHARED, arrive, holdout_rows, label_round, sentiops  # noqa: E402
+from labels_bench import SHARED, arrive, holdout_rows, label_round, predictor, sentiops  # noqa: E402
 
 TARGET = {"0": 0, "4": 1, "2": 2}  # Sentiment140's codes onto LABELS ids (negative, positive, neutral)
 
@@ -50,27 +50,20 @@ def read_three_way(*paths: Path) -> list[tuple[int, str]]:
     return rows
 
 
-def _predictor(home: Path, version: str, backend: str = "ort-fp32"):
-    from sentiops.config import Settings
-    from sentiops.inference import Predictor
-
-    return Predictor.from_settings(Settings(home=home), version, backend)  # type: ignore[arg-type]
-
-
 def measure(home: Path, version: str, three_way: list[tuple[int, str]], binary: list[tuple[int, str]]) -> dict:
     """Macro-recall, accuracy and per-class recall on the three-way eval halves; negative/positive
     accuracy on tweeteval_2017_eval.csv in the two-class view (neutral folded out)."""
     from sentiops.data.labels import LABELS
     from sentiops.evaluation.metrics import binary_view, classification_report
 
-    predictor = _predictor(home, version)
-    probs, _, _ = predictor.probabilities([t for _, t in three_way])
+    model = predictor(home, version)
+    probs, _, _ = model.probabilities([t for _, t in three_way])
     report = classification_report(np.array([y for y, _ in three_way]), probs, LABELS)
-    pair, _, _ = predictor.probabilities([t for _, t in binary])
+    pair, _, _ = model.probabilities([t for _, t in binary])
     two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
     return {
         "version": version,
-        "classes": len(predictor.labels),
+        "classes": len(model.labels),
         "macro_recall": round(report["macro_recall"], 4),
         "accuracy": round(report["accuracy"], 4),
         "recall": {name: round(v["recall"], 4) for name, v in report["per_class"].items()},
@@ -82,7 +75,7 @@ def holdout_accuracy(home: Path, version: str) -> float:
     from sentiops.evaluation.metrics import binary_view
 
     rows = holdout_rows(home)
-    probs, _, _ = _predictor(home, version).probabilities([t for _, t in rows])
+    probs, _, _ = predictor(home, version).probabilities([t for _, t in rows])
     return round(float((binary_view(probs).argmax(axis=1) == np.array([y for y, _ in rows])).mean()), 4)
 
 
@@ -157,13 +150,13 @@ def speed_pair(home: Path, three: str, twin: Path, two: str, binary) -> dict:
     from sentiops.engines import openvino_available
 
     backend = "openvino-int8" if openvino_available() else "ort-int8"
-    predictors = {"three": _predictor(home, three, backend), "binary": _predictor(twin, two, backend)}
+    predictors = {"three": predictor(home, three, backend), "binary": predictor(twin, two, backend)}
     texts = [t for _, t in binary]
     best = dict.fromkeys(predictors, 0.0)
     for _ in range(3):
-        for name, predictor in predictors.items():
+        for name, model in predictors.items():
             started = time.perf_counter()
-            predictor.probabilities(texts)
+            model.probabilities(texts)
             best[name] = max(best[name], len(texts) / (time.perf_counter() - started))
     return {
         "backend": backend,

@@ -56,7 +56,12 @@ def _when(value: Any) -> str:
     return str(value or "–")
 
 
-templates.env.filters.update(num=_num, pct=_pct, when=_when)
+def _shares(value: dict[str, float] | None) -> str:
+    """Class shares as "negative 40.0%, positive 35.0%, neutral 25.0%" (each version's own classes)."""
+    return ", ".join(f"{name} {_pct(share)}" for name, share in value.items()) if value else "–"
+
+
+templates.env.filters.update(num=_num, pct=_pct, when=_when, shares=_shares)
 
 
 def _state(request: Request) -> Any:

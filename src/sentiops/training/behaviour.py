@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sentiops.data.labels import NEUTRAL
 from sentiops.inference import Prediction
 
 POSITIVE = [
@@ -114,7 +115,7 @@ def invariance(predictor: Scorer, texts: list[str], two_class: bool = False) -> 
         after = predictor.predict([b for _, b in pairs])
         answered = list(zip(before, after, strict=True))
         if two_class:
-            answered = [(x.two_class(), y.two_class()) for x, y in answered if x.label != "neutral"]
+            answered = [(x.two_class(), y.two_class()) for x, y in answered if x.label != NEUTRAL]
         same = sum(x.label == y.label for x, y in answered)
         found[name] = {"rate": same / len(answered) if answered else 1.0, "tested": len(answered)}
     return found

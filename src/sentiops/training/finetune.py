@@ -180,10 +180,8 @@ def widen_head(model: PreTrainedModel, classes: int) -> None:
         if head.bias is not None:
             wider.bias[:old] = head.bias
             wider.bias[old:] = head.bias.mean() + math.log(2)
-    owner: Any = model
-    if model.classifier is not head:
-        owner = model.classifier
-    setattr(owner, "classifier" if owner is model else "out_proj", wider)
+    parent, name = (model, "classifier") if model.classifier is head else (model.classifier, "out_proj")
+    setattr(parent, name, wider)
     model.config.num_labels = classes
     setattr(model, "num_labels", classes)  # noqa: B010 - the Trainer's loss reads it; mypy types it a module
 

@@ -248,8 +248,8 @@ def decision_lines(decision: Decision) -> list[str]:
         lines.insert(
             2,
             f"- classes: challenger {', '.join(classes['challenger'])}, champion {', '.join(classes['champion'])}: "
-            f"compared on macro-recall (neutral counts as the champion's miss); the holdout, behaviour and "
-            f"agreement in the two-class view; macro-recall {paired.get('challenger_metric', 0):.4f} vs "
+            f"compared on macro-recall (neutral counts as the champion's miss); the holdout, agreement and "
+            f"invariance checks in the two-class view; macro-recall {paired.get('challenger_metric', 0):.4f} vs "
             f"{paired.get('champion_metric', 0):.4f}",
         )
     rows = n.get("data")

@@ -165,7 +165,10 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
     classes = challenger_classes(settings, registry, champion, people)
     waiting = 0  # neutral labels stored for a later three-class model
     if len(classes) < len(LABELS):
-        waiting = sum(int(pc.sum(pc.equal(t.column("label"), LABEL2ID[NEUTRAL])).as_py() or 0) for t in (people, new))
+        untrusted = new.filter(pc.invert(new.column("trusted")))  # people's are in `people` already
+        waiting = sum(
+            int(pc.sum(pc.equal(t.column("label"), LABEL2ID[NEUTRAL])).as_py() or 0) for t in (people, untrusted)
+        )
         people, new, original = (t.filter(pc.less(t.column("label"), len(classes))) for t in (people, new, original))
     others = new.filter(pc.invert(new.column("trusted")))
     if trusted.num_rows >= settings.retrain_min_trusted:
