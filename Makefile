@@ -38,8 +38,10 @@ $(BENCH_HOME)/registry/aliases.json: $(STAMP)
 	SENTIOPS_HOME=$(BENCH_HOME) $(BIN)/sentiops data prepare --input $(DEMO_TWEETS)
 	SENTIOPS_HOME=$(BENCH_HOME) $(BIN)/sentiops train --max-examples 1000 --promote
 
+# py-spy (the server's profile under load) is a benchmark tool, not a test dependency.
 bench-serve: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet 'py-spy>=0.4,<1'
 	$(BIN)/python benchmarks/serve_bench.py --registry $(BENCH_HOME)/registry
 
 # The drift benchmark needs a model of realistic quality (how far a class shift moves the

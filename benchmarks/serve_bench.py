@@ -1,8 +1,15 @@
-"""Serving benchmark: sentiops (SENTIOPS_BACKEND, default auto; micro-batching) against a reference server.
+"""Serving benchmark: sentiops (SENTIOPS_BACKEND, default auto; micro-batching) against its own
+engine in process and a reference server, in one run.
 
-Both servers get the same closed-loop load of real tweets from the sample at 1, 8 and 32
-concurrent clients, from a separate load-generator process. Prints a table and writes JSON
-and Markdown to benchmarks/results/.
+1. The engine in process (engine_rate.py, the server's settings): one tweet's latency, texts/s at
+   batch 1-32: the ceiling the service is judged against.
+2. Both servers under the same closed-loop load of real tweets at 1, 8 and 32 concurrent clients
+   (wrk, its own process); sentiops also paced at 100 req/s (open loop), with the micro-batch
+   sizes at 32 clients read from its /metrics.
+3. A py-spy profile of sentiops under the 32-client load (a separate run: sampling slows it),
+   summarised by thread and function in results/serve_profile.txt.
+
+Prints a table and the targets' ratios; writes JSON and Markdown to benchmarks/results/.
 
     python benchmarks/serve_bench.py --registry var/bench/registry [--seconds 15]
 """
@@ -20,14 +27,17 @@ from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from sentiops.registry import Registry
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import cpu_model, sample_rows  # noqa: E402
+from profile_summary import summarize  # noqa: E402
 
 LEVELS = (1, 8, 32)
+PROFILE_SECONDS, PROFILE_HZ = 10, 200
 
 
 def wait_ready(url: str, timeout: float = 180) -> None:
@@ -87,6 +97,62 @@ def paced(url: str, tweets: list[str], rate: float = 100, seconds: float = 15) -
     return asyncio.run(run())
 
 
+def batch_sizes(url: str) -> dict[str, float]:
+    """The micro-batch size histogram's cumulative buckets, count and sum, from /metrics."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        if family.name == "sentiops_microbatch_size":
+            for sample in family.samples:
+                key = sample.labels.get("le", sample.name.rsplit("_", 1)[-1])
+                found[key] = sample.value
+    return found
+
+
+def size_distribution(before: dict[str, float], after: dict[str, float]) -> dict:
+    """Batches by size bucket between two scrapes, and their mean size."""
+    count = after["count"] - before["count"]
+    buckets, below = {}, 0.0
+    for le in sorted((k for k in after if k not in ("count", "sum", "created")), key=float):
+        cumulative = after[le] - before.get(le, 0.0)
+        if cumulative - below:
+            buckets[f"<={le}"] = int(cumulative - below)
+        below = cumulative
+    return {"batches": int(count), "mean": round((after["sum"] - before["sum"]) / max(count, 1), 1), "by_size": buckets}
+
+
+def load(url: str, tweets_file: str, clients: int, seconds: float) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", tweets_file, str(clients), str(seconds)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def profile(url: str, pid: int, tweets_file: str) -> str:
+    """py-spy on the server while 32 clients load it; the text summary (or why there is none)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return "no profile: py-spy is not installed (make bench-serve installs it)"
+    raw = Path(tempfile.mkdtemp()) / "profile.txt"
+    loader = subprocess.Popen(
+        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", tweets_file, "32", str(PROFILE_SECONDS + 4)],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # past wrk's warm-up
+    spied = subprocess.run(
+        [str(spy), "record", "-p", str(pid), "-d", str(PROFILE_SECONDS), "-r", str(PROFILE_HZ), "--format", "raw"]
+        + ["--nonblocking", "-o", str(raw)],
+        capture_output=True,
+        text=True,
+    )
+    loader.wait()
+    if spied.returncode != 0 or not raw.exists():
+        return f"no profile: py-spy failed ({spied.stderr.strip()[-300:]})"
+    return summarize(raw.read_text(), PROFILE_SECONDS, PROFILE_HZ)
+
+
 def measure(name: str, command: list[str], env: dict, port: int, tweets_file: str, seconds: float) -> dict:
     started = time.perf_counter()
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -96,14 +162,12 @@ def measure(name: str, command: list[str], env: dict, port: int, tweets_file: st
         ready_seconds = round(time.perf_counter() - started, 1)
         print(f"{name:>9} ready in {ready_seconds} s", flush=True)
         rows = []
+        result: dict = {"name": name}
         for clients in LEVELS:
-            out = subprocess.run(
-                [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", tweets_file, str(clients), str(seconds)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            row = json.loads(out.stdout)
+            before = batch_sizes(url) if name == "sentiops" and clients == 32 else None
+            row = load(url, tweets_file, clients, seconds)
+            if before is not None:
+                result["microbatches_32_clients"] = size_distribution(before, batch_sizes(url))
             row["rss_mb"] = rss_mb(server.pid)
             rows.append(row)
             print(
@@ -112,14 +176,37 @@ def measure(name: str, command: list[str], env: dict, port: int, tweets_file: st
                 flush=True,
             )
         model = httpx.get(f"{url}/model").json() if name == "sentiops" else {}
-        result = {"name": name, "levels": rows, "backend": model.get("backend"), "ready_seconds": ready_seconds}
+        result.update({"levels": rows, "backend": model.get("backend"), "ready_seconds": ready_seconds})
         if name == "sentiops":
+            print(f"{name:>9} micro-batches at 32 clients: {result['microbatches_32_clients']}", flush=True)
             result["paced"] = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
             print(f"{name:>9} paced 100 req/s: {result['paced']}", flush=True)
+            result["profile"] = profile(url, server.pid, tweets_file)
         return result
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def engine_in_process(env: dict, tweets_file: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "engine_rate.py"), tweets_file], env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def targets(ours: dict, reference: dict, engine: dict) -> dict:
+    """The issue's targets as ratios of numbers measured in this run."""
+    level = {row["clients"]: row for row in ours["levels"]}
+    ref32 = next(row for row in reference["levels"] if row["clients"] == 32)
+    errors = sum(row["errors"] for row in ours["levels"]) + ours["paced"]["errors"]
+    return {
+        "rps_32_vs_reference": round(level[32]["rps"] / max(ref32["rps"], 1e-9), 2),  # >= 10
+        "rps_32_vs_engine_batch_32": round(level[32]["rps"] / engine["texts_per_s"]["32"], 3),  # >= 0.6
+        "p50_1_client_vs_engine_single": round(level[1]["p50_ms"] / engine["single"]["p50_ms"], 2),  # <= 1.5
+        "paced_p99_ms": ours["paced"]["p99_ms"],  # <= 25
+        "errors": errors,  # 0
+    }
 
 
 def main() -> None:
@@ -127,7 +214,6 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--sentiops-only", action="store_true", help="for tuning: skip the reference")
     args = parser.parse_args()
 
     registry = Registry(args.registry)
@@ -135,8 +221,12 @@ def main() -> None:
     tweets = [row[1] for row in sample_rows()][:5000]
     tweets_path = Path(tempfile.mkdtemp()) / "tweets.json"
     tweets_path.write_text(json.dumps(tweets))
+    hardware = f"{cpu_model()}, {round(psutil.virtual_memory().total / 2**30)} GiB"
+    print(f"CPU: {hardware}", flush=True)
 
     env = {**os.environ, "SENTIOPS_REGISTRY_DIR": str(args.registry), "SENTIOPS_HOME": str(args.registry.parent)}
+    engine = engine_in_process(env, str(tweets_path))
+    print(f"   engine in process: {engine}", flush=True)
     ours = measure(
         "sentiops",
         [sys.executable, "-m", "sentiops.cli", "serve", "--host", "127.0.0.1", "--port", "8711"],
@@ -145,8 +235,6 @@ def main() -> None:
         str(tweets_path),
         args.seconds,
     )
-    if args.sentiops_only:
-        return
     reference = measure(
         "reference",
         [sys.executable, str(HERE / "reference_server.py"), str(registry.path(version) / "hf"), "8712"],
@@ -167,16 +255,22 @@ def main() -> None:
             }
         )
 
+    profile_text = ours.pop("profile")
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "hardware": f"{cpu_model()}, {round(psutil.virtual_memory().total / 2**30)} GiB",
+        "hardware": hardware,
         "model_version": version,
         "seconds_per_level": args.seconds,
+        "engine_in_process": engine,
         "servers": [ours, reference],
         "ratios": ratios,
+        "targets": targets(ours, reference, engine),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serve.json").write_text(json.dumps(result, indent=2))
+    (args.out / "serve_profile.txt").write_text(
+        f"sentiops under 32 closed-loop clients ({result['when']}, {hardware})\n\n{profile_text}\n"
+    )
     lines = [
         "| server | clients | req/s | p50 ms | p95 ms | p99 ms | errors | RSS MB |",
         "|---|---|---|---|---|---|---|---|",
@@ -187,15 +281,21 @@ def main() -> None:
                 f"| {server['name']} | {row['clients']} | {row['rps']} | {row['p50_ms']} | {row['p95_ms']} | "
                 f"{row['p99_ms']} | {row['errors']} | {row['rss_mb']} |"
             )
-    lines.append("")
-    lines.append(
-        f"sentiops engine: {ours['backend']}; ready in {ours['ready_seconds']} s; paced 100 req/s: {ours['paced']}"
-    )
-    lines.append(f"CPU: {result['hardware']}")
-    lines.append(
+    rates = ", ".join(f"batch {b}: {r}" for b, r in engine["texts_per_s"].items())
+    lines += [
+        "",
+        f"engine in process ({engine['backend']}, {engine['threads']} threads): one tweet p50 "
+        f"{engine['single']['p50_ms']} ms, p99 {engine['single']['p99_ms']} ms; texts/s {rates}",
+        f"sentiops engine: {ours['backend']}; ready in {ours['ready_seconds']} s; paced 100 req/s: {ours['paced']}",
+        f"micro-batches at 32 clients: {ours['microbatches_32_clients']}",
+        f"CPU: {result['hardware']}",
         "ratios (sentiops / reference): "
-        + ", ".join(f"{r['clients']} clients: {r['rps_ratio']}x req/s, p99 x{r['p99_ratio']}" for r in ratios)
-    )
+        + ", ".join(f"{r['clients']} clients: {r['rps_ratio']}x req/s, p99 x{r['p99_ratio']}" for r in ratios),
+        "targets: " + ", ".join(f"{k} {v}" for k, v in result["targets"].items()),
+        "(32 clients >= 10x the reference and >= 0.6 of the engine at batch 32; 1 client p50 <= 1.5x the engine's "
+        "one tweet; paced p99 <= 25 ms; 0 errors)",
+        "profile under 32 clients: serve_profile.txt",
+    ]
     (args.out / "serve.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

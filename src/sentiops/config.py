@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # fill while the previous one runs); 32 and 64 gave the same throughput at 32 clients.
     microbatch_max_size: int = 32
     microbatch_max_wait_ms: float = 0.0
+    # Under load only (after a batch of a quarter of max_size or more), wait up to this for the
+    # next batch to fill; a lone caller never waits (serving/batcher.py, docs/engines.md).
+    microbatch_fill_wait_ms: float = Field(2.0, ge=0, le=50)
     # Overload: refuse (503 + Retry-After) when the expected queue wait passes this, instead of
     # letting every request's latency grow; the hard cap bounds memory.
     max_queue_wait_ms: float = 1000.0

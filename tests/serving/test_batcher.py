@@ -59,6 +59,31 @@ def test_waiting_requests_are_grouped_and_answered_in_their_own_order():
     assert sizes == [1, 10]  # the ten that queued behind the first ran as one batch
 
 
+def test_after_a_large_batch_the_next_waits_to_fill_but_a_lone_caller_never_waits():
+    gate = threading.Event()
+    predictor = FakePredictor(gate=gate)
+
+    async def body(batcher):
+        blocker = asyncio.create_task(batcher.predict_one("first"))
+        await asyncio.sleep(0.05)
+        large = [asyncio.create_task(batcher.predict_one(f"q{i}")) for i in range(4)]  # 4 >= 8 // 4: load
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(blocker, *large)
+        early = asyncio.create_task(batcher.predict_one("early"))
+        await asyncio.sleep(0.05)
+        late = [asyncio.create_task(batcher.predict_one(f"late{i}")) for i in range(3)]
+        await asyncio.gather(early, *late)  # one batch: the first waited for the rest to come
+        await batcher.predict_one("after the load")  # after a batch of 4 it still waits to fill
+        started = time.perf_counter()
+        await batcher.predict_one("lone")  # the last batch was 1 text: no wait
+        return time.perf_counter() - started
+
+    lone_seconds, sizes = asyncio.run(_with_batcher(predictor, body, max_size=8, max_wait_ms=0, fill_wait_ms=300))
+    assert sizes == [1, 4, 4, 1, 1]
+    assert lone_seconds < 0.15
+
+
 def test_max_size_caps_a_batch():
     gate = threading.Event()
     predictor = FakePredictor(gate=gate)

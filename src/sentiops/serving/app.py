@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +22,7 @@ from sentiops.serving.canary import Canary
 from sentiops.serving.deps import ServiceState
 from sentiops.serving.manager import ModelManager
 from sentiops.serving.metrics import ServiceMetrics
-from sentiops.serving.middleware import RequestMiddleware
+from sentiops.serving.middleware import PageHeaders, RequestMiddleware
 from sentiops.serving.prediction_log import PredictionLog
 from sentiops.serving.shadow import ShadowQueue
 from sentiops.serving.trial import LiveTrial
@@ -62,14 +61,6 @@ async def _storage_failed(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"storage unavailable: {reason}{where}; try again later"}, status_code=503)
 
 
-async def _security_headers(request: Request, call_next: Any) -> Any:
-    """The dashboard's pages (and the drift reports it serves) get SECURITY_HEADERS."""
-    response = await call_next(request)
-    if request.url.path.startswith("/ui"):
-        response.headers.update(ui.SECURITY_HEADERS)
-    return response
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -88,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_batch=metrics.batch_size.observe,
             max_queue_texts=settings.max_queue_texts,
             max_queue_wait_ms=settings.max_queue_wait_ms,
+            fill_wait_ms=settings.microbatch_fill_wait_ms,
         )
         metrics.queued_texts.set_function(lambda: batcher.queued)
         access = Access(settings)
@@ -114,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.middleware("http")(_security_headers)
+    app.add_middleware(PageHeaders, prefix="/ui", headers=ui.SECURITY_HEADERS)  # outermost, as a 413 is a page too
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(NoModelError, _no_model)
     app.add_exception_handler(Overloaded, _overloaded)
@@ -145,7 +137,7 @@ def create_dashboard_app(settings: Settings | None = None) -> FastAPI:
     async def home() -> RedirectResponse:
         return RedirectResponse("/ui")
 
-    app.middleware("http")(_security_headers)
+    app.add_middleware(PageHeaders, prefix="/ui", headers=ui.SECURITY_HEADERS)
     app.add_exception_handler(OSError, _storage_failed)
 
     app.include_router(ui.router)

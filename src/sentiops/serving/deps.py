@@ -38,7 +38,11 @@ class ServiceState:
     poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
 
 
-def service_state(request: Request) -> ServiceState:
+# The dependencies every prediction runs are `async def`: a plain `def` one is sent to a worker
+# thread per request, which cost more than everything else FastAPI does for /predict (profile in
+# benchmarks/results/serve_profile.txt). They do no blocking work: a token file is re-read at
+# most every few seconds. `person` stays a `def`: a labeller's password check (argon2) is slow.
+async def service_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.sentiops
     return state
 
@@ -67,7 +71,7 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def predict_auth(state: State, credentials: Credentials) -> None:
+async def predict_auth(state: State, credentials: Credentials) -> None:
     """API callers: /predict*, /feedback. Open when no API token is configured (the loopback only:
     `sentiops serve` refuses another address then), else its bearer token."""
     expected = expected_token(state.access.api)
@@ -75,7 +79,7 @@ def predict_auth(state: State, credentials: Credentials) -> None:
         raise _unauthorized("missing or invalid bearer token")
 
 
-def operations_auth(state: State, credentials: Credentials) -> None:
+async def operations_auth(state: State, credentials: Credentials) -> None:
     """/metrics and /model: open, unless SENTIOPS_PROTECT_OPERATIONS asks for the API or the
     operator token."""
     if not state.settings.protect_operations:
