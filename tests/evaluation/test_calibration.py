@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiops.evaluation.calibration import calibrate, calibration_record, estimate_accuracy, fit_temperature
+from sentiops.evaluation.calibration import (
+    calibrate,
+    calibrated_confidence,
+    calibration_record,
+    estimate_accuracy,
+    fit_temperature,
+)
 from sentiops.inference import Predictor
 from sentiops.registry import Registry
 from tests.helpers.data import sample_rows
@@ -26,6 +32,16 @@ def test_temperature_recovers_a_known_miscalibration():
 def test_calibrate_keeps_the_predicted_class():
     probs = np.array([[0.9, 0.1], [0.3, 0.7]])
     assert (calibrate(probs, 2.5).argmax(axis=1) == probs.argmax(axis=1)).all()
+
+
+def test_one_answers_calibrated_confidence_is_what_calibrate_gives():
+    """The service's per-request path (plain Python) against the vectorised one, two and three
+    classes, a zero score included."""
+    rows = [np.array(r) for r in ([0.9, 0.1], [0.3, 0.7], [0.5, 0.5], [0.2, 0.5, 0.3], [1.0, 0.0, 0.0])]
+    for temperature in (0.7, 1.0, 2.5):
+        for row in rows:
+            want = calibrate(row[None, :], temperature).max()
+            assert calibrated_confidence(row.tolist(), temperature) == pytest.approx(want, rel=1e-9)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ logits by T, chosen to minimise the log-loss) and stored with the version.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -28,6 +29,14 @@ def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
     scaled -= scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def calibrated_confidence(scores: Iterable[float], temperature: float) -> float:
+    """`calibrate(...).max()` of one answer in plain Python: what the service does per request,
+    where numpy's call overhead on one row cost more than the arithmetic."""
+    logs = [math.log(min(max(p, 1e-12), 1.0)) / temperature for p in scores]
+    top = max(logs)
+    return 1.0 / sum(math.exp(x - top) for x in logs)
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:

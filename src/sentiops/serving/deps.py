@@ -42,9 +42,13 @@ class ServiceState:
 # thread per request, which cost more than everything else FastAPI does for /predict (profile in
 # benchmarks/results/serve_profile.txt). They do no blocking work: a token file is re-read at
 # most every few seconds. `person` stays a `def`: a labeller's password check (argon2) is slow.
-async def service_state(request: Request) -> ServiceState:
+def service_of(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.sentiops
     return state
+
+
+async def service_state(request: Request) -> ServiceState:
+    return service_of(request)
 
 
 State = Annotated[ServiceState, Depends(service_state)]
@@ -71,10 +75,12 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def predict_auth(state: State, credentials: Credentials) -> None:
+async def predict_auth(request: Request, credentials: Credentials) -> None:
     """API callers: /predict*, /feedback. Open when no API token is configured (the loopback only:
-    `sentiops serve` refuses another address then), else its bearer token."""
-    expected = expected_token(state.access.api)
+    `sentiops serve` refuses another address then), else its bearer token. It reads the state from
+    the request rather than through `State`: every dependency FastAPI solves costs each request
+    (about a tenth of the service's own time on /predict, benchmarks/results/serve_profile.txt)."""
+    expected = expected_token(service_of(request).access.api)
     if expected and not token_matches(_bearer(credentials), expected):
         raise _unauthorized("missing or invalid bearer token")
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Summary
 
-from sentiops.evaluation.calibration import calibrate
+from sentiops.evaluation.calibration import calibrated_confidence
 from sentiops.inference import Prediction
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5)
@@ -165,8 +164,7 @@ class ServiceMetrics:
         temperature = self._temperatures.get(version)
         if not temperature or not predictions:
             return
-        probs = np.array([[p.scores[k] for k in sorted(p.scores)] for p in predictions])
-        calibrated = float(calibrate(probs, temperature).max(axis=1).sum())
+        calibrated = sum(calibrated_confidence(p.scores.values(), temperature) for p in predictions)
         found = self._per_version.setdefault(version, [0.0, 0])
         found[0] += calibrated
         found[1] += len(predictions)

@@ -18,7 +18,7 @@ from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
 from sentiops.data.labels import NEUTRAL
 from sentiops.data.predictions import new_prediction_id
 from sentiops.serving.batcher import NoModelError
-from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth
+from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth, service_of
 from sentiops.serving.manager import ReloadError
 from sentiops.serving.prediction_log import Logged
 from sentiops.serving.schemas import (
@@ -84,10 +84,11 @@ async def _predict(
 
 
 @predictions.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, s: State, request: Request, response: Response) -> PredictResponse:
+async def predict(body: PredictRequest, request: Request, response: Response) -> PredictResponse:
     """Sentiment of one tweet: label, confidence, one probability per class and a prediction id
     (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`). `model_version`
     says which version answered (staging, for a caller in a canary)."""
+    s = service_of(request)  # not a `State` dependency: see deps.predict_auth
     _check_text(body.text, s.settings.max_text_chars)
     [answer], _ = await _predict(s, request, [body.text], body.view)
     if s.settings.log_texts:
@@ -97,8 +98,9 @@ async def predict(body: PredictRequest, s: State, request: Request, response: Re
 
 
 @predictions.post("/predict/batch", response_model=BatchResponse)
-async def predict_batch(body: BatchRequest, s: State, request: Request) -> BatchResponse:
+async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
     """Sentiment of up to `max_batch_texts` tweets, in input order."""
+    s = service_of(request)
     if not body.texts:
         raise HTTPException(422, "texts is empty")
     if len(body.texts) > s.settings.max_batch_texts:
