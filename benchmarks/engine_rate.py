@@ -46,8 +46,7 @@ def rate(predictor: Predictor, tweets: list[str], batch: int, seconds: float) ->
     return round(done / (time.perf_counter() - started), 1)
 
 
-def measure(tweets: list[str], seconds: float) -> dict:
-    predictor = Predictor.from_settings(get_settings())
+def measure(predictor: Predictor, tweets: list[str], seconds: float) -> dict:
     predictor.warm_up()
     rate(predictor, tweets, 32, 1.0)  # warm every width the run will see
     return {
@@ -63,7 +62,8 @@ def main() -> None:
     parser.add_argument("tweets", type=Path)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    print(json.dumps(measure(json.loads(args.tweets.read_text()), args.seconds)))
+    predictor = Predictor.from_settings(get_settings())
+    print(json.dumps(measure(predictor, json.loads(args.tweets.read_text()), args.seconds)))
 
 
 if __name__ == "__main__":
