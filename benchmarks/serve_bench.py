@@ -9,8 +9,8 @@ engine in process and a reference server, in one run.
 3. A py-spy profile of sentiops under the 32-client load (a separate run: sampling slows it),
    summarised by thread and function in results/serve_profile.txt.
 4. Three rounds with both servers up: sentiops at 1 and at 32 clients, each bracketed by the
-   engine measured in this process just before and after, the reference at 32, sentiops paced at
-   100 req/s. The targets' ratios and the paced p99 are the rounds' medians (ROUNDS below).
+   engine measured in this process just before and after, sentiops paced at 100 req/s, the
+   reference at 32. The targets' ratios and the paced p99 are the rounds' medians (ROUNDS below).
 
 Prints a table and the targets' ratios; writes JSON and Markdown to benchmarks/results/.
 
@@ -71,43 +71,18 @@ def rss_mb(pid: int) -> float:
 
 
 def paced(url: str, tweets: list[str], per_second: float = 100, seconds: float = 15) -> dict:
-    """Open loop: requests are sent at a fixed rate whatever the answers do (what a real
-    service sees), so the p99 shows queueing that a closed loop hides."""
-    import asyncio
-
-    async def run() -> dict:
-        latencies: list[float] = []
-        errors = 0
-        limits = httpx.Limits(max_connections=200)
-        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
-
-            async def one(text: str) -> None:
-                nonlocal errors
-                started = time.perf_counter()
-                try:
-                    ok = (await client.post("/predict", json={"text": text})).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - started)
-                errors += not ok
-
-            tasks = []
-            begin = time.perf_counter()
-            for i in range(int(per_second * seconds)):
-                await asyncio.sleep(max(0.0, begin + i / per_second - time.perf_counter()))
-                tasks.append(asyncio.create_task(one(tweets[i % len(tweets)])))
-            await asyncio.gather(*tasks)
-        ordered = sorted(latencies)
-        pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)  # noqa: E731
-        return {
-            "offered_rps": per_second,
-            "requests": len(ordered),
-            "errors": errors,
-            "p50_ms": pick(0.5),
-            "p99_ms": pick(0.99),
-        }
-
-    return asyncio.run(run())
+    """Open loop (paced_load.py, in a process of its own: a client sharing this one's heap measured
+    its own garbage collections as the server's latency)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tweets.json"
+        path.write_text(json.dumps(tweets))
+        out = subprocess.run(
+            [sys.executable, str(HERE / "paced_load.py"), url, str(path), str(per_second), str(seconds)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    return json.loads(out.stdout)
 
 
 def batch_sizes(url: str) -> dict[str, float]:
@@ -167,7 +142,7 @@ def profile(url: str, pid: int, tweets_file: str) -> str:
 
 
 def rounds(predictor: Predictor, ours: str, reference: str, tweets_file: str) -> list[dict]:
-    """ROUNDS x (sentiops at 1 client, at 32, the reference at 32) with both servers up (the idle
+    """ROUNDS x (sentiops at 1 client, at 32, paced; the reference at 32) with both servers up (the idle
     one costs nothing); each sentiops level is bracketed by the engine in this process measured
     just before and just after it (the mean of the two is its reference), as speeds drift."""
     tweets = json.loads(Path(tweets_file).read_text())
@@ -183,8 +158,8 @@ def rounds(predictor: Predictor, ours: str, reference: str, tweets_file: str) ->
         before = batch_sizes(ours)
         batch_32, many = bracketed(lambda: rate(predictor, tweets, 32, 2.0), 32)
         sizes = size_distribution(before, batch_sizes(ours))
-        theirs = load(reference, tweets_file, 32, ROUND_SECONDS)
         steady = paced(ours, tweets, 100, ROUND_SECONDS)
+        theirs = load(reference, tweets_file, 32, ROUND_SECONDS)  # last: its threads spin on after
         row = {
             "engine_single_p50_ms": round(single, 3),
             "engine_batch_32_texts_per_s": round(batch_32, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import time
 
 import httpx
@@ -330,3 +331,11 @@ def test_metrics_and_model_can_be_protected_by_the_token(registry_dir):
         assert client.get("/metrics", headers=auth).status_code == 200
         assert client.get("/model", headers=auth).status_code == 200
         assert client.get("/healthz").status_code == 200  # the probes stay open
+
+
+def test_the_startup_heap_is_frozen_out_of_the_garbage_collector(registry_dir):
+    gc.unfreeze()  # another test's app may have frozen this process's heap already
+    with TestClient(create_app(make_settings(registry_dir))) as client:
+        wait_ready(client)
+        assert gc.get_freeze_count() > 100_000  # the libraries' objects: full collections skip them
+    gc.unfreeze()

@@ -1,4 +1,4 @@
-"""The request middleware on a bare ASGI app: body cap and request ids."""
+"""The pure-ASGI middleware on a bare ASGI app: body cap, request ids, page headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from sentiops.serving.middleware import RequestMiddleware
+from sentiops.serving.middleware import PageHeaders, RequestMiddleware
 
 calls: list[int] = []
 
@@ -53,3 +53,15 @@ def test_a_safe_request_id_is_echoed_and_an_unsafe_one_replaced():
     assert re.fullmatch(r"[0-9a-f]{32}", trailing.headers["x-request-id"])
     generated = client.post("/echo", content=b"{}")
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+
+
+def test_page_headers_go_on_pages_under_the_prefix_only_and_replace_the_apps_own():
+    async def page(request: Request) -> JSONResponse:
+        return JSONResponse({}, headers={"X-Frame-Options": "SAMEORIGIN"})
+
+    app = Starlette(routes=[Route("/ui/page", page), Route("/predict", page)])
+    client = TestClient(PageHeaders(app, "/ui", {"X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}))
+    ui = client.get("/ui/page")
+    assert ui.headers.get_list("x-frame-options") == ["DENY"] and ui.headers["referrer-policy"] == "same-origin"
+    api = client.get("/predict")
+    assert api.headers.get_list("x-frame-options") == ["SAMEORIGIN"] and "referrer-policy" not in api.headers
