@@ -32,7 +32,7 @@ from sentiops.registry import Registry
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import copy_as_new_version, cpu_model, sample_rows  # noqa: E402
-from serve_bench import paced, rss_mb, wait_ready  # noqa: E402
+from serve_bench import load, paced, rss_mb, wait_ready  # noqa: E402
 
 PORT = 8721
 
@@ -43,16 +43,6 @@ def metric(url: str, name: str) -> float:
         if line.startswith(name) and not line.startswith("#"):
             total += float(line.split()[-1])
     return total
-
-
-def loadgen(url: str, tweets_file: str, clients: int, seconds: float) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", tweets_file, str(clients), str(seconds)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
 
 
 def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
@@ -67,10 +57,10 @@ def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
                 time.sleep(0.5)
         rss_idle = rss_mb(server.pid)
         engine = httpx.get(f"{url}/model").json()["backend"]
-        one = loadgen(url, tweets_file, 1, seconds)
+        one = load(url, tweets_file, 1, seconds)
         steady = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
         before = metric(url, "sentiops_shadow_shed_total"), metric(url, "sentiops_shadow_pairs_total")
-        many = loadgen(url, tweets_file, 32, seconds)
+        many = load(url, tweets_file, 32, seconds)
         after = metric(url, "sentiops_shadow_shed_total"), metric(url, "sentiops_shadow_pairs_total")
         time.sleep(2)  # let the shadow drain what waits
         row = {
