@@ -26,7 +26,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import cpu_model, tweets_file  # noqa: E402
-from serve_bench import wait_ready  # noqa: E402
+from serve_bench import load, wait_ready  # noqa: E402
 
 
 def batch_client(url: str, texts: list[str], seconds: float, out: multiprocessing.Queue) -> None:
@@ -44,16 +44,6 @@ def batch_client(url: str, texts: list[str], seconds: float, out: multiprocessin
                 found["refused"] += 1
     found["max_gap_s"] = max(found["gaps"] + [time.perf_counter() - last])
     out.put(found)
-
-
-def singles(url: str, tweets_path: Path, seconds: float) -> dict:
-    out = subprocess.run(
-        [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_path), "4", str(seconds)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout)
 
 
 def main() -> None:
@@ -84,11 +74,11 @@ def main() -> None:
     try:
         wait_ready(url)
         for run in range(args.runs):
-            alone = singles(url, tweets_path, args.seconds)
+            alone = load(url, str(tweets_path), 4, args.seconds)
             queue: multiprocessing.Queue = multiprocessing.Queue()
             batch = multiprocessing.Process(target=batch_client, args=(url, tweets[:256], args.seconds + 2, queue))
             batch.start()
-            mixed = singles(url, tweets_path, args.seconds)
+            mixed = load(url, str(tweets_path), 4, args.seconds)
             found = queue.get(timeout=120)
             batch.join()
             row = {

@@ -25,7 +25,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import cpu_model, sample_rows, tweets_file  # noqa: E402
-from serve_bench import paced, rss_mb, wait_ready  # noqa: E402
+from serve_bench import load, paced, rss_mb, wait_ready  # noqa: E402
 
 SHARED_100K = HERE.parent.parent / "shared" / "data" / "sentiment140_sample_100k.csv"
 
@@ -42,13 +42,7 @@ def serve_once(home: Path, results: Path, log_on: bool, port: int, tweets_path: 
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url)
-        out = subprocess.run(
-            [sys.executable, str(HERE / "loadgen.py"), f"{url}/predict", str(tweets_path), "32", str(seconds)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        closed = json.loads(out.stdout)
+        closed = load(url, str(tweets_path), 32, seconds)
         steady = paced(url, json.loads(tweets_path.read_text()), 100, seconds)
         row = {"log": log_on, "rps_32": closed["rps"], "p99_32_ms": closed["p99_ms"], "errors": closed["errors"]}
         row.update(paced_p99_ms=steady["p99_ms"], paced_errors=steady["errors"], rss_mb=rss_mb(server.pid))
