@@ -43,7 +43,7 @@ def serve_once(home: Path, results: Path, log_on: bool, port: int, tweets_path: 
     try:
         wait_ready(url)
         closed = load(url, str(tweets_path), 32, seconds)
-        steady = paced(url, json.loads(tweets_path.read_text()), 100, seconds)
+        steady = paced(url, str(tweets_path), 100, seconds)
         row = {"log": log_on, "rps_32": closed["rps"], "p99_32_ms": closed["p99_ms"], "errors": closed["errors"]}
         row.update(paced_p99_ms=steady["p99_ms"], paced_errors=steady["errors"], rss_mb=rss_mb(server.pid))
         return row

@@ -70,18 +70,15 @@ def rss_mb(pid: int) -> float:
     return round(sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20, 1)
 
 
-def paced(url: str, tweets: list[str], per_second: float = 100, seconds: float = 15) -> dict:
+def paced(url: str, tweets_file: str, per_second: float = 100, seconds: float = 15) -> dict:
     """Open loop (paced_load.py, in a process of its own: a client sharing this one's heap measured
     its own garbage collections as the server's latency)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tweets.json"
-        path.write_text(json.dumps(tweets))
-        out = subprocess.run(
-            [sys.executable, str(HERE / "paced_load.py"), url, str(path), str(per_second), str(seconds)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+    out = subprocess.run(
+        [sys.executable, str(HERE / "paced_load.py"), url, tweets_file, str(per_second), str(seconds)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -147,10 +144,10 @@ def rounds(predictor: Predictor, ours: str, reference: str, tweets_file: str) ->
     just before and just after it (the mean of the two is its reference), as speeds drift."""
     tweets = json.loads(Path(tweets_file).read_text())
 
-    def bracketed(measure_engine: Callable[[], float], clients: int) -> tuple[float, dict]:
-        before = measure_engine()
+    def bracketed(engine_now: Callable[[], float], clients: int) -> tuple[float, dict]:
+        before = engine_now()
         service = load(ours, tweets_file, clients, ROUND_SECONDS)
-        return (before + measure_engine()) / 2, service
+        return (before + engine_now()) / 2, service
 
     found = []
     for number in range(1, ROUNDS + 1):
@@ -158,7 +155,7 @@ def rounds(predictor: Predictor, ours: str, reference: str, tweets_file: str) ->
         before = batch_sizes(ours)
         batch_32, many = bracketed(lambda: rate(predictor, tweets, 32, 2.0), 32)
         sizes = size_distribution(before, batch_sizes(ours))
-        steady = paced(ours, tweets, 100, ROUND_SECONDS)
+        steady = paced(ours, tweets_file, 100, ROUND_SECONDS)
         theirs = load(reference, tweets_file, 32, ROUND_SECONDS)  # last: its threads spin on after
         row = {
             "engine_single_p50_ms": round(single, 3),
@@ -213,7 +210,7 @@ def measure(name: str, command: list[str], env: dict, port: int, tweets_file: st
         result.update({"levels": rows, "backend": model.get("backend"), "ready_seconds": ready_seconds})
         if name == "sentiops":
             print(f"{name:>9} micro-batches at 32 clients: {result['microbatches_32_clients']}", flush=True)
-            result["paced"] = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
+            result["paced"] = paced(url, tweets_file, 100, seconds)
             print(f"{name:>9} paced 100 req/s: {result['paced']}", flush=True)
             result["profile"] = profile(url, server.pid, tweets_file)
         return result
@@ -259,7 +256,7 @@ def main() -> None:
     reference_command = [sys.executable, str(HERE / "reference_server.py"), str(registry.path(version) / "hf"), "8712"]
     ours = measure("sentiops", ours_command, env, 8711, str(tweets_path), args.seconds)
     reference = measure("reference", reference_command, env, 8712, str(tweets_path), args.seconds)
-    print(f"{ROUNDS} interleaved rounds (engine in process, sentiops at 1 and 32 clients, reference at 32)", flush=True)
+    print(f"{ROUNDS} rounds (sentiops at 1 and 32 clients between engine runs; paced; the reference)", flush=True)
     with running(ours_command, env, 8711), running(reference_command, env, 8712):
         found = rounds(predictor, "http://127.0.0.1:8711", "http://127.0.0.1:8712", str(tweets_path))
     tweets_path.unlink()

@@ -58,7 +58,7 @@ def measure(name: str, env: dict, tweets_file: str, seconds: float) -> dict:
         rss_idle = rss_mb(server.pid)
         engine = httpx.get(f"{url}/model").json()["backend"]
         one = load(url, tweets_file, 1, seconds)
-        steady = paced(url, json.loads(Path(tweets_file).read_text()), 100, seconds)
+        steady = paced(url, tweets_file, 100, seconds)
         before = metric(url, "sentiops_shadow_shed_total"), metric(url, "sentiops_shadow_pairs_total")
         many = load(url, tweets_file, 32, seconds)
         after = metric(url, "sentiops_shadow_shed_total"), metric(url, "sentiops_shadow_pairs_total")

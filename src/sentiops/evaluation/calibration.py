@@ -18,9 +18,11 @@ from scipy.optimize import minimize_scalar
 
 from sentiops.evaluation.metrics import expected_calibration_error
 
+_FLOOR = 1e-12  # a probability of 0 has no log: clipped here, the same in every path below
+
 
 def _log_probs(probs: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(np.asarray(probs, dtype=float), 1e-12, 1.0))
+    return np.log(np.clip(np.asarray(probs, dtype=float), _FLOOR, 1.0))
 
 
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -34,7 +36,7 @@ def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
 def calibrated_confidence(scores: Iterable[float], temperature: float) -> float:
     """`calibrate(...).max()` of one answer in plain Python: what the service does per request,
     where numpy's call overhead on one row cost more than the arithmetic."""
-    logs = [math.log(min(max(p, 1e-12), 1.0)) / temperature for p in scores]
+    logs = [math.log(min(max(p, _FLOOR), 1.0)) / temperature for p in scores]
     top = max(logs)
     return 1.0 / sum(math.exp(x - top) for x in logs)
 
@@ -45,7 +47,7 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
 
     def nll(temperature: float) -> float:
         calibrated = calibrate(probs, temperature)
-        return float(-np.log(np.clip(calibrated[np.arange(len(labels)), labels], 1e-12, 1)).mean())
+        return float(-np.log(np.clip(calibrated[np.arange(len(labels)), labels], _FLOOR, 1)).mean())
 
     return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
 
