@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down test-k8s lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -179,7 +179,7 @@ tools:
 	$(KUBECTL)/bin/kubectl version --client | grep -q "Client Version: $(KUBECTL_VERSION)"
 
 test: lint tools
-	$(BIN)/pytest -m "not deploy"
+	$(BIN)/pytest -m "not deploy and not k8s"
 
 # Container images with podman (installed from Debian's packages when missing), saved under
 # var/images/; then every Kubernetes workload from the rendered manifests in real containers.
@@ -188,6 +188,20 @@ images: install
 
 test-deploy: images tools
 	$(BIN)/pytest -m deploy -s tests/deploy/test_containers.py
+
+# A real one-node Kubernetes (1.20, built once per machine from Debian's source package into
+# ~/.cache/sentiops/k8s; see deploy/cluster.py): `make k8s-up`, then KUBECONFIG=var/k8s/kubeconfig.
+k8s-up: install tools
+	$(BIN)/python deploy/cluster.py up
+
+k8s-down:
+	$(PYTHON) deploy/cluster.py down
+
+# The manifests applied with kubectl to that cluster; it is brought up and torn down by the test
+# (and torn down here too when a step failed).
+test-k8s: images tools
+	bash deploy/build_kubernetes.sh
+	$(BIN)/pytest -m k8s -s tests/deploy/test_cluster.py || ($(PYTHON) deploy/cluster.py down; exit 1)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

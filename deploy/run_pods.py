@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import shutil
 import signal
 import socket
@@ -212,7 +213,8 @@ class Node:
                         folder.chmod(0o777)
                 read_only = read_only or volume["persistentVolumeClaim"].get("readOnly", False)
             elif "secret" in volume:
-                source = self._secret_folder(volume["secret"], pod_dir / "secrets" / mount["name"])
+                fs_group = pod.get("securityContext", {}).get("fsGroup")
+                source = self._secret_folder(volume["secret"], pod_dir / "secrets" / mount["name"], fs_group)
                 read_only = True  # Secret volumes are always read-only
             elif "configMap" in volume:
                 source = pod_dir / "configmaps" / mount["name"]
@@ -230,7 +232,7 @@ class Node:
             args += ["--volume", f"{source}:{mount['mountPath']}:{options}"]
         return args
 
-    def _secret_folder(self, spec: dict[str, Any], folder: Path) -> Path:
+    def _secret_folder(self, spec: dict[str, Any], folder: Path, fs_group: int | None) -> Path:
         folder.mkdir(parents=True)
         name = spec["secretName"]
         if name not in self.secrets:
@@ -239,7 +241,12 @@ class Node:
             return folder  # an optional Secret that is absent mounts as an empty folder
         for key, value in self.secrets[name].items():
             (folder / key).write_text(value)
-            (folder / key).chmod(spec.get("defaultMode", 0o644))
+            # Like the kubelet: root's file in the pod's fsGroup, which gets read access.
+            mode = spec.get("defaultMode", 0o644)
+            if fs_group is not None:
+                os.chown(folder / key, 0, fs_group)
+                mode |= 0o040
+            (folder / key).chmod(mode)
         return folder
 
     def _security_args(self, pod: dict[str, Any], container: dict[str, Any], image: str) -> list[str]:
