@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down test-k8s lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down k8s-demo test-k8s lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -196,6 +196,10 @@ k8s-up: install tools
 
 k8s-down:
 	$(PYTHON) deploy/cluster.py down
+
+# The whole system on that cluster (as docs/deploying.md does it on minikube): it prints how to reach it.
+k8s-demo: images tools
+	$(BIN)/python deploy/cluster_demo.py
 
 # The manifests applied with kubectl to that cluster; it is brought up and torn down by the test
 # (and torn down here too when a step failed).

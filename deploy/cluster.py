@@ -273,6 +273,9 @@ def _configure() -> dict[str, Path]:
                         "ipam": {
                             "type": "host-local",
                             "ranges": [[{"subnet": POD_CIDR, "gateway": GATEWAY}]],
+                            # Service IPs through the host (kube-proxy's rules); no default route:
+                            # pods reach the pod network, Services and this machine's bridge address only.
+                            "routes": [{"dst": SERVICE_CIDR}],
                             "dataDir": str(DATA / "cni-ipam"),
                         },
                     },
@@ -539,6 +542,18 @@ def _kill_containers() -> None:
         ctr("containers", "delete", container, check=False)
 
 
+def _remove_kube_chains() -> None:
+    """`kube-proxy --cleanup` removes its Service rules but leaves its canary and mark chains."""
+    for table in ("filter", "nat", "mangle"):
+        listing = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout
+        chains = [line.split()[1] for line in listing.splitlines() if line.startswith("-N KUBE-")]
+        for rule in (line for line in listing.splitlines() if line.startswith("-A ") and "KUBE-" in line):
+            subprocess.run(["iptables", "-t", table, "-D", *rule.split()[1:]], capture_output=True, check=False)
+        for flag in ("-F", "-X"):  # empty them all first: one may jump to another
+            for chain in chains:
+                subprocess.run(["iptables", "-t", table, flag, chain], capture_output=True, check=False)
+
+
 def _remove_cgroups() -> None:
     for top in Path("/sys/fs/cgroup").glob("*/kubepods"):
         for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
@@ -551,6 +566,7 @@ def down(quiet: bool = False) -> None:
         _stop(name)
     if (BIN / "kube-proxy").exists():  # its Service rules (KUBE-* chains), before anything else goes
         subprocess.run([str(BIN / "kube-proxy"), "--cleanup"], capture_output=True, check=False)
+    _remove_kube_chains()
     _kill_containers()
     for name in ("containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
         _stop(name)

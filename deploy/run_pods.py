@@ -281,8 +281,8 @@ class Node:
     ) -> tuple[str, list[str], dict[str, int], dict[str, Any]]:
         """(container name, `podman run` options, published ports, container spec) for a pod."""
         spec = pod["spec"]
-        if len(spec["containers"]) != 1 or spec.get("initContainers"):
-            raise PodFailed("this runner runs pods of exactly one container")
+        if len(spec["containers"]) != 1:
+            raise PodFailed("this runner runs pods of exactly one container (after their init containers)")
         container = spec["containers"][0]
         image = container["image"]
         if not image_exists(image):
@@ -318,8 +318,17 @@ class Node:
     def _command(self, container: dict[str, Any]) -> list[str]:
         return [container["image"], *(str(a) for a in container.get("args", []))]
 
+    def _init_containers(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None) -> None:
+        """Like the kubelet: each init container in order, to its end, before the pod's container."""
+        for init in pod["spec"].get("initContainers", []):
+            alone = {**pod, "spec": {**pod["spec"], "containers": [init], "initContainers": []}}
+            name, code = self.run_pod(alone, f"{prefix}-init", env)
+            if code != 0:
+                raise PodFailed(f"init container {init['name']} exited {code}: {self.pod_log(name)[-2000:]}")
+
     def run_pod(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None = None) -> tuple[str, int]:
         """Run a pod's container to its end: (its name, exit code); its output goes to `pod_log`."""
+        self._init_containers(pod, prefix, env)
         name, args, _, container = self._container_args(pod, prefix, env)
         result = podman("run", *args, *self._command(container), check=False, capture=True)
         (self.scratch / name / "log").write_text(result.stdout + result.stderr)
@@ -327,6 +336,7 @@ class Node:
 
     def start_pod(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None = None) -> Container:
         """Start a long-running pod's container (a Deployment replica) in the background."""
+        self._init_containers(pod, prefix, env)
         name, args, ports, container = self._container_args(pod, prefix, env)
         podman("run", "--detach", *args, *self._command(container), capture=True)
         return Container(name, container, ports)

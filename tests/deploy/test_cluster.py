@@ -22,20 +22,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy import cluster, run_pods
-from sentiops.serving.access import write_account
-from tests.deploy.cluster import (
-    NAMESPACE,
+from deploy.kube import (
+    OVERLAY_KINDS,
     apply,
+    copy_to_volume,
     for_this_cluster,
     job_logs,
     kubectl,
-    machine_state,
     manifest,
+    persistent_volume,
     pods,
     port_forward,
+    run_job,
     wait_job,
-    with_env,
 )
+from sentiops.serving.access import write_account
+from tests.deploy.cluster import machine_state
 from tests.deploy.test_containers import SMALL_RETRAIN, SMALL_TRAIN, _drift_the_next_day
 from tests.helpers.data import sample_rows, write_csv
 from tests.helpers.webhook_server import webhook_server
@@ -53,6 +55,7 @@ class Scenario:
     volume: Path
     token: str
     before: dict[str, Any]
+    timings: dict[str, float] = {}
 
 
 S = Scenario()
@@ -71,6 +74,14 @@ def the_cluster(tmp_path_factory):
     S.token = secrets.token_hex(16)
     yield
     cluster.down(quiet=True)  # a no-op after the last test; cleans up after a failed step
+    print("scenario timings (s):", json.dumps({k: round(v, 1) for k, v in S.timings.items()}))
+
+
+@pytest.fixture(autouse=True)
+def _timed(request):
+    started = time.monotonic()
+    yield
+    S.timings[request.node.name.removeprefix("test_")] = time.monotonic() - started
 
 
 def _secrets(accounts: Path) -> None:
@@ -80,69 +91,66 @@ def _secrets(accounts: Path) -> None:
     kubectl("create", "secret", "generic", "sentiops-labellers", f"--from-file=accounts={accounts}")
 
 
-def _persistent_volume(path: Path) -> dict[str, Any]:
-    """What minikube's provisioner would make for the claim: a hostPath volume on the node."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": "sentiops-test-volume"},
-        "spec": {
-            "capacity": {"storage": "10Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": "",
-            "claimRef": {"namespace": NAMESPACE, "name": "sentiops-volume"},
-            "hostPath": {"path": str(path), "type": "Directory"},
-        },
-    }
+def _init_failure(pod: dict[str, Any]) -> str | None:
+    """The log of the API pod's init container when it exited non-zero, else None."""
+    for status in pod["status"].get("initContainerStatuses", []):
+        for state in (status.get("state", {}), status.get("lastState", {})):
+            if state.get("terminated", {}).get("exitCode", 0) != 0:
+                name, container = pod["metadata"]["name"], status["name"]
+                return kubectl("logs", name, "-c", container, check=False) + kubectl(
+                    "logs", name, "-c", container, "--previous", check=False
+                )
+    return None
 
 
-def _run_job(kind: str, name: str, env: dict[str, str] | None = None, timeout: int = 600) -> str:
-    job = manifest(S.docs, kind, name)
-    if kind == "CronJob":  # kubectl create job --from=cronjob/NAME
-        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name + "-manual"},
-               "spec": job["spec"]["jobTemplate"]["spec"]}  # fmt: skip
-    apply(with_env(job, env or {}))
-    return wait_job(job["metadata"]["name"], timeout)
-
-
-def test_the_cluster_runs_a_non_root_job_on_its_volume_only_when_the_volume_lets_it(tmp_path):
+def test_the_docs_order_on_a_hand_made_hostpath_volume(tmp_path):
+    """docs/deploying.md's steps: Secrets, the overlay (the API pods start before there is a model),
+    tweets copied through the volume-loader pod, prepare, train, restart the API."""
     kubectl("get", "--raw", "/readyz")
     apply(*[d for d in S.docs if d["kind"] == "Namespace"])
     _secrets(tmp_path / "accounts")
-    # A hand-made hostPath volume: root's folder, 0755, as `mkdir` leaves it.
+    # A hostPath volume made by hand: root's folder, 0755, as `mkdir` leaves it.
     S.volume.mkdir()
     S.volume.chmod(0o755)
-    (S.volume / "input").mkdir()
-    write_csv(S.volume / "input" / "tweets.csv", sample_rows(16000))
-    apply(_persistent_volume(S.volume))
-    apply(*[d for d in S.docs if d["kind"] in ("ConfigMap", "PersistentVolumeClaim")])
+    apply(persistent_volume(S.volume))
+    apply(*[d for d in S.docs if d["kind"] in OVERLAY_KINDS])
 
-    # The kubelet does not apply fsGroup to hostPath volumes: the non-root Job cannot write.
-    assert _run_job("Job", "sentiops-prepare", timeout=180) == "Failed"
-    assert "Permission denied" in job_logs("sentiops-prepare")
-    assert not (S.volume / "data").exists()
-    kubectl("delete", "job", "sentiops-prepare", "--wait=true")
+    # The kubelet does not apply fsGroup to hostPath volumes: the non-root pods cannot write.
+    deadline, failure = time.monotonic() + 120, None
+    while time.monotonic() < deadline and not failure:
+        failure = next(filter(None, map(_init_failure, pods(API))), None)
+        time.sleep(1)
+    assert failure and "Permission denied" in failure, failure
 
-    # The documented fix (docs/deploying.md): give the folder to the pods' user.
+    # The documented fix: what fsGroup does where the volume supports it: the pods' group owns
+    # the folder, may write, and (setgid) owns what is made in it, including the subPath folders
+    # the kubelet makes as root with the folder's mode.
     shutil.chown(S.volume, 10001, 10001)
-    assert _run_job("Job", "sentiops-prepare", timeout=300) == "Complete", job_logs("sentiops-prepare")
+    S.volume.chmod(0o2775)
+    write_csv(tmp_path / "tweets.csv", sample_rows(16000))
+    copy_to_volume(S.docs, tmp_path / "tweets.csv", "/data/input")
+    assert (S.volume / "input" / "tweets.csv").stat().st_uid == 10001
+
+    assert run_job(S.docs, "Job", "sentiops-prepare", timeout=300) == "Complete", job_logs("sentiops-prepare")
     data = S.volume / "data"
     assert {p.name for p in data.iterdir()} >= {"train.parquet", "validation.parquet", "incoming", "feedback"}
     assert (data / "train.parquet").stat().st_uid == 10001
 
 
 def test_the_train_job_registers_the_first_model():
-    assert _run_job("Job", "sentiops-train", SMALL_TRAIN, timeout=900) == "Complete", job_logs("sentiops-train")
+    assert run_job(S.docs, "Job", "sentiops-train", SMALL_TRAIN, timeout=900) == "Complete", job_logs("sentiops-train")
     aliases = json.loads((S.volume / "registry" / "aliases.json").read_text())
     assert aliases["production"] == "1"
 
 
 def test_the_api_becomes_ready_through_its_probes_and_answers_through_the_service():
-    apply(*[d for d in S.docs if d["kind"] in ("Deployment", "Service", "HorizontalPodAutoscaler")])
+    # `data prepare` replaced data/ under the running pods' feedback and queue mounts: restart them.
+    kubectl("rollout", "restart", "deployment/sentiops-api")
     kubectl("rollout", "status", "deployment/sentiops-api", "--timeout=300s")
     ready = [p for p in pods(API) if all(c["ready"] for c in p["status"]["containerStatuses"])]
     assert len(ready) == 2
+    # The init container made results/ as the pods' user: the batch CronJob can write there.
+    assert (S.volume / "results").stat().st_uid == 10001
     with port_forward("service/sentiops-api", 80) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.post("/predict", json={"text": "what a lovely day"}).status_code == 401
         auth = {"Authorization": f"Bearer {S.token}"}
@@ -165,7 +173,7 @@ def test_secrets_arrive_as_files_only_the_app_user_reads():
 def test_the_daily_cronjob_fires_scores_alerts_and_refuses_a_second_run_of_its_date():
     today = dt.datetime.now(dt.UTC).date().isoformat()
     shifted_rows = _drift_the_next_day(S.volume)
-    with webhook_server(bind=cluster.GATEWAY) as (hook_url, hook):
+    with webhook_server(bind=cluster.GATEWAY, url_host=cluster.GATEWAY) as (hook_url, hook):
         kubectl("create", "secret", "generic", "sentiops-slack-webhook", f"--from-literal=url={hook_url}")
         batch = manifest(S.docs, "CronJob", "sentiops-batch")
         batch["spec"]["schedule"] = "* * * * *"  # the schedule patched for the test: the next minute
@@ -189,7 +197,7 @@ def test_the_daily_cronjob_fires_scores_alerts_and_refuses_a_second_run_of_its_d
     # Same date again (kubectl create job --from=cronjob/sentiops-batch): nothing redone.
     parts = sorted((S.volume / "results" / "scores" / f"date={today}").glob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in parts]
-    assert _run_job("CronJob", "sentiops-batch", timeout=300) == "Complete"
+    assert run_job(S.docs, "CronJob", "sentiops-batch", timeout=300) == "Complete"
     assert "already scored" in job_logs("sentiops-batch-manual")
     assert [p.stat().st_mtime_ns for p in parts] == stamps
 
@@ -243,11 +251,11 @@ def test_a_rolling_update_keeps_the_service_answering():
     image = manifest(S.docs, "Deployment", "sentiops-api")["spec"]["template"]["spec"]["containers"][0]["image"]
     rolled = image.rsplit(":", 1)[0] + ":rollout-test"
     cluster.ctr("images", "tag", "--force", image, rolled)
-    old = {p["metadata"]["name"] for p in pods(API)}
+    old = {f"pod/{p['metadata']['name']}" for p in pods(API)}
     kubectl("set", "image", "deployment/sentiops-api", f"api={rolled}")
     kubectl("rollout", "status", "deployment/sentiops-api", "--timeout=300s")
     deadline = time.monotonic() + 60  # until the old pods are gone, not merely unready
-    while time.monotonic() < deadline and old & {p["metadata"]["name"] for p in pods(API)}:
+    while time.monotonic() < deadline and old & set(kubectl("get", "pods", "-l", API, "-o", "name").split()):
         time.sleep(1)
     before = _poller_counts()["ok"]
     time.sleep(3)
@@ -256,6 +264,7 @@ def test_a_rolling_update_keeps_the_service_answering():
     assert {p["spec"]["containers"][0]["image"] for p in pods(API)} == {rolled}
     assert counts["ok"] > before, counts  # still answering from the new pods
     assert counts["failed"] == 0, counts
+    print(f"rolling update: {counts['ok']} answers through the Service, {counts['failed']} failed")
 
 
 def test_a_deleted_replica_is_replaced_and_its_prediction_log_kept():
@@ -279,7 +288,7 @@ def test_a_deleted_replica_is_replaced_and_its_prediction_log_kept():
 
 
 def test_the_retrain_job_promotes_and_every_replica_hot_reloads():
-    assert _run_job("CronJob", "sentiops-retrain", SMALL_RETRAIN, timeout=900) == "Complete", job_logs(
+    assert run_job(S.docs, "CronJob", "sentiops-retrain", SMALL_RETRAIN, timeout=900) == "Complete", job_logs(
         "sentiops-retrain-manual"
     )
     assert json.loads((S.volume / "registry" / "aliases.json").read_text())["production"] == "2"

@@ -122,12 +122,13 @@ def test_indexed_job_shard_count_matches_completions():
 
 
 def _pods() -> list[tuple[str, dict]]:
-    return [(doc["metadata"]["name"], spec) for doc in all_docs() if (spec := pod_spec(doc))]
+    workloads = [(doc["metadata"]["name"], spec) for doc in all_docs() if (spec := pod_spec(doc))]
+    return workloads + [(doc["metadata"]["name"], doc["spec"]) for doc in all_docs() if doc["kind"] == "Pod"]
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard():
     pods = _pods()
-    assert len(pods) == 8
+    assert len(pods) == 9  # 8 workloads and the volume-loader pod
     for name, spec in pods:
         assert spec["automountServiceAccountToken"] is False, name
         pod_context = spec["securityContext"]
@@ -136,12 +137,13 @@ def test_every_pod_meets_the_restricted_pod_security_standard():
         if "fsGroup" in pod_context:  # without it the kubelet walks the whole volume at every start
             assert pod_context["fsGroupChangePolicy"] == "OnRootMismatch", name
         volumes = {v["name"]: v for v in spec["volumes"]}
-        for container in spec["containers"]:
+        for container in spec.get("initContainers", []) + spec["containers"]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, name
             assert context["readOnlyRootFilesystem"] is True, name
             assert context["capabilities"] == {"drop": ["ALL"]}, name
             assert "memory" in container["resources"]["limits"], name
+        for container in spec["containers"]:
             mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
             assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: a read-only root needs a writable /tmp"
 
@@ -222,7 +224,8 @@ def test_each_workload_mounts_the_volume_read_only_and_writes_only_its_own_folde
         claims = {v["name"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
         for container in spec["containers"]:
             mounts = [m for m in container["volumeMounts"] if m["name"] in claims]
-            if name == "sentiops-prepare":  # swaps data/ in at the volume's root
+            # prepare swaps data/ in at the volume's root; the loader pod is how files get onto it
+            if name in ("sentiops-prepare", "sentiops-volume-loader"):
                 assert [m["mountPath"] for m in mounts] == ["/data"], name
                 continue
             root = [m for m in mounts if "subPath" not in m]
@@ -232,6 +235,11 @@ def test_each_workload_mounts_the_volume_read_only_and_writes_only_its_own_folde
             assert all(
                 m["mountPath"] == f"/data/{m['subPath']}" and not m.get("readOnly") for m in mounts if "subPath" in m
             )
+        # An init container with the whole volume writable only makes the workload's own folders
+        # (the kubelet would make them as root: docs/deploying.md).
+        for init in spec.get("initContainers", []):
+            assert init["command"][:2] == ["mkdir", "-p"], name
+            assert set(init["command"][2:]) == {f"/data/{folder}" for folder in WRITES[name]}, name
 
 
 def test_the_base_daily_cronjob_scores_the_real_input_of_yesterday_and_only_minikube_simulates():
