@@ -393,6 +393,9 @@ def _pause_image() -> None:
 
 def up() -> None:
     if _pid("kube-apiserver") is not None:
+        owner = (RUN / "owner").read_text() if (RUN / "owner").exists() else "?"
+        if owner != str(DATA):
+            raise ClusterError(f"a cluster started from {owner} is running: `make k8s-down` first")
         print(f"already running; kubeconfig {KUBECONFIG}")
         return
     started = time.monotonic()
@@ -400,6 +403,7 @@ def up() -> None:
     down(quiet=True)  # what a crashed run left
     RUN.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(exist_ok=True)
+    (RUN / "owner").write_text(str(DATA))  # one cluster per machine: which clone's var/k8s it uses
     _record_sysctls()
     configs = _configure()
     pki = DATA / "pki"
@@ -505,6 +509,12 @@ def _netns() -> list[Path]:
     return sorted(folder.glob("cni-*")) if folder.exists() else []
 
 
+def _data_in_use() -> Path:
+    """The var/k8s of the clone that started the running cluster (this clone's when none runs)."""
+    owner = RUN / "owner"
+    return Path(owner.read_text()) if owner.exists() else DATA
+
+
 def leftovers() -> dict[str, list[str]]:
     """What a running (or badly stopped) cluster holds on this machine; all empty after `down`."""
     processes = [name for name in COMPONENTS if _pid(name) is not None]
@@ -516,7 +526,7 @@ def leftovers() -> dict[str, list[str]]:
     cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods")]
     return {
         "processes": processes + [f"shim {pid}" for pid in shims],
-        "mounts": _mounts_under(DATA, RUN),
+        "mounts": _mounts_under(_data_in_use(), RUN),
         "netns": [str(p) for p in _netns()],
         "bridge": [BRIDGE] if bridge else [],
         "iptables": rules,
@@ -562,6 +572,7 @@ def _remove_cgroups() -> None:
 
 
 def down(quiet: bool = False) -> None:
+    data = _data_in_use()
     for name in ("kube-proxy", "kubelet"):
         _stop(name)
     if (BIN / "kube-proxy").exists():  # its Service rules (KUBE-* chains), before anything else goes
@@ -575,7 +586,7 @@ def down(quiet: bool = False) -> None:
         ["pgrep", "-f", f"containerd-shim.*{RUN}"], capture_output=True, text=True
     ).stdout.split():
         os.kill(int(pid), signal.SIGKILL)
-    for point in sorted(_mounts_under(DATA, RUN), key=len, reverse=True):
+    for point in sorted(_mounts_under(data, RUN), key=len, reverse=True):
         if subprocess.run(["umount", point], capture_output=True).returncode != 0:
             subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
     for netns in _netns():
@@ -583,10 +594,10 @@ def down(quiet: bool = False) -> None:
     subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
     _remove_cgroups()
     _restore_sysctls()
+    if data.exists():
+        shutil.rmtree(data, ignore_errors=True)
     if RUN.exists():
         shutil.rmtree(RUN)
-    if DATA.exists():
-        shutil.rmtree(DATA, ignore_errors=True)
     left = {kind: items for kind, items in leftovers().items() if items}
     if left:
         raise ClusterError(f"left behind after down: {json.dumps(left)}")

@@ -319,7 +319,13 @@ class Node:
         return [container["image"], *(str(a) for a in container.get("args", []))]
 
     def _init_containers(self, pod: dict[str, Any], prefix: str, env: dict[str, str] | None) -> None:
-        """Like the kubelet: each init container in order, to its end, before the pod's container."""
+        """Like the kubelet: each init container in order, to its end, before the pod's container;
+        none starts while a required Secret of the pod is missing (its volumes come first)."""
+        for volume in pod["spec"].get("volumes", []):
+            secret = volume.get("secret")
+            if secret and secret["secretName"] not in self.secrets and not secret.get("optional"):
+                name = secret["secretName"]
+                raise PodFailed(f"Secret {name} not found: the pod cannot start (create the Secret first)")
         for init in pod["spec"].get("initContainers", []):
             alone = {**pod, "spec": {**pod["spec"], "containers": [init], "initContainers": []}}
             name, code = self.run_pod(alone, f"{prefix}-init", env)

@@ -65,6 +65,7 @@ S = Scenario()
 def the_cluster(tmp_path_factory):
     if not TAGS.exists():
         pytest.skip("no images: run `make images` (or `make test-k8s`)")
+    cluster.down(quiet=True)  # a fresh cluster: not one `make k8s-demo` left, nor a failed run's
     S.before = machine_state()
     cluster.up()
     images = json.loads(TAGS.read_text())
