@@ -18,6 +18,7 @@ group RBAC's default bindings expect); the kubelet trusts the apiserver's client
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -85,18 +86,15 @@ class ClusterError(RuntimeError):
 
 
 def _pid(name: str) -> int | None:
+    """The PID of a component this script started, while it runs (an exited one counts as gone)."""
     path = PIDS / f"{name}.pid"
     if not path.exists():
         return None
     pid = int(path.read_text())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
+    return None if _exited(pid) else pid
 
 
-def _start(name: str, argv: list[str | Path], env: dict[str, str] | None = None) -> int:
+def _start(name: str, argv: list[str | Path]) -> int:
     log = DATA / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -106,28 +104,29 @@ def _start(name: str, argv: list[str | Path], env: dict[str, str] | None = None)
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives `make k8s-up`; stopped by `down`, by PID
-            env={**os.environ, **(env or {})},
         )
     (PIDS / f"{name}.pid").write_text(str(process.pid))
     return process.pid
 
 
 def _stop(name: str, grace: float = 10.0) -> None:
+    """SIGTERM to the PID it was started with; SIGKILL after `grace` seconds."""
     pid = _pid(name)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _pid(name) is not None and not _reaped(pid):
+        while time.monotonic() < deadline and not _exited(pid):
             time.sleep(0.1)
-        if _pid(name) is not None and not _reaped(pid):
+        if not _exited(pid):
             os.kill(pid, signal.SIGKILL)
-            while not _reaped(pid):
+            while not _exited(pid):
                 time.sleep(0.05)
     (PIDS / f"{name}.pid").unlink(missing_ok=True)
 
 
-def _reaped(pid: int) -> bool:
-    """True when the process is gone (not merely a zombie waiting for a parent that left)."""
+def _exited(pid: int) -> bool:
+    """True when the process is gone, or a zombie: its parent (`up` exited long ago) is PID 1 here,
+    which reaps it in its own time."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
@@ -218,8 +217,6 @@ USERS = {
 
 def _kubeconfig(path: Path, pki: Path, token: str) -> None:
     ca = (pki / "ca.crt").read_text()
-    import base64
-
     config = {
         "apiVersion": "v1",
         "kind": "Config",
