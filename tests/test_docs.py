@@ -43,6 +43,7 @@ def test_every_relative_link_resolves(page):
 
 def _words(line: str) -> list[str]:
     """The words of the command a shell line runs: past leading VAR=value words, into VAR=$(command)."""
+    line = re.sub(r"\s+#.*$", "", line)  # a trailing comment
     words = re.sub(r"^[A-Z_][A-Z0-9_]*=\$\(", "", line).split()
     while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
         words.pop(0)
