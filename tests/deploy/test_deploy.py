@@ -253,3 +253,10 @@ def test_the_base_daily_cronjob_scores_the_real_input_of_yesterday_and_only_mini
     assert config["SENTIOPS_BATCH_INPUT"] == "/data/input/date={date}" and config["SENTIOPS_BATCH_DATE"] == "yesterday"
     command, config = batch(render(K8S / "overlays" / "minikube"))
     assert "--simulate" in command and config["SENTIOPS_BATCH_DATE"] == "today"
+
+
+def test_the_api_keeps_serving_until_it_has_left_the_service():
+    """A rolling update or a drain must not refuse requests still routed to a terminating pod."""
+    api = next(spec for name, spec in _pods() if name == "sentiops-api")
+    pre_stop = api["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep" and 0 < int(pre_stop[1]) < api.get("terminationGracePeriodSeconds", 30)
