@@ -53,4 +53,6 @@ def test_one_batch_label_does_not_read_the_day_into_memory(tmp_path):
     small, _ = _peak_lookup(tmp_path / "small", 100_000)
     large, day = _peak_lookup(tmp_path / "large", 800_000)
     # Memory follows a row group, not the day: 8x the rows, about the same peak, far below the day.
-    assert large < 1.5 * small and large < day / 10, (small, large, day)
+    # (How many decoded row groups overlap depends on the scanner threads' timing: 1.52x was seen
+    # on a loaded machine; reading the day would be 8x.)
+    assert large < 2 * small and large < day / 10, (small, large, day)
