@@ -153,12 +153,19 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def kubectl(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The pinned kubectl with the admin kubeconfig."""
     result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True, timeout=timeout
+        [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
     )
     if check and result.returncode != 0:
-        raise ClusterError(f"kubectl {' '.join(args)}: {result.stderr.strip()[-2000:]}")
+        raise ClusterError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()[-3000:]}")
     return result
 
 
@@ -355,8 +362,8 @@ def _restore_sysctls() -> None:
 
 
 def ensure_installed() -> None:
-    if not (BIN / "kubelet").exists():
-        subprocess.run(["bash", str(ROOT / "deploy" / "build_kubernetes.sh")], check=True)
+    # The build script returns at once when every binary is in the cache.
+    subprocess.run(["bash", str(ROOT / "deploy" / "build_kubernetes.sh")], check=True)
     if not KUBECTL.exists():
         raise ClusterError(f"{KUBECTL} is missing: run `make tools`")
     missing = [p for p in ("containerd", "runc", "etcd", "ctr", "iptables", "conntrack") if shutil.which(p) is None]
@@ -480,9 +487,11 @@ def up() -> None:
     print(f"cluster up in {time.monotonic() - started:.0f} s; export KUBECONFIG={KUBECONFIG}", flush=True)
 
 
-def load_images(archives: list[Path]) -> None:
-    """Import image archives (podman's docker-archive) into the node's containerd."""
-    for archive in archives:
+def load_images() -> None:
+    """Import the archives `make images` saved (podman's docker-archive, listed in
+    var/images/tags.json) into the node's containerd, as `minikube image load` does."""
+    built = json.loads((ROOT / "var" / "images" / "tags.json").read_text())
+    for archive in (ROOT / entry["archive"] for entry in built.values()):
         started = time.monotonic()
         ctr("images", "import", "--no-unpack", str(archive))
         print(f"imported {archive.name} in {time.monotonic() - started:.0f} s", flush=True)
@@ -512,10 +521,15 @@ def _data_in_use() -> Path:
     return Path(owner.read_text()) if owner.exists() else DATA
 
 
+def _shims() -> list[str]:
+    """PIDs of this cluster's containerd shims (they outlive a containerd that was killed)."""
+    return subprocess.run(["pgrep", "-f", f"containerd-shim.*{RUN}"], capture_output=True, text=True).stdout.split()
+
+
 def leftovers() -> dict[str, list[str]]:
     """What a running (or badly stopped) cluster holds on this machine; all empty after `down`."""
     processes = [name for name in COMPONENTS if _pid(name) is not None]
-    shims = subprocess.run(["pgrep", "-f", f"containerd-shim.*{RUN}"], capture_output=True, text=True).stdout.split()
+    shims = _shims()
     rules = [
         r for r in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.splitlines() if "KUBE-" in r
     ]
@@ -579,9 +593,7 @@ def down(quiet: bool = False) -> None:
     for name in ("containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
         _stop(name)
     # Shims left by a containerd that was killed rather than stopped.
-    for pid in subprocess.run(
-        ["pgrep", "-f", f"containerd-shim.*{RUN}"], capture_output=True, text=True
-    ).stdout.split():
+    for pid in _shims():
         os.kill(int(pid), signal.SIGKILL)
     for point in sorted(_mounts_under(data, RUN), key=len, reverse=True):
         if subprocess.run(["umount", point], capture_output=True).returncode != 0:

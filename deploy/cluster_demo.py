@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     cluster.up()
-    images = json.loads((run_pods.ROOT / "var" / "images" / "tags.json").read_text())
-    cluster.load_images([run_pods.ROOT / entry["archive"] for entry in images.values()])
+    cluster.load_images()
     docs = kube.for_this_cluster(run_pods.render())
 
     kube.apply(*[d for d in docs if d["kind"] == "Namespace"])

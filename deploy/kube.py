@@ -55,16 +55,8 @@ def manifest(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
 
 
 def kubectl(*args: str, check: bool = True, timeout: float = 300, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(run_pods.KUBECTL), "--kubeconfig", str(cluster.KUBECONFIG), "--namespace", NAMESPACE, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr[-3000:]}")
-    return result.stdout
+    """kubectl in the sentiops namespace; its output."""
+    return cluster.kubectl("--namespace", NAMESPACE, *args, check=check, timeout=timeout, stdin=stdin).stdout
 
 
 def apply(*docs: dict[str, Any]) -> None:
@@ -90,7 +82,7 @@ def wait_job(name: str, timeout: int) -> str:
         if done:
             return done[0]
         time.sleep(1)
-    raise AssertionError(f"job {name} neither completed nor failed in {timeout} s:\n{job_logs(name)[-3000:]}")
+    raise cluster.ClusterError(f"job {name} neither completed nor failed in {timeout} s:\n{job_logs(name)[-3000:]}")
 
 
 def job_logs(name: str) -> str:
@@ -107,7 +99,7 @@ def pods(selector: str) -> list[dict[str, Any]]:
 def port_forward(target: str, port: int | str) -> Iterator[str]:
     """`kubectl port-forward` on 127.0.0.1 to a pod or Service; yields its base URL."""
     process = subprocess.Popen(
-        [str(run_pods.KUBECTL), "--kubeconfig", str(cluster.KUBECONFIG), "--namespace", NAMESPACE,
+        [str(cluster.KUBECTL), "--kubeconfig", str(cluster.KUBECONFIG), "--namespace", NAMESPACE,
          "port-forward", "--address", "127.0.0.1", target, f":{port}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

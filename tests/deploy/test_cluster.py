@@ -68,8 +68,7 @@ def the_cluster(tmp_path_factory):
     cluster.down(quiet=True)  # a fresh cluster: not one `make k8s-demo` left, nor a failed run's
     S.before = machine_state()
     cluster.up()
-    images = json.loads(TAGS.read_text())
-    cluster.load_images([run_pods.ROOT / entry["archive"] for entry in images.values()])
+    cluster.load_images()
     S.docs = for_this_cluster(run_pods.render())
     S.volume = tmp_path_factory.mktemp("k8s") / "pv"
     S.token = secrets.token_hex(16)
