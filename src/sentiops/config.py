@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     # two classes) or `three-class` (a binary version then answers 422). docs/serving.md.
     predict_view: Literal["model", "binary", "three-class"] = "model"
     max_body_bytes: int = 1_000_000
+    oip_model_name: str = "sentiops"  # the model's name in the Open Inference Protocol's /v2/models/{name}
     # From `make bench-serve` on 2 cores: waiting for more requests only added latency (batches
     # fill while the previous one runs); 32 and 64 gave the same throughput at 32 clients.
     microbatch_max_size: int = 32

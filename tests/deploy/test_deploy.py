@@ -260,3 +260,32 @@ def test_the_api_keeps_serving_until_it_has_left_the_service():
     api = next(spec for name, spec in _pods() if name == "sentiops-api")
     pre_stop = api["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep" and 0 < int(pre_stop[1]) < api.get("terminationGracePeriodSeconds", 30)
+
+
+OIP_CLIENTS = REPO / "var" / "tools" / "oip-clients" / "bin" / "python"
+KSERVE = REPO / "deploy" / "kserve" / "sentiops.yaml"
+
+
+@pytest.mark.skipif(not OIP_CLIENTS.exists(), reason="the kserve SDK is installed by `make tools` (make test does it)")
+def test_the_kserve_example_meets_the_kserve_sdks_schema_and_the_app(tmp_path):
+    check = [str(OIP_CLIENTS), str(REPO / "tests" / "helpers" / "kserve_schema.py")]
+    done = subprocess.run([*check, str(KSERVE)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The check bites: a misspelt field, a wrong type and a missing required field are each found.
+    bad = (
+        KSERVE.read_text()
+        .replace("containerPort: 8080", "containerPrt: 8080")
+        .replace("minReplicas: 2", "minReplicas: two")
+    )
+    (tmp_path / "bad.yaml").write_text(bad)
+    found = subprocess.run([*check, str(tmp_path / "bad.yaml")], capture_output=True, text=True).stdout
+    assert "containerPrt: no such field" in found and "containerPort: required" in found
+    assert "minReplicas: 'two' is not int" in found
+    # And it agrees with the app: a real command, probes on real routes, the image `make images` tags.
+    runtime, service = yaml.safe_load_all(KSERVE.read_text())
+    [container] = runtime["spec"]["containers"]
+    assert CliRunner().invoke(app, [*container["command"][1:], "--help"]).exit_code == 0
+    routes = set(create_app(Settings()).openapi()["paths"])
+    assert {container[p]["httpGet"]["path"] for p in ("readinessProbe", "livenessProbe")} <= routes
+    assert container["image"] == f"localhost/sentiops-serve:{version('sentiops')}"
+    assert service["spec"]["predictor"]["model"]["runtime"] == runtime["metadata"]["name"]

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from sentiops import __version__
 from sentiops.config import Settings, get_settings
-from sentiops.serving import label_ui, routes, ui
+from sentiops.serving import label_ui, oip, routes, ui
 from sentiops.serving.access import Access
 from sentiops.serving.batcher import MicroBatcher, NoModelError, Overloaded
 from sentiops.serving.canary import Canary
@@ -121,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes.predictions)
     app.include_router(routes.operations)
     app.include_router(routes.admin)
+    app.include_router(oip.health)
+    app.include_router(oip.protocol)
     app.include_router(ui.router)
     app.include_router(label_ui.router)
     return app

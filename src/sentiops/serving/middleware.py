@@ -45,7 +45,9 @@ class RequestMiddleware:
         try:
             body = await self._read_body(receive)
             if body is None:
-                await _reject(send_wrapper, 413, f"request body over {self.max_body_bytes} bytes")
+                # The Open Inference Protocol's error shape under /v2, the API's elsewhere.
+                key = "error" if scope["path"].startswith("/v2") else "detail"
+                await _reject(send_wrapper, 413, f"request body over {self.max_body_bytes} bytes", key)
             else:
                 await self.app(scope, _replay(body, receive), send_wrapper)
         finally:
@@ -122,8 +124,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _reject(send: Send, status: int, message: str) -> None:
-    payload = json.dumps({"detail": message}).encode()
+async def _reject(send: Send, status: int, message: str, key: str = "detail") -> None:
+    payload = json.dumps({key: message}).encode()
     await send(
         {
             "type": "http.response.start",

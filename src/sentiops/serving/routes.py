@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
 from sentiops.data.labels import NEUTRAL
 from sentiops.data.predictions import new_prediction_id
+from sentiops.inference import Predictor
 from sentiops.serving.batcher import NoModelError
 from sentiops.serving.deps import ServiceState, State, admin_auth, operations_auth, predict_auth, service_of
 from sentiops.serving.manager import ReloadError
@@ -42,7 +43,7 @@ operations = APIRouter()
 admin = APIRouter(prefix="/admin", dependencies=[Depends(admin_auth)], responses=errors(401, 403, 409, 503))
 
 
-def _check_text(text: str, limit: int, where: str = "text") -> None:
+def check_text(text: str, limit: int, where: str = "text") -> None:
     problem = text_problem(text)
     if problem is not None:
         raise HTTPException(422, f"{where}: {problem}")
@@ -53,14 +54,15 @@ def _check_text(text: str, limit: int, where: str = "text") -> None:
 CALLER_KEY = "x-caller-key"  # a canary keeps a caller on one model by a hash of this (else the request id)
 
 
-async def _predict(
-    s: ServiceState, request: Request, texts: list[str], view: View | None
+async def predict_texts(
+    s: ServiceState, request: Request, texts: list[str], view: View | None, pinned: Predictor | None = None
 ) -> tuple[list[PredictResponse], str]:
-    """Answer the texts (production, or staging for a canary caller), log the answers, then offer
-    them to the shadow. The records only go to buffers here: no I/O on the request's path. The log
-    keeps the model's own answer; ``view`` only shapes what the caller gets."""
+    """Answer the texts (production, or staging for a canary caller; `pinned` when the caller named
+    the production version), log the answers, then offer them to the shadow. The records only go to
+    buffers here: no I/O on the request's path. The log keeps the model's own answer; ``view`` only
+    shapes what the caller gets. /predict, /predict/batch and the Open Inference Protocol share it."""
     request_id = getattr(request.state, "request_id", "")
-    answer = await s.trial.predict(texts, request.headers.get(CALLER_KEY) or request_id)
+    answer = await s.trial.predict(texts, request.headers.get(CALLER_KEY) or request_id, pinned)
     view = view or s.settings.predict_view
     classes = list(answer.predictions[0].scores) if answer.predictions else []
     if view == "three-class" and NEUTRAL not in classes:
@@ -89,8 +91,8 @@ async def predict(body: PredictRequest, request: Request, response: Response) ->
     (also in `X-Prediction-ID`) to send a label back with (`POST /feedback`). `model_version`
     says which version answered (staging, for a caller in a canary)."""
     s = service_of(request)  # not a `State` dependency: see deps.predict_auth
-    _check_text(body.text, s.settings.max_text_chars)
-    [answer], _ = await _predict(s, request, [body.text], body.view)
+    check_text(body.text, s.settings.max_text_chars)
+    [answer], _ = await predict_texts(s, request, [body.text], body.view)
     if s.settings.log_texts:
         log.info("prediction", extra={"text": body.text, "label": answer.label})
     response.headers["X-Prediction-ID"] = answer.prediction_id
@@ -106,8 +108,8 @@ async def predict_batch(body: BatchRequest, request: Request) -> BatchResponse:
     if len(body.texts) > s.settings.max_batch_texts:
         raise HTTPException(422, f"{len(body.texts)} texts; the limit is {s.settings.max_batch_texts}")
     for i, text in enumerate(body.texts):
-        _check_text(text, s.settings.max_text_chars, where=f"texts[{i}]")
-    answers, version = await _predict(s, request, body.texts, body.view)
+        check_text(text, s.settings.max_text_chars, where=f"texts[{i}]")
+    answers, version = await predict_texts(s, request, body.texts, body.view)
     return BatchResponse(predictions=answers, model_version=version)
 
 
@@ -122,7 +124,7 @@ async def feedback(body: FeedbackItem | FeedbackBatch, s: State) -> FeedbackResp
     items = body.items if isinstance(body, FeedbackBatch) else [body]
     for i, item in enumerate(items):
         if item.text is not None:
-            _check_text(item.text, s.settings.max_text_chars, where=f"items[{i}].text")
+            check_text(item.text, s.settings.max_text_chars, where=f"items[{i}].text")
     labels = [Label(x.label, x.text, x.prediction_id, x.source, "api", row=str(i)) for i, x in enumerate(items)]
     outcome = await asyncio.to_thread(store_feedback, s, labels)
     told = [{"item": row, "reason": why} for row, why in outcome.rejected if why != PROTECTED]

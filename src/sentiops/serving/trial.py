@@ -46,7 +46,14 @@ class LiveTrial:
         shadow.rested = batcher.rested
         manager.after_poll.append(canary.refresh)
 
-    async def predict(self, texts: list[str], caller: str) -> Answer:
+    async def predict(self, texts: list[str], caller: str, pinned: Predictor | None = None) -> Answer:
+        """`pinned`: a caller named this (production) version: it answers, never a canary."""
+        if pinned is not None:
+            if len(texts) == 1:
+                prediction, version = await self.batcher.predict_one(texts[0], pinned)
+                return Answer([prediction], version, pinned.backend, PRODUCTION)
+            predictions, version = await self.batcher.predict_many(texts, pinned)
+            return Answer(predictions, version, pinned.backend, PRODUCTION)
         staging = self.manager.staging_model()
         trial = staging.version if staging is not None else None
         if staging is not None and self.canary.wants(caller, trial):
