@@ -7,6 +7,7 @@ registry/versions/N/
                                       per-engine accuracy, calibration
   reference.json     Profile          what the model predicted on validation: the drift reference
   calibration.json   a sample of training tweets (engine calibration, `auto` timing)
+  card.json          the model card's facts at packaging (sentiops/card.py); absent before cards
   CHECKSUMS          Checksums        sha256 of every other file
   model.onnx, model.int8.onnx, model.ov-int8.*, tokenizer.json, hf/, *.png
 
@@ -33,6 +34,7 @@ TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 REFERENCE_FILE = "reference.json"
 CALIBRATION_FILE = "calibration.json"
+CARD_FILE = "card.json"
 CHECKSUMS_FILE = "CHECKSUMS"
 
 
@@ -91,6 +93,8 @@ class DataLineage(_Record):
     # A three-class model's class shares trained, the balanced shares its head was moved to and the
     # head-bias shift between them (training/finetune.adjust_for_prior); None for a binary one.
     class_priors: dict[str, Any] | None = None
+    # When the people's and other labels of the parts a retrain read were received (ISO, UTC).
+    labels_window: dict[str, str] | None = None
 
 
 class TrainingRecord(_Record):
@@ -318,6 +322,9 @@ class VersionFolder:
         data = self._read(CALIBRATION_FILE)
         return list(data.get("texts", [])) if data else []
 
+    def card(self) -> dict[str, Any] | None:
+        return self._read(CARD_FILE)
+
     # writers (packaging only; a published version is immutable)
     def write_labels(self, labels: LabelMap) -> None:
         self._write(LABELS_FILE, labels)
@@ -333,6 +340,9 @@ class VersionFolder:
 
     def write_calibration_texts(self, texts: list[str]) -> None:
         self._write(CALIBRATION_FILE, {"texts": texts}, indent=None)
+
+    def write_card(self, card: dict[str, Any]) -> None:
+        self._write(CARD_FILE, card)
 
     # checksums
     def write_checksums(self) -> None:

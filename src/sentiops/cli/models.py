@@ -57,6 +57,30 @@ def models_show(version: Annotated[str, typer.Argument()] = "production") -> Non
     typer.echo(json.dumps(info, indent=2))
 
 
+@models_app.command("card")
+def models_card(
+    version: Annotated[str, typer.Argument(help="A version number or alias.")] = "production",
+    form: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
+) -> None:
+    """The version's model card: data, recipe, accuracy with intervals, calibration, engines,
+    its promotion and known limits (sentiops/card.py). A version older than cards is carded from
+    its files, its missing numbers said as missing."""
+    from sentiops.card import model_card, render
+    from sentiops.registry import RegistryError
+
+    if form not in ("md", "html", "json"):
+        fail(f"--format {form!r}: expected md, html or json")
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        number = registry.resolve(version)
+        registry.verify(number)  # the card's facts are the version's files: only a verified version's
+        card = model_card(registry, number, settings.results)
+    except RegistryError as exc:
+        fail(str(exc))
+    typer.echo(render(card, form))
+
+
 @models_app.command("promote")
 def models_promote(
     version: Annotated[str, typer.Argument(help="a version number, or staging")],

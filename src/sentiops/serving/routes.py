@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sentiops.card import model_card as model_card_of
+from sentiops.card import render as render_card
 from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
 from sentiops.data.labels import NEUTRAL
 from sentiops.data.predictions import new_prediction_id
@@ -196,6 +198,19 @@ async def model(s: State) -> dict[str, Any]:
         "metrics": summary,
         "staging": _staging(s),
     }
+
+
+@operations.get("/model/card", responses=errors(401, 422, 503), dependencies=[Depends(operations_auth)])
+async def model_card(s: State, format: str = "json") -> Response:
+    """The served version's model card (sentiops/card.py): `format` json (default), md or html."""
+    predictor = s.manager.current()
+    if predictor is None:
+        raise NoModelError("no model is loaded yet")
+    if format not in ("json", "md", "html"):
+        raise HTTPException(422, f"format {format!r}: expected json, md or html")
+    card = await asyncio.to_thread(model_card_of, s.manager.registry, predictor.version, s.settings.results)
+    media = {"json": "application/json", "md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+    return Response(render_card(card, format), media_type=media[format])
 
 
 def _staging(s: ServiceState) -> dict[str, Any] | None:

@@ -135,6 +135,24 @@ def versions(request: Request) -> HTMLResponse:
     )
 
 
+@pages.get("/versions/{version}/card", response_class=HTMLResponse)
+def version_card(request: Request, version: str) -> HTMLResponse:
+    """The version's model card (sentiops/card.py) as a dashboard page."""
+    from sentiops.card import model_card, sections
+    from sentiops.registry import Registry, RegistryError
+
+    settings = _settings(request)
+    try:
+        registry = Registry(settings.registry)
+        registry.verify(version)
+        card = model_card(registry, version, settings.results)
+    except RegistryError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return _page(
+        request, "card.html", "/ui/versions", f"Model card: version {version}", card=card, sections=sections(card)
+    )
+
+
 @pages.get("/versions/{version}/{name}")
 def version_plot(request: Request, version: str, name: str) -> Response:
     from sentiops.registry import Registry, RegistryError

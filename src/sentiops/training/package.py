@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoModelForSequenceClassification
 
+from sentiops.card import packaging_card
 from sentiops.data.labels import LABEL2ID, LABELS
 from sentiops.engines import FILES, eligible, openvino_available
 from sentiops.evaluation.calibration import calibration_record
@@ -127,6 +128,7 @@ def publish(folder: VersionFolder, evaluation: Evaluation) -> None:
     """The last files of the folder; `Registry.new_version` then checksums and renames it."""
     folder.write_metrics(evaluation.metrics)
     folder.write_reference(evaluation.reference)
+    folder.write_card(packaging_card(folder, evaluation.outputs))
     for name, (truth, probs) in evaluation.outputs.items():
         save_plots(truth, probs, LABELS, folder.path, name)
 

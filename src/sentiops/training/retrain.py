@@ -208,6 +208,7 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         "evidence": evidence,
         "files": [{"path": str(f), "sha256": digest} for f, digest in fresh],
         "trusted_share": share,
+        "labels_window": _window(current),
         "classes": list(classes),
         "rows": {
             "neutral_waiting": waiting,
@@ -220,6 +221,16 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
             "kept_out_trusted_share": held,
         },
     }
+
+
+def _window(labels: pa.Table) -> dict[str, str] | None:
+    """When the labels of the parts read were received (the model card's window)."""
+    if "received_at" not in labels.column_names or labels.num_rows == 0:
+        return None
+    first, last = pc.min_max(labels.column("received_at")).values()
+    if not first.is_valid:
+        return None
+    return {"first": first.as_py().isoformat(timespec="seconds"), "last": last.as_py().isoformat(timespec="seconds")}
 
 
 def _xy(table: pa.Table) -> tuple[list[str], np.ndarray]:
@@ -291,6 +302,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
             "replay_share": settings.retrain_replay_share,
             "trusted_share": data["trusted_share"],
             "class_priors": data["priors"],
+            "labels_window": data["labels_window"],
         },
     }
     challenger, _ = package_version(registry, tuned, train_opts, eval_sets, lineage)
