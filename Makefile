@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down k8s-demo test-k8s lint format lock bench-serve bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down k8s-demo test-k8s lint format lock bench-serve bench-tracing bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -123,6 +123,11 @@ screenshots: install tools
 
 bench-ui: install
 	$(BIN)/python benchmarks/ui_bench.py
+
+# Tracing on (every request's spans exported to a local OTLP receiver) against off, interleaved.
+bench-tracing: $(BENCH_HOME)/registry/aliases.json
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/tracing_bench.py --registry $(BENCH_HOME)/registry
 
 bench-soak: $(BENCH_HOME)/registry/aliases.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -29,7 +29,7 @@ LAYERS = [
         "sentiops.pins",
         "sentiops.engines",
     },
-    {"sentiops.inference"},
+    {"sentiops.inference", "sentiops.card"},
     {"sentiops.monitoring"},
     {"sentiops.labelling"},
     {"sentiops.training", "sentiops.scoring", "sentiops.serving"},

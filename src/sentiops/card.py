@@ -29,6 +29,7 @@ from scipy.stats import binomtest
 from sentiops.data.labels import NEUTRAL
 from sentiops.registry import Registry
 from sentiops.version import VersionFolder
+from sentiops.volume import drift_history
 
 CARD_SCHEMA = 1
 RESAMPLES = 500  # the intervals' bootstrap: about 0.1 s per split at packaging
@@ -255,7 +256,7 @@ def _drift_at(results: Path | None, promotion: dict[str, Any]) -> dict[str, Any]
     when = promotion.get("promoted_at")
     if results is None or not when:
         return "not promoted" if not when else MISSING
-    history = results / "drift" / "history.parquet"
+    history = drift_history(results)
     if not history.is_file():
         return "no drift check before the promotion"
     table = pq.read_table(history, columns=["date", "model_version", "status"]).to_pylist()

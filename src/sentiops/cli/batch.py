@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sentiops import tracing
 from sentiops.cli.common import fail, load_settings, utc_today, write_failed
 from sentiops.cli.output import JsonOption, VerboseOption, progress, quiet_libraries, summary
 from sentiops.config import Settings
@@ -80,8 +81,12 @@ def batch_run(
             options.inputs = [Path(spec)]
         else:
             fail("give --input PATH, --simulate, or set SENTIOPS_BATCH_INPUT", ExitCode.USAGE)
-        with progress(None, "rows", f"scoring {day}") as bar:
-            result = run_batch(settings, options, on_rows=bar.update)
+        tracer = tracing.start("sentiops-batch")  # None unless OTEL_* configure an exporter
+        try:
+            with progress(None, "rows", f"scoring {day}") as bar:
+                result = run_batch(settings, options, on_rows=bar.update, tracer=tracer)
+        finally:
+            tracing.stop(tracer)  # export the run's spans before the process ends
     except RunBusy as exc:
         fail(str(exc), ExitCode.BUSY)
     except CorruptInput as exc:

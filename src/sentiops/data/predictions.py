@@ -35,6 +35,7 @@ SCHEMA = pa.schema(
         ("text", pa.string()),  # null when only the hash is kept
         ("text_sha256", pa.string()),
         ("shadow_of", pa.string()),  # a shadow row: the prediction id of the answer it was scored beside
+        ("trace_id", pa.string()),  # the request's W3C trace id when tracing is on (a label joins the trace)
     ]
 )
 # Roles whose rows are answers a caller received (labels, realized accuracy and the labelling queue
@@ -134,7 +135,7 @@ def read_log(results: Path, date: str, columns: list[str] | None = None) -> pa.T
 
 def read_log_file(file: Path, columns: list[str]) -> pa.Table:
     """These columns of one log file; a column that files of earlier releases lack (`shadow_of`)
-    comes back as nulls, and a missing `role` as production (all they logged)."""
+    comes back as nulls (`shadow_of`, `trace_id`), and a missing `role` as production (all they logged)."""
     with reading(file):
         present = set(pq.read_schema(file).names)
         table = pq.read_table(file, columns=[c for c in columns if c in present])

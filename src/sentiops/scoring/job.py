@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from typing import cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
+from opentelemetry.trace import Tracer
 from pydantic import BaseModel
 
+from sentiops import tracing
 from sentiops.config import BackendSetting, Settings
 from sentiops.data.predictions import batch_id_key, batch_prediction_id
 from sentiops.data.readers import Record, Reject, expand_inputs, iter_chunks
@@ -76,19 +79,43 @@ class RunState(BaseModel):
     started_at: str
 
 
-def run_batch(settings: Settings, options: BatchOptions, on_rows: Callable[[int], object] | None = None) -> RunResult:
+def run_batch(
+    settings: Settings,
+    options: BatchOptions,
+    on_rows: Callable[[int], object] | None = None,
+    tracer: Tracer | None = None,
+) -> RunResult:
     """Score one date+shard exactly once, then (with ``options.drift``) the date's drift step.
 
     A second run of the same date+shard waits up to ``options.wait_seconds`` for the first
-    (then finds it done) or raises RunBusy. ``on_rows``: progress, rows read per chunk."""
+    (then finds it done) or raises RunBusy. ``on_rows``: progress, rows read per chunk.
+    Traced, the run is a `batch.run` span (in the trace `TRACEPARENT` names, so every shard of an
+    Indexed Job can join one trace) with a `batch.chunk` span per chunk and the drift step's."""
     date = options.date or dt.datetime.now(dt.UTC).date().isoformat()
     dt.date.fromisoformat(date)  # raises ValueError on a bad date
+    parent = tracing.extract(os.environ.get("TRACEPARENT"), os.environ.get("TRACESTATE"))
+    shard = {"shard.index": options.shard.index, "shard.count": options.shard.count}
+    with tracing.span(tracer, "batch.run", parent, date=date, **shard) as run:
+        result = _run(settings, options, on_rows, date, tracer)
+        if run is not None:
+            run.set_attribute("status", result.status)
+            run.set_attribute("rows_scored", int(result.manifest.get("rows_scored", 0)))
+        return result
+
+
+def _run(
+    settings: Settings,
+    options: BatchOptions,
+    on_rows: Callable[[int], object] | None,
+    date: str,
+    tracer: Tracer | None,
+) -> RunResult:
     files = DateFiles(settings.results, date).shard(options.shard)
     limit = settings.batch_max_reject_share if options.max_reject_share is None else options.max_reject_share
     files.lock.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(files.lock), timeout=options.wait_seconds):
-            result = _run_locked(settings, options, files, limit, on_rows)
+            result = _run_locked(settings, options, files, limit, on_rows, tracer)
     except Timeout as exc:
         raise RunBusy(
             f"another run of {date} {options.shard.name} is in progress (lock {files.lock}); "
@@ -96,7 +123,8 @@ def run_batch(settings: Settings, options: BatchOptions, on_rows: Callable[[int]
         ) from exc
     if options.drift:
         # Also on a retry of a finished run, so a failed drift step is redone.
-        result.drift_step = run_drift_step(settings, result, options.labels_file)
+        with tracing.span(tracer, "batch.drift_step"):
+            result.drift_step = run_drift_step(settings, result, options.labels_file)
     return result
 
 
@@ -106,6 +134,7 @@ def _run_locked(
     files: ShardFiles,
     limit: float,
     on_rows: Callable[[int], object] | None,
+    tracer: Tracer | None = None,
 ) -> RunResult:
     date, shard = files.day.date, files.shard
     if files.phase == "done" and not options.force:
@@ -137,11 +166,12 @@ def _run_locked(
                 counts["rows_rejected"] += rejected
                 counts["rows_read"] += meta.num_rows + rejected
                 continue
-            scored, bad = _score_chunk(
-                predictor, schema, date, path.name, id_key, records, rejects, settings.batch_max_text_chars
-            )
-            _write_atomic(bad, files.chunk_rejects(chunk_file))
-            _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
+            with tracing.span(tracer, "batch.chunk", chunk=chunk_no, file=path.name, rows=len(records)):
+                scored, bad = _score_chunk(
+                    predictor, schema, date, path.name, id_key, records, rejects, settings.batch_max_text_chars
+                )
+                _write_atomic(bad, files.chunk_rejects(chunk_file))
+                _write_atomic(scored, chunk_file)  # the scores file marks the chunk as done
             counts["rows_read"] += len(records) + len(rejects)
             counts["rows_scored"] += scored.num_rows
             counts["rows_rejected"] += bad.num_rows

@@ -24,6 +24,10 @@ bound. A batch request when no other batch waits is always admitted (within the 
 queued texts): the service is below capacity for batches then, and a measured time per text
 taken from small single-request batches overstates what a batch costs.
 
+Traced (a tracer given: sentiops/tracing.py), each request's wait is a `batcher.queue` span under
+its request; the micro-batch it joined is a `batcher.batch` span under the first request's wait and
+linked from every other one's, and the inference call an `engine.infer` span under the batch.
+
 `rested` tells the shadow scorer (serving/shadow.py) when nothing has waited or run here for a
 while: it starts its work only then.
 """
@@ -39,6 +43,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from opentelemetry.trace import Span, Tracer, set_span_in_context
+
+from sentiops import tracing
 from sentiops.inference import Prediction, Predictor
 
 
@@ -57,6 +64,7 @@ class _Item:
     text: str
     future: asyncio.Future[tuple[Prediction, str]]
     predictor: Predictor | None = None  # batch requests pin theirs; singles use the current one
+    span: Span | None = None  # its wait in the queue (traced only)
 
 
 class MicroBatcher:
@@ -69,8 +77,10 @@ class MicroBatcher:
         max_queue_texts: int = 4096,
         max_queue_wait_ms: float = 1000.0,
         fill_wait_ms: float = 0.0,
+        tracer: Tracer | None = None,
     ) -> None:
         self.get_predictor = get_predictor
+        self.tracer = tracer
         self.max_size = max_size
         self.max_wait = max_wait_ms / 1000
         self.on_batch = on_batch
@@ -131,6 +141,8 @@ class MicroBatcher:
             self._predictor()  # no model: say so at once rather than queueing
         self._admit(1)
         item = _Item(text, asyncio.get_running_loop().create_future(), predictor)
+        if self.tracer is not None:
+            item.span = self.tracer.start_span("batcher.queue", attributes={"texts": 1})
         self._last_single = self._last_busy = time.monotonic()
         self.singles.append(item)
         self._wakeup.set()
@@ -142,6 +154,10 @@ class MicroBatcher:
         self._admit(len(texts), batch=True)
         loop = asyncio.get_running_loop()
         items = [_Item(text, loop.create_future(), predictor) for text in texts]
+        if self.tracer is not None:  # one wait for the request's texts, however many pieces they go in
+            span = self.tracer.start_span("batcher.queue", attributes={"texts": len(texts)})
+            for item in items:
+                item.span = span
         self.bulk.extend(items)
         self._last_busy = time.monotonic()
         self._wakeup.set()
@@ -210,12 +226,17 @@ class MicroBatcher:
     async def _score(self, predictor: Predictor, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        batch, engine = self._trace_batch(predictor, items) if self.tracer is not None else (None, None)
         try:
             results = await loop.run_in_executor(self.executor, predictor.predict, [i.text for i in items])
         except Exception:
             # One bad text must not fail its neighbours: retry one by one, so only it fails.
             await self._one_by_one(predictor, items)
             return
+        finally:
+            for span in (engine, batch):
+                if span is not None:
+                    span.end()
         self._last_busy = time.monotonic()
         per_text = (time.perf_counter() - started) / len(items)
         self.seconds_per_text = per_text if not self.seconds_per_text else 0.8 * self.seconds_per_text + 0.2 * per_text
@@ -223,6 +244,27 @@ class MicroBatcher:
             self.on_batch(len(items))
         for item, result in zip(items, results, strict=True):
             _settle(item, (result, predictor.version))
+
+    def _trace_batch(self, predictor: Predictor, items: list[_Item]) -> tuple[Span, Span]:
+        """The batch's span and its engine call's; each request's wait ends, linked to the batch."""
+        assert self.tracer is not None
+        waits = list({id(i.span): i.span for i in items if i.span is not None}.values())
+        batch = tracing.joined(
+            self.tracer,
+            "batcher.batch",
+            [w.get_span_context() for w in waits],
+            texts=len(items),
+            requests=len(waits),
+            model_version=predictor.version,
+        )
+        for wait in waits:
+            wait.add_link(batch.get_span_context())
+            if not any(i.span is wait for i in self.bulk):  # a batch request's wait ends with its last piece
+                wait.end()
+        engine = self.tracer.start_span(
+            "engine.infer", context=set_span_in_context(batch), attributes={"engine": predictor.backend}
+        )
+        return batch, engine
 
     async def _one_by_one(self, predictor: Predictor, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry.trace import Tracer
 
 from sentiops.config import Settings
 from sentiops.serving.access import LOCAL, SESSION_COOKIE, Access, BackedOff, Person, Role, token_matches
@@ -36,6 +37,7 @@ class ServiceState:
     prediction_log: PredictionLog
     trial: LiveTrial
     poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
+    tracer: Tracer | None = None  # None: tracing is off (sentiops/tracing.py)
 
 
 # The dependencies every prediction runs are `async def`: a plain `def` one is sent to a worker

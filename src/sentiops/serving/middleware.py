@@ -1,5 +1,6 @@
-"""Pure-ASGI middleware: request id, body size cap, latency and request metrics, access log
-(RequestMiddleware); the dashboard's security headers (PageHeaders).
+"""Pure-ASGI middleware: request id, body size cap, latency and request metrics, access log and,
+when tracing is on, the request's server span (RequestMiddleware); the dashboard's security
+headers (PageHeaders).
 
 Pure ASGI rather than BaseHTTPMiddleware: it adds no task, task group or stream per request. One
 BaseHTTPMiddleware that only set headers on /ui pages cost about a sixth of the event loop's time
@@ -14,7 +15,12 @@ import os
 import re
 import time
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sentiops import tracing
 
 log = logging.getLogger("sentiops.access")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # used with fullmatch: `$` would let "abc\n" through
@@ -35,11 +41,16 @@ class RequestMiddleware:
         request_id = given if _SAFE_ID.fullmatch(given) else os.urandom(16).hex()  # uuid4's hex, cheaper
         scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id in routes
         status = {"code": 500}
+        service = getattr(getattr(scope.get("app"), "state", None), "sentiops", None)
+        tracer: Tracer | None = getattr(service, "tracer", None)
+        span, token = _start_span(tracer, scope, headers, request_id) if tracer is not None else (None, None)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                if span is not None:  # the caller can follow its request: W3C trace context back
+                    message["headers"].append((b"traceparent", tracing.traceparent(span).encode()))
             await send(message)
 
         try:
@@ -54,8 +65,8 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            state = getattr(scope.get("app"), "state", None)
-            service = getattr(state, "sentiops", None)
+            if span is not None:
+                _end_span(span, token, scope["method"], path, status["code"])
             if service is not None:
                 service.metrics.requests.labels(path, scope["method"], str(status["code"])).inc()
                 service.metrics.latency.labels(path).observe(elapsed)
@@ -85,6 +96,31 @@ class RequestMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _start_span(tracer: Tracer, scope: Scope, headers: dict[bytes, bytes], request_id: str) -> tuple[Span, object]:
+    """The request's server span, in the caller's trace when it sent `traceparent`; made current,
+    so the route's own spans (the micro-batcher's) are its children."""
+    parent = tracing.extract(
+        headers.get(b"traceparent", b"").decode("latin-1"), headers.get(b"tracestate", b"").decode("latin-1")
+    )
+    span = tracer.start_span(
+        f"{scope['method']} {scope['path']}",
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": scope["method"], "url.path": scope["path"], "request_id": request_id},
+    )
+    return span, otel_context.attach(trace.set_span_in_context(span))
+
+
+def _end_span(span: Span, token: object, method: str, route: str, status: int) -> None:
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
+    span.end()
+    otel_context.detach(token)  # type: ignore[arg-type]
 
 
 class PageHeaders:

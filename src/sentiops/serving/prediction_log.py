@@ -9,6 +9,8 @@ temporary name and renamed, so a reader (or a crash) never sees half a file and 
 volume never write the same file. A full buffer or a failing disk drops records: they are
 counted (`sentiops_prediction_log_dropped_total`) and logged at most once a minute, and the
 request that made them is never slowed or failed. Shutdown (SIGTERM) flushes what is buffered.
+Traced, each record keeps its request's trace id (a column) and each flush is a
+`prediction_log.write` span under the first record's request, linked to the others'.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from opentelemetry.trace import SpanContext, Tracer
 
+from sentiops import tracing
 from sentiops.config import Settings
 from sentiops.data.predictions import SCHEMA, predictions_dir, text_hash
 from sentiops.files import replaced_atomically
@@ -44,11 +48,15 @@ class Logged:
     prediction: Prediction
     text: str
     shadow_of: str | None = None  # a shadow row: the id of the answer it was scored beside
+    span: SpanContext | None = None  # the request's span (traced only)
 
 
 class PredictionLog:
-    def __init__(self, settings: Settings, on_drop: Callable[[int], None] = lambda n: None) -> None:
+    def __init__(
+        self, settings: Settings, on_drop: Callable[[int], None] = lambda n: None, tracer: Tracer | None = None
+    ) -> None:
         self.folder = predictions_dir(settings.results)
+        self.tracer = tracer
         self.enabled = settings.prediction_log
         self.keep_text = settings.prediction_log_text == "text"
         self.flush_seconds = settings.prediction_log_flush_seconds
@@ -123,6 +131,9 @@ class PredictionLog:
             self._writing = entries
         if not entries:
             return 0
+        span = None
+        if self.tracer is not None:
+            span = tracing.joined(self.tracer, "prediction_log.write", (e.span for e in entries), rows=len(entries))
         by_hour: dict[tuple[str, str], list[Logged]] = {}
         for entry in entries:
             by_hour.setdefault((f"{entry.time:%Y-%m-%d}", f"{entry.time:%H}"), []).append(entry)
@@ -136,6 +147,9 @@ class PredictionLog:
         with self._lock:
             self._writing = []
         self.written += written
+        if span is not None:
+            span.set_attribute("rows_written", written)
+            span.end()
         return written
 
     def _write(self, date: str, hour: str, rows: list[Logged]) -> None:
@@ -156,6 +170,7 @@ class PredictionLog:
                 "text": [r.text if self.keep_text else None for r in rows],
                 "text_sha256": [text_hash(r.text) for r in rows],
                 "shadow_of": [r.shadow_of for r in rows],
+                "trace_id": [tracing.trace_id(r.span) for r in rows],
             },
             schema=SCHEMA,
         )

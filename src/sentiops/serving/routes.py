@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sentiops import tracing
 from sentiops.card import model_card as model_card_of
 from sentiops.card import render as render_card
 from sentiops.data.feedback import PROTECTED, Label, Outcome, add_labels
@@ -73,17 +74,20 @@ async def predict_texts(
             f"view three-class: version {answer.version} answers {', '.join(classes)} only (use view binary or model)",
         )
     now = dt.datetime.now(dt.UTC)
+    span = tracing.current() if s.tracer is not None else None  # the request's (middleware.py)
     answers, records = [], []
     for text, prediction in zip(texts, answer.predictions, strict=True):
         prediction_id = new_prediction_id(now)
         shown = prediction.two_class() if view == "binary" else prediction
         answers.append(PredictResponse(**shown.as_dict(), model_version=answer.version, prediction_id=prediction_id))
         records.append(
-            Logged(prediction_id, now, request_id, answer.version, answer.engine, answer.role, prediction, text)
+            Logged(
+                prediction_id, now, request_id, answer.version, answer.engine, answer.role, prediction, text, span=span
+            )
         )
     s.prediction_log.record(records)
     s.metrics.observe(answer.role, answer.version, answer.predictions)
-    s.trial.shadow(answer, texts, [a.prediction_id for a in answers], request_id)
+    s.trial.shadow(answer, texts, [a.prediction_id for a in answers], request_id, span)
     return answers, answer.version
 
 

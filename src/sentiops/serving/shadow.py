@@ -24,6 +24,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanContext, Tracer
+
+from sentiops import tracing
 from sentiops.data.predictions import SHADOW, new_prediction_id
 from sentiops.inference import Prediction, Predictor
 from sentiops.serving.metrics import ServiceMetrics
@@ -41,6 +44,7 @@ class Shadowed:
     prediction_id: str
     request_id: str
     answered_by: str  # the version that answered
+    span: SpanContext | None = None  # the request's span (traced only)
 
 
 @dataclass
@@ -58,7 +62,9 @@ class ShadowQueue:
         prediction_log: PredictionLog,
         metrics: ServiceMetrics,
         on_outcome: Callable[[str, str, bool | None, str], None] = lambda shadow, answered, agreed, text: None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self.tracer = tracer
         self.max_texts = max_texts
         self.chunk_size = chunk_size
         self.idle = idle_ms / 1000
@@ -94,12 +100,21 @@ class ShadowQueue:
             if chunk is None:
                 continue
             texts = [item.text for item in chunk.items]
+            span = None
+            if self.tracer is not None:
+                spans = (item.span for item in chunk.items)
+                span = tracing.joined(
+                    self.tracer, "shadow.score", spans, texts=len(texts), version=chunk.predictor.version
+                )
             try:
                 results = await loop.run_in_executor(self._executor, chunk.predictor.predict, texts)
             except Exception as exc:  # the shadow model's failure is its own, never a request's
                 self.scored(chunk, None, exc)
             else:
                 self.scored(chunk, results, None)
+            finally:
+                if span is not None:
+                    span.end()
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -153,6 +168,7 @@ class ShadowQueue:
                     result,
                     item.text,
                     shadow_of=item.prediction_id,
+                    span=item.span,
                 )
             )
         self.metrics.observe(SHADOW, predictor.version, results)

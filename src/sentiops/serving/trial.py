@@ -14,6 +14,8 @@ import math
 import time
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanContext
+
 from sentiops.config import Settings
 from sentiops.data.predictions import ANSWERED_ROLES
 from sentiops.inference import Prediction, Predictor
@@ -95,13 +97,20 @@ class LiveTrial:
         self.canary.staging_call(staging.version, "ok", seconds)
         return Answer(predictions, staging.version, staging.backend, CANARY)
 
-    def shadow(self, answer: Answer, texts: list[str], prediction_ids: list[str], request_id: str) -> None:
+    def shadow(
+        self,
+        answer: Answer,
+        texts: list[str],
+        prediction_ids: list[str],
+        request_id: str,
+        span: SpanContext | None = None,
+    ) -> None:
         """Offer the answered texts to the model that did not answer them."""
         other = self.manager.staging_model() if answer.role == PRODUCTION else self.manager.current()
         if other is None or other.version == answer.version or self.settings.shadow_share <= 0:
             return
         items = [
-            Shadowed(text, prediction, pid, request_id, answer.version)
+            Shadowed(text, prediction, pid, request_id, answer.version, span)
             for text, prediction, pid in zip(texts, answer.predictions, prediction_ids, strict=True)
         ]
         self.shadow_queue.offer(other, items, self.settings.shadow_share)
