@@ -20,6 +20,8 @@ LAYERS = [
         "sentiops.charts",
         "sentiops.version",
         "sentiops.volume",
+        "sentiops.tracing",
+        "sentiops.trace_export",
     },
     {
         "sentiops.data",

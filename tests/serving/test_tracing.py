@@ -168,3 +168,18 @@ def test_the_batch_jobs_shards_trace_their_runs_into_the_callers_trace(tmp_path,
     chunks = [s for s in spans if s["name"] == "batch.chunk"]
     assert len(chunks) == 4 and {c["parent"] for c in chunks} == {r["span_id"] for r in runs}
     assert sum(r["attributes"]["rows_scored"] for r in runs) == 400
+
+
+def test_a_dead_exporter_loses_spans_never_requests(registry_dir, monkeypatch):
+    with otlp_receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url)
+        with TestClient(create_app(_settings(registry_dir))) as client:
+            wait_ready(client)
+            tracer = client.app.state.sentiops.tracer
+            [processor] = tracing._providers[id(tracer)]._active_span_processor._span_processors
+            processor._process.kill()
+            processor._process.wait()
+            for _ in range(3):
+                assert client.post("/predict", json={"text": "still answered"}).status_code == 200
+            tracing.flush(tracer)
+            assert processor.dropped >= 3  # each request's spans, counted as dropped

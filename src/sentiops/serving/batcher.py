@@ -142,7 +142,7 @@ class MicroBatcher:
         self._admit(1)
         item = _Item(text, asyncio.get_running_loop().create_future(), predictor)
         if self.tracer is not None:
-            item.span = self.tracer.start_span("batcher.queue", attributes={"texts": 1})
+            item.span = self.tracer.start_span("batcher.queue")
         self._last_single = self._last_busy = time.monotonic()
         self.singles.append(item)
         self._wakeup.set()
