@@ -6,6 +6,7 @@ trace id so a label sent back joins the trace."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 
 import pyarrow.parquet as pq
@@ -138,8 +139,6 @@ def test_requests_joining_one_micro_batch_link_to_it():
 def test_the_batch_jobs_shards_trace_their_runs_into_the_callers_trace(tmp_path, registry_dir):
     """Two shards of one date, as an Indexed Job's pods: each a `batch.run` span in the trace its
     TRACEPARENT names, with a `batch.chunk` span per chunk it scored."""
-    import os
-
     from tests.helpers.cli import start_batch_run
     from tests.helpers.data import sample_rows, write_csv
 
@@ -183,3 +182,26 @@ def test_a_dead_exporter_loses_spans_never_requests(registry_dir, monkeypatch):
                 assert client.post("/predict", json={"text": "still answered"}).status_code == 200
             tracing.flush(tracer)
             assert processor.dropped >= 3  # each request's spans, counted as dropped
+
+
+def test_shadow_scoring_is_in_the_requests_trace_and_its_rows_keep_the_trace_id(
+    tmp_path, registry_dir, registry, monkeypatch
+):
+    from tests.serving.test_live_trial import drained, settings_for, stage, staging_loaded
+
+    caller_trace = secrets.token_hex(16)
+    with otlp_receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url)
+        staging = stage(registry)
+        settings = settings_for(tmp_path, registry_dir, shadow_share=1.0)
+        with TestClient(create_app(settings)) as client:
+            staging_loaded(client, staging)
+            headers = {"traceparent": f"00-{caller_trace}-{secrets.token_hex(8)}-01"}
+            assert client.post("/predict", json={"text": "a shadowed tweet"}, headers=headers).status_code == 200
+            drained(client)
+            spans = receiver.wait_for("shadow.score")
+    by_name = {s["name"]: s for s in spans if s["trace_id"] == caller_trace}
+    assert by_name["shadow.score"]["parent"] == by_name["POST /predict"]["span_id"]
+    assert by_name["shadow.score"]["attributes"]["version"] == staging
+    rows = [r for r in _logged_rows(settings) if r["shadow_of"] is not None]
+    assert [r["trace_id"] for r in rows] == [caller_trace]
