@@ -9,22 +9,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from sentiops.registry import Registry
 from sentiops.serving.app import create_app
 from tests.helpers.neutral import NEUTRAL
 from tests.helpers.serving import make_settings, wait_ready
 
 TEXTS = [NEUTRAL[-1], "i love this so much, best day ever", "worst day ever, i hate it"]
-
-
-@pytest.fixture
-def served(tmp_path, three_class_home):
-    root, decision = three_class_home
-    registry_dir = tmp_path / "registry"
-    shutil.copytree(root / "registry", registry_dir)
-    with TestClient(create_app(make_settings(registry_dir))) as client:
-        wait_ready(client)
-        yield client, Registry(registry_dir), decision.challenger
 
 
 def _wait_for_version(client, version: str, timeout: float = 30) -> None:

@@ -161,19 +161,15 @@ def test_bad_requests_get_the_protocols_error_shape(registry_dir):
         assert [o["name"] for o in outputs] == ["label"] and outputs[0]["shape"] == [3]
 
 
-def test_a_three_class_version_answers_three_scores_through_the_protocol(tmp_path, three_class_home):
-    root, decision = three_class_home
-    registry_dir = tmp_path / "registry"
-    shutil.copytree(root / "registry", registry_dir)
-    with TestClient(create_app(make_settings(registry_dir))) as client:
-        wait_ready(client)
-        meta = client.get("/v2/models/sentiops").json()
-        assert meta["parameters"]["classes"] == ["negative", "positive", "neutral"]
-        assert meta["outputs"][2]["shape"] == [-1, 3]
-        answer = _infer(client, [NEUTRAL[-1]]).json()
-        outputs = {o["name"]: o for o in answer["outputs"]}
-        assert answer["model_version"] == decision.challenger
-        assert outputs["label"]["data"] == [client.post("/predict", json={"text": NEUTRAL[-1]}).json()["label"]]
-        assert outputs["scores"]["shape"] == [1, 3]
-        two = _infer(client, [NEUTRAL[-1]], parameters={"view": "binary"}).json()
-        assert {o["name"]: o for o in two["outputs"]}["scores"]["parameters"]["classes"] == ["negative", "positive"]
+def test_a_three_class_version_answers_three_scores_through_the_protocol(served):
+    client, _, challenger = served
+    meta = client.get("/v2/models/sentiops").json()
+    assert meta["parameters"]["classes"] == ["negative", "positive", "neutral"]
+    assert meta["outputs"][2]["shape"] == [-1, 3]
+    answer = _infer(client, [NEUTRAL[-1]]).json()
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert answer["model_version"] == challenger
+    assert outputs["label"]["data"] == [client.post("/predict", json={"text": NEUTRAL[-1]}).json()["label"]]
+    assert outputs["scores"]["shape"] == [1, 3]
+    two = _infer(client, [NEUTRAL[-1]], parameters={"view": "binary"}).json()
+    assert {o["name"]: o for o in two["outputs"]}["scores"]["parameters"]["classes"] == ["negative", "positive"]
