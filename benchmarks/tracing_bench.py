@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--sample", type=float, default=None, help="head sampling for the traced server (parentbased_traceidratio)"
+    )
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}", flush=True)
     tweets_path = Path(tempfile.mkdtemp()) / "tweets.json"
@@ -70,6 +73,8 @@ def main() -> None:
             "SENTIOPS_RESULTS_DIR": tempfile.mkdtemp(),
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{sink_url}/v1/traces",
         }
+        if args.sample is not None:
+            on_env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(args.sample)}
         with running([*command, str(OFF)], off_env, OFF):
             # The same engine for both: `auto` times the engines at load and, with another server up,
             # may choose differently (a first run compared openvino-int8 with another engine).
@@ -80,7 +85,8 @@ def main() -> None:
                 rows = _rounds({"off": f"http://127.0.0.1:{OFF}", "on": f"http://127.0.0.1:{ON}"}, tweets_path, args)
         exported = httpx.get(sink_url).json()
     tweets_path.unlink()
-    summarise(rows, exported, backend, args.out)
+    name = "tracing.json" if args.sample is None else f"tracing_sampled_{args.sample:g}.json"
+    summarise(rows, exported, backend, args.out / name, args.sample)
 
 
 def _rounds(servers: dict[str, str], tweets_path: Path, args: argparse.Namespace) -> list[dict]:
@@ -107,13 +113,14 @@ def _rounds(servers: dict[str, str], tweets_path: Path, args: argparse.Namespace
     return rows
 
 
-def summarise(rows: list[dict], exported: dict, backend: str, out: Path) -> None:
+def summarise(rows: list[dict], exported: dict, backend: str, out: Path, sample: float | None) -> None:
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
     summary = {
         "cpu": cpu_model(),
         "engine": backend,
+        "sampled_share": 1.0 if sample is None else sample,
         "rounds": rows,
         "exported": exported,
         "rps_32_on_vs_off": median([r["rps_32_on_vs_off"] for r in rows]),  # target >= 0.95
@@ -121,13 +128,14 @@ def summarise(rows: list[dict], exported: dict, backend: str, out: Path) -> None
         "errors": sum(r["errors"] for r in rows),
     }
     print(
-        f"tracing on vs off (median of {ROUNDS} rounds): 32-client req/s {summary['rps_32_on_vs_off']} "
+        f"tracing on (sampled share {summary['sampled_share']}) vs off (median of {ROUNDS} rounds): "
+        f"32-client req/s {summary['rps_32_on_vs_off']} "
         f"(target >= 0.95), paced 100 req/s p99 {summary['paced_p99_on_vs_off']} (target <= 1.10); "
         f"{exported['exports']} exports, {exported['bytes']} bytes received; errors {summary['errors']}",
         flush=True,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tracing.json").write_text(json.dumps(summary, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -105,8 +105,9 @@ def trace_id(context: SpanContext | None) -> str | None:
 def joined(tracer: Tracer, name: str, parents: Iterable[SpanContext | None], **attributes: object) -> Span:
     """A span for work done for many requests at once (a micro-batch, a log flush, a shadow batch):
     the child of the first request's span, so one request's trace is one tree, and linked to the
-    others' (up to MAX_LINKS)."""
-    found = [p for p in parents if p is not None]
+    others' (up to MAX_LINKS). With head sampling (OTEL_TRACES_SAMPLER) the first *sampled* request
+    is the parent, so the shared work is recorded whenever one of its requests is."""
+    found = sorted((p for p in parents if p is not None), key=lambda p: not p.trace_flags.sampled)
     context = trace.set_span_in_context(trace.NonRecordingSpan(found[0])) if found else None
     links = [Link(p) for p in found[1 : MAX_LINKS + 1]]
     return tracer.start_span(name, context=context, links=links, attributes=attributes)  # type: ignore[arg-type]

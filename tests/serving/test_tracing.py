@@ -205,3 +205,19 @@ def test_shadow_scoring_is_in_the_requests_trace_and_its_rows_keep_the_trace_id(
     assert by_name["shadow.score"]["attributes"]["version"] == staging
     rows = [r for r in _logged_rows(settings) if r["shadow_of"] is not None]
     assert [r["trace_id"] for r in rows] == [caller_trace]
+
+
+def test_work_shared_by_requests_hangs_under_a_sampled_one():
+    """Head sampling: a micro-batch whose first request was not sampled is still recorded under one
+    that was (its trace would otherwise lack the batch and the engine call)."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    unsampled = SpanContext(1, 1, is_remote=False, trace_flags=TraceFlags(0))
+    sampled = SpanContext(2, 2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    tracing.joined(provider.get_tracer("test"), "batcher.batch", [unsampled, None, sampled]).end()
+    [batch] = exporter.get_finished_spans()
+    assert batch.parent.span_id == 2 and batch.context.trace_id == 2
+    assert [link.context.span_id for link in batch.links] == [1]
