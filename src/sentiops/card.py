@@ -73,9 +73,7 @@ def packaging_card(folder: VersionFolder, outputs: dict[str, tuple[np.ndarray, n
         if answerable.any():
             truth_a, predicted = np.asarray(truth)[answerable], probs[answerable].argmax(axis=1)
             intervals[split] = interval_by_bootstrap(truth_a, predicted, len(classes))
-    card = _card(folder, intervals, written="at packaging")
-    del card["version"]  # the folder's name is a temporary one until the registry publishes it
-    return card
+    return _card(folder, intervals, written="at packaging")
 
 
 # -- the card ------------------------------------------------------------------------------------
@@ -86,11 +84,10 @@ def _card(folder: VersionFolder, intervals: dict[str, dict[str, Any]], written: 
     rows = dict(lineage.rows)
     base = training.base_model or options.get("base_model")
     card: dict[str, Any] = {
-        "schema": CARD_SCHEMA,
-        "version": folder.path.name,
+        "schema": CARD_SCHEMA,  # no version number: packaging's folder is renamed when it is published
         "written": written,
         "model": {
-            "base_model": Path(base).name if base and Path(base).name != "model" else _base_name(base),
+            "base_model": _base_name(base),
             "architecture": "BERT encoder with a classification head",
             "classes": classes,
             "max_length_tokens": training.max_length,
