@@ -80,8 +80,8 @@ def packaging_card(folder: VersionFolder, outputs: dict[str, tuple[np.ndarray, n
 def _card(folder: VersionFolder, intervals: dict[str, dict[str, Any]], written: str) -> dict[str, Any]:
     training, metrics, classes = folder.training(), folder.metrics(), folder.labels().labels
     options = training.options
-    lineage = training.data
-    rows = dict(lineage.rows)
+    lineage = training.data.model_dump()
+    rows = dict(lineage["rows"])
     base = training.base_model or options.get("base_model")
     card: dict[str, Any] = {
         "schema": CARD_SCHEMA,  # no version number: packaging's folder is renamed when it is published
@@ -100,10 +100,10 @@ def _card(folder: VersionFolder, intervals: dict[str, dict[str, Any]], written: 
             for key in ("epochs", "batch_size", "learning_rate", "seed", "label_smoothing", "max_examples", "layers")
         }
         | {
-            "distilled_from_teacher": bool(lineage.model_dump().get("teacher")),
+            "distilled_from_teacher": bool(lineage.get("teacher")),
             "train_seconds": training.train_seconds or MISSING,
         },
-        "data": _data(lineage.model_dump(), rows, training.examples),
+        "data": _data(lineage, rows, training.examples),
     }
     card["evaluation"] = {}
     for split in ("validation", "holdout", "newest"):
@@ -251,8 +251,10 @@ def _promotion(registry: Registry, version: str) -> dict[str, Any]:
 
 def _drift_at(results: Path | None, promotion: dict[str, Any]) -> dict[str, Any] | str:
     when = promotion.get("promoted_at")
-    if results is None or not when:
-        return "not promoted" if not when else MISSING
+    if not when:
+        return "not promoted"
+    if results is None:
+        return MISSING
     history = drift_history(results)
     if not history.is_file():
         return "no drift check before the promotion"
@@ -283,37 +285,22 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def _rows(value: dict[str, Any] | str, name: str) -> list[tuple[str, str]]:
+    """A mapping's (name, value) rows, or one row when the card holds a word there (`missing`)."""
+    return [(k, _fmt(v)) for k, v in value.items()] if isinstance(value, dict) else [(name, value)]
+
+
 def sections(card: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     """The card as titled (name, value) rows: what the markdown and HTML formats both show."""
     out = [
-        ("Model", [(k, _fmt(v)) for k, v in card["model"].items()] + [("card written", card["written"])]),
-        ("Recipe", [(k, _fmt(v)) for k, v in card["recipe"].items()]),
-        ("Training data", [(k, _fmt(v)) for k, v in card["data"].items()]),
+        ("Model", _rows(card["model"], "model") + [("card written", card["written"])]),
+        ("Recipe", _rows(card["recipe"], "recipe")),
+        ("Training data", _rows(card["data"], "data")),
     ]
-    for split, entry in card["evaluation"].items():
-        out.append((f"Evaluation: {split}", [(k, _fmt(v)) for k, v in entry.items()]))
-    calibration = card["calibration"]
-    out.append(
-        (
-            "Calibration",
-            [(k, _fmt(v)) for k, v in calibration.items()]
-            if isinstance(calibration, dict)
-            else [("calibration", MISSING)],
-        )
-    )
-    engines = card["engines"]
-    out.append(
-        ("Engines", [(k, _fmt(v)) for k, v in engines.items()] if isinstance(engines, dict) else [("engines", MISSING)])
-    )
-    promotion = card["promotion"]
-    out.append(("Promotion", [(k, _fmt(v)) for k, v in promotion.items()]))
-    drift = card["drift_at_promotion"]
-    out.append(
-        (
-            "Drift at promotion",
-            [(k, _fmt(v)) for k, v in drift.items()] if isinstance(drift, dict) else [("status", drift)],
-        )
-    )
+    out += [(f"Evaluation: {split}", _rows(entry, split)) for split, entry in card["evaluation"].items()]
+    for title, key in (("Calibration", "calibration"), ("Engines", "engines"), ("Promotion", "promotion")):
+        out.append((title, _rows(card[key], key)))
+    out.append(("Drift at promotion", _rows(card["drift_at_promotion"], "status")))
     out.append(("Known limits", [(str(i + 1), limit) for i, limit in enumerate(card["limits"])]))
     return out
 

@@ -93,7 +93,7 @@ def traceparent(span: Span) -> str:
 
 
 def current() -> SpanContext | None:
-    """The span context of the current span, if one is recording (else None)."""
+    """The span context of the current span (the request's), if there is one (else None)."""
     context = trace.get_current_span().get_span_context()
     return context if context.is_valid else None
 
@@ -192,8 +192,9 @@ class ProcessSpanProcessor(SpanProcessor):
             self._process.stdin.write(json.dumps(rows).encode() + b"\n")
             self._process.stdin.flush()
         except (BrokenPipeError, OSError, ValueError) as exc:  # the exporter died: spans are lost, requests not
+            if not self.dropped:  # once, not at every send (twice a second); the count says the rest
+                log.warning("trace exporter unavailable (%s): its spans are dropped from now on", exc)
             self.dropped += len(rows)
-            log.warning("trace exporter unavailable (%s): %d spans dropped", exc, len(rows))
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         self._send()  # to the exporter process; it exports each line as it reads it

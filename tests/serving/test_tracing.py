@@ -207,6 +207,28 @@ def test_shadow_scoring_is_in_the_requests_trace_and_its_rows_keep_the_trace_id(
     assert [r["trace_id"] for r in rows] == [caller_trace]
 
 
+def test_a_batch_requests_wait_ends_with_the_micro_batch_taking_its_last_text():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def twenty_texts():
+        batcher = MicroBatcher(lambda: _Echo(), max_size=8, tracer=provider.get_tracer("test"))
+        batcher.start()
+        try:
+            await batcher.predict_many([str(i) for i in range(20)])
+        finally:
+            await batcher.stop()
+
+    asyncio.run(twenty_texts())
+    spans = exporter.get_finished_spans()
+    batches = [s for s in spans if s.name == "batcher.batch"]
+    [wait] = [s for s in spans if s.name == "batcher.queue"]
+    assert len(batches) == 3 and wait.attributes["texts"] == 20
+    assert [link.context.span_id for link in wait.links] == [b.context.span_id for b in batches]
+    assert wait.end_time <= batches[-1].end_time
+
+
 def test_work_shared_by_requests_hangs_under_a_sampled_one():
     """Head sampling: a micro-batch whose first request was not sampled is still recorded under one
     that was (its trace would otherwise lack the batch and the engine call)."""

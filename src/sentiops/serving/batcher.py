@@ -65,6 +65,7 @@ class _Item:
     future: asyncio.Future[tuple[Prediction, str]]
     predictor: Predictor | None = None  # batch requests pin theirs; singles use the current one
     span: Span | None = None  # its wait in the queue (traced only)
+    last_piece: bool = True  # the last text of its request: its wait ends with the batch taking it
 
 
 class MicroBatcher:
@@ -157,7 +158,8 @@ class MicroBatcher:
         if self.tracer is not None:  # one wait for the request's texts, however many pieces they go in
             span = self.tracer.start_span("batcher.queue", attributes={"texts": len(texts)})
             for item in items:
-                item.span = span
+                item.span, item.last_piece = span, False
+            items[-1].last_piece = True
         self.bulk.extend(items)
         self._last_busy = time.monotonic()
         self._wakeup.set()
@@ -249,6 +251,7 @@ class MicroBatcher:
         """The batch's span and its engine call's; each request's wait ends, linked to the batch."""
         assert self.tracer is not None
         waits = list({id(i.span): i.span for i in items if i.span is not None}.values())
+        ending = {id(i.span) for i in items if i.span is not None and i.last_piece}
         batch = tracing.joined(
             self.tracer,
             "batcher.batch",
@@ -259,7 +262,7 @@ class MicroBatcher:
         )
         for wait in waits:
             wait.add_link(batch.get_span_context())
-            if not any(i.span is wait for i in self.bulk):  # a batch request's wait ends with its last piece
+            if id(wait) in ending:  # a batch request's wait ends with the batch taking its last text
                 wait.end()
         engine = self.tracer.start_span(
             "engine.infer", context=set_span_in_context(batch), attributes={"engine": predictor.backend}

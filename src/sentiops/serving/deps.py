@@ -39,6 +39,21 @@ class ServiceState:
     poller: asyncio.Task[None] | None = None  # the model poller; /healthz fails once it has ended
     tracer: Tracer | None = None  # None: tracing is off (sentiops/tracing.py)
 
+    def not_live(self) -> str | None:
+        """Why the process should be restarted (its model poller has ended: it would never load a
+        model or follow a promotion again), or None. /healthz and /v2/health/live."""
+        return "the model poller has stopped" if self.poller is not None and self.poller.done() else None
+
+    def not_ready(self) -> tuple[str, str] | None:
+        """Why it must not take traffic, as (status, detail): a configured token that cannot be read
+        ("no-token"), or no model loaded yet ("loading"); None when ready. /readyz and /v2/health/ready."""
+        try:
+            self.access.api.get()
+            self.access.admin.get()
+        except TokenUnavailable as exc:
+            return "no-token", str(exc)
+        return ("loading", "no model is loaded yet") if self.manager.current() is None else None
+
 
 # The dependencies every prediction runs are `async def`: a plain `def` one is sent to a worker
 # thread per request, which cost more than everything else FastAPI does for /predict (profile in

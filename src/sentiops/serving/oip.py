@@ -35,7 +35,6 @@ from sentiops.serving.batcher import NoModelError, Overloaded
 from sentiops.serving.deps import ServiceState, predict_auth, service_of
 from sentiops.serving.routes import check_text, predict_texts
 from sentiops.serving.schemas import View
-from sentiops.serving.token import TokenUnavailable
 
 HEADER_LENGTH = "inference-header-content-length"  # Triton's binary tensor data extension
 INPUT = "text"
@@ -87,23 +86,18 @@ protocol = APIRouter(
 @health.get("/health/live")
 async def live(request: Request) -> dict[str, bool]:
     """Live: the process serves requests and its model poller runs (as /healthz)."""
-    s = service_of(request)
-    if s.poller is not None and s.poller.done():
-        raise ProtocolError(503, "the model poller has stopped")
+    problem = service_of(request).not_live()
+    if problem is not None:
+        raise ProtocolError(503, problem)
     return {"live": True}
 
 
 @health.get("/health/ready")
 async def ready(request: Request) -> dict[str, bool]:
     """Ready: a model is loaded and the tokens can be read (as /readyz); 503 otherwise."""
-    s = service_of(request)
-    try:
-        s.access.api.get()
-        s.access.admin.get()
-    except TokenUnavailable as exc:
-        raise ProtocolError(503, str(exc)) from None
-    if s.manager.current() is None:
-        raise ProtocolError(503, "no model is loaded yet")
+    problem = service_of(request).not_ready()
+    if problem is not None:
+        raise ProtocolError(503, problem[1])
     return {"ready": True}
 
 

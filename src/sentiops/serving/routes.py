@@ -36,7 +36,6 @@ from sentiops.serving.schemas import (
     View,
     errors,
 )
-from sentiops.serving.token import TokenUnavailable
 from sentiops.text import text_problem
 
 log = logging.getLogger("sentiops.api")
@@ -159,8 +158,9 @@ def store_feedback(s: ServiceState, labels: list[Label]) -> Outcome:
 async def healthz(s: State) -> JSONResponse:
     """Liveness: the process serves requests and its model poller runs (a pod whose poller has
     ended would never load a model or follow a promotion again: restart it)."""
-    if s.poller is not None and s.poller.done():
-        return JSONResponse({"detail": "the model poller has stopped"}, status_code=503)
+    problem = s.not_live()
+    if problem is not None:
+        return JSONResponse({"detail": problem}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -168,14 +168,11 @@ async def healthz(s: State) -> JSONResponse:
 async def readyz(s: State) -> JSONResponse:
     """Readiness: a model is loaded, verified and warmed up, and the API and operator tokens (when
     configured) can be read: a pod whose token Secret is missing never joins the Service."""
-    try:
-        s.access.api.get()
-        s.access.admin.get()
-    except TokenUnavailable as exc:
-        return JSONResponse({"status": "no-token", "detail": str(exc)}, status_code=503)
+    problem = s.not_ready()
     predictor = s.manager.current()
-    if predictor is None:
-        return JSONResponse({"status": "loading"}, status_code=503)
+    if problem is not None or predictor is None:
+        status, detail = problem or ("loading", "no model is loaded yet")
+        return JSONResponse({"status": status, "detail": detail}, status_code=503)
     return JSONResponse({"status": "ready", "model_version": predictor.version})
 
 

@@ -49,14 +49,9 @@ class LiveTrial:
         manager.after_poll.append(canary.refresh)
 
     async def predict(self, texts: list[str], caller: str, pinned: Predictor | None = None) -> Answer:
-        """`pinned`: a caller named this (production) version: it answers, never a canary."""
-        if pinned is not None:
-            if len(texts) == 1:
-                prediction, version = await self.batcher.predict_one(texts[0], pinned)
-                return Answer([prediction], version, pinned.backend, PRODUCTION)
-            predictions, version = await self.batcher.predict_many(texts, pinned)
-            return Answer(predictions, version, pinned.backend, PRODUCTION)
-        staging = self.manager.staging_model()
+        """`pinned`: a caller named this (production) version: it answers, outside the trial (never a
+        canary, not timed for the canary's guard)."""
+        staging = self.manager.staging_model() if pinned is None else None
         trial = staging.version if staging is not None else None
         if staging is not None and self.canary.wants(caller, trial):
             answer = await self._canary(texts, staging)
@@ -64,13 +59,13 @@ class LiveTrial:
                 return answer
         started = time.perf_counter()
         if len(texts) == 1:
-            prediction, version = await self.batcher.predict_one(texts[0])
+            prediction, version = await self.batcher.predict_one(texts[0], pinned)
             predictions = [prediction]
             if trial is not None and self.canary.active(trial):
                 self.canary.production_call(trial, time.perf_counter() - started)
         else:
-            predictions, version = await self.batcher.predict_many(texts)
-        current = self.manager.current()
+            predictions, version = await self.batcher.predict_many(texts, pinned)
+        current = pinned or self.manager.current()
         engine = current.backend if current is not None and current.version == version else ""
         return Answer(predictions, version, engine, PRODUCTION)
 

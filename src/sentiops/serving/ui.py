@@ -142,9 +142,12 @@ def version_card(request: Request, version: str) -> HTMLResponse:
     from sentiops.registry import Registry, RegistryError
 
     settings = _settings(request)
+    registry = Registry(settings.registry)
     try:
-        registry = Registry(settings.registry)
-        registry.verify(version)
+        # Verified as the Versions page verifies (cached per file stamps): a changed file is refused.
+        checksums = ui_data.checksum_status(registry, version, registry.path(version))
+        if checksums != "ok":
+            raise RegistryError(checksums)
         card = model_card(registry, version, settings.results)
     except RegistryError as exc:
         raise HTTPException(404, str(exc)) from exc
