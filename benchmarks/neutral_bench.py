@@ -16,9 +16,14 @@
    tweeteval_2017_eval.csv in the two-class view;
 4. at the `--binary-at` counts a binary challenger is trained on the same labels (neutral left
    waiting) for the negative/positive comparison;
-5. texts/s of the three-class model against the binary one, same engine, interleaved.
+5. texts/s of the three-class model against the binary one, same engine, interleaved;
+6. at the `--distill-at` counts, on a copy with the same labels: the mpnet teacher fine-tuned on
+   people's trusted labels (`teacher train --from-labels`, the gate's held-back share left out),
+   measured itself on the eval halves, labels the unlabelled traffic and train texts, and
+   `retrain --distill` trains the student from it: the distilled challenger beside the direct one.
+   Needs `make teacher-base`.
 
-Results: benchmarks/results/neutral.{json,md}.
+Results: benchmarks/results/neutral.{json,md} (`--name` for another file name).
 """
 
 from __future__ import annotations
@@ -79,7 +84,83 @@ def holdout_accuracy(home: Path, version: str) -> float:
     return round(float((binary_view(probs).argmax(axis=1) == np.array([y for y, _ in rows])).mean()), 4)
 
 
-def run(base: Path, rounds: list[str], binary_at: set[str], pool, three_way, binary, port: int) -> dict:
+def teacher_scores(folder: Path, three_way: list[tuple[int, str]], binary: list[tuple[int, str]]) -> dict:
+    """The teacher itself on the eval halves (what the student could learn at best from it)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from sentiops.config import DEFAULT_MAX_LENGTH
+    from sentiops.data.labels import LABELS
+    from sentiops.evaluation.metrics import binary_view, classification_report
+    from sentiops.training.distill import class_probabilities
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder / "hf").eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder / "hf")
+    probs = class_probabilities(model, tokenizer, [t for _, t in three_way], DEFAULT_MAX_LENGTH)
+    report = classification_report(np.array([y for y, _ in three_way]), probs, LABELS)
+    pair = class_probabilities(model, tokenizer, [t for _, t in binary], DEFAULT_MAX_LENGTH)
+    two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
+    return {
+        "classes": probs.shape[1],
+        "macro_recall": round(report["macro_recall"], 4),
+        "accuracy": round(report["accuracy"], 4),
+        "recall": {name: round(v["recall"], 4) for name, v in report["per_class"].items()},
+        "binary_eval_accuracy": round(two_class, 4),
+    }
+
+
+def distilled(home: Path, teacher_base: Path, epochs: str, three_way, binary) -> dict:
+    """Teacher from people's labels, its labels, a distilled retrain: on ``home`` (a copy)."""
+    started = time.time()
+    out = sentiops(
+        home,
+        "teacher",
+        "train",
+        "--from-labels",
+        "--base-model",
+        str(teacher_base),
+        "--epochs",
+        epochs,
+        "--label-texts",
+        "4000",
+        "--json",
+    )
+    record = json.loads(out[out.index("{") :])
+    teacher_seconds = round(time.time() - started)
+    started = time.time()
+    out = sentiops(home, "retrain", "--distill", "--json")
+    decision = json.loads(out[out.index("{") :])
+    step = measure(home, decision["challenger"], three_way, binary)
+    step.update(
+        action=decision["action"],
+        reasons=decision["reasons"],
+        rows=decision["numbers"].get("data"),
+        difference=decision["numbers"]["difference"],
+        retrain_seconds=round(time.time() - started),
+        holdout=holdout_accuracy(home, decision["challenger"]),
+        teacher={
+            "train_seconds": record["train_seconds"],
+            "seconds_with_labelling": teacher_seconds,
+            "examples": record["examples"],
+            "epochs": float(epochs),
+            "trusted_eval": record.get("trusted_eval"),
+            "labels": record.get("labels", {}).get("rows"),
+            "eval_halves": teacher_scores(home / "teacher", three_way, binary),
+        },
+    )
+    return step
+
+
+def run(
+    base: Path,
+    rounds: list[str],
+    binary_at: set[str],
+    distill_at: set[str],
+    teacher_epochs: str,
+    pool,
+    three_way,
+    binary,
+    port: int,
+) -> dict:
     from sentiops.text import dedup_key
 
     home = base.parent / f"{base.name}-neutral"
@@ -108,6 +189,10 @@ def run(base: Path, rounds: list[str], binary_at: set[str], pool, three_way, bin
             twin = home.parent / f"{home.name}-binary"
             shutil.rmtree(twin, ignore_errors=True)
             shutil.copytree(home, twin)
+        if target in distill_at:  # the same labels again: a teacher and a distilled challenger
+            taught = home.parent / f"{home.name}-teacher"
+            shutil.rmtree(taught, ignore_errors=True)
+            shutil.copytree(home, taught)
         started = time.time()
         out = sentiops(home, "retrain", "--json")
         decision = json.loads(out[out.index("{") :])
@@ -139,10 +224,20 @@ def run(base: Path, rounds: list[str], binary_at: set[str], pool, three_way, bin
             if step["challenger"]["classes"] == 3:
                 step["speed"] = speed_pair(home, decision["challenger"], twin, twin_decision["challenger"], binary)
             shutil.rmtree(twin, ignore_errors=True)
+        if target in distill_at:
+            step["distilled"] = distilled(taught, mpnet(base), teacher_epochs, three_way, binary)
+            shutil.rmtree(taught, ignore_errors=True)
         print(json.dumps(step), flush=True)
         steps.append(step)
     shutil.rmtree(snapshot, ignore_errors=True)
     return {"steps": steps}
+
+
+def mpnet(base: Path) -> Path:
+    """The teacher's base model, unpacked once beside the scenario's homes."""
+    from sentiops.training.distill import mpnet_base_model
+
+    return mpnet_base_model(base.parent / "models")
 
 
 def speed_pair(home: Path, three: str, twin: Path, two: str, binary) -> dict:
@@ -208,6 +303,33 @@ def markdown(result: dict) -> str:
                 f"{sp['texts_per_second']['three']} texts/s, binary {sp['texts_per_second']['binary']} "
                 f"(ratio {sp['three_over_binary']})"
             )
+    taught = [s for s in result["steps"] if s.get("distilled")]
+    if taught:
+        lines += [
+            "",
+            "## Distilled from the mpnet teacher (same labels)",
+            "",
+            "The teacher: all-mpnet-base-v2 fine-tuned on people's trusted labels (the gate's held-back share",
+            "left out); the student: `retrain --distill` (people's labels as they are; replayed and unlabelled",
+            "traffic rows with the teacher's probabilities). Direct = the challenger of the table above.",
+            "",
+            "| labels | teacher macro-recall / neg/pos acc | teacher s | distilled: trained (people / traffic / replay)"
+            " | macro-recall | recall neg / neu / pos | neg/pos accuracy | holdout | gate | direct macro-recall |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for s in taught:
+            d, t = s["distilled"], s["distilled"]["teacher"]
+            rows = d["rows"] or {}
+            trained = f"{rows.get('trusted_train', 0)} / {rows.get('teacher_traffic', 0)} / {rows.get('replay', 0)}"
+            recall = " / ".join(f"{d['recall'].get(k, 0):.3f}" for k in ("negative", "neutral", "positive"))
+            te = t["eval_halves"]
+            lines.append(
+                f"| {s['labels']} | {te['macro_recall']:.4f} / {te['binary_eval_accuracy']:.4f} "
+                f"| {t['seconds_with_labelling']} | {trained} | {d['macro_recall']:.4f} | {recall} "
+                f"| {d['binary_eval_accuracy']:.4f} | {d['holdout']:.4f} | {d['action']} "
+                f"| {s['challenger']['macro_recall']:.4f} |"
+            )
+            decisions.append(f"- {s['labels']} labels, distilled: {d['action']}; " + "; ".join(d["reasons"]))
     return "\n".join([*lines, "", "## The gate's decisions", "", *decisions]) + "\n"
 
 
@@ -216,6 +338,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--rounds", default="500,1000,2000,all")
     parser.add_argument("--binary-at", default="1000,all")
+    parser.add_argument("--distill-at", default="", help="Label counts with a teacher and a distilled challenger.")
+    parser.add_argument("--teacher-epochs", default="3")
+    parser.add_argument("--name", default="neutral", help="Result file name (without .json/.md).")
     parser.add_argument("--port", type=int, default=8793)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -226,11 +351,25 @@ def main() -> None:
     result = {"cpu": cpu_model(), "rounds": rounds}
     print(result["cpu"], flush=True)
     started = time.time()
-    result.update(run(args.home.resolve(), rounds, set(args.binary_at.split(",")), pool, three_way, binary, args.port))
+    given = {"binary": args.binary_at, "distill": args.distill_at}
+    at = {name: set(filter(None, value.split(","))) for name, value in given.items()}
+    result.update(
+        run(
+            args.home.resolve(),
+            rounds,
+            at["binary"],
+            at["distill"],
+            args.teacher_epochs,
+            pool,
+            three_way,
+            binary,
+            args.port,
+        )
+    )
     result["seconds"] = round(time.time() - started)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "neutral.json").write_text(json.dumps(result, indent=2, default=str))
-    (args.out / "neutral.md").write_text(markdown(result))
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, default=str))
+    (args.out / f"{args.name}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -153,8 +153,8 @@ def test_traffic_texts_are_labelled_except_held_out_trusted_and_shadow_rows(tmp_
     assert summary["rows"] == {"train": 100, "traffic": len(kept)}
     assert summary["trusted_share_excluded"] == 0.25
     # Traffic comes first: what `train --distill` reads (its first rows) holds it.
-    texts, _, _ = read_teacher_labels(folder, len(kept) + 10)
-    assert texts[: len(kept)] == kept
+    taught = read_teacher_labels(folder, len(kept) + 10)
+    assert taught.texts[: len(kept)] == kept and taught.sources[: len(kept)] == ["traffic"] * len(kept)
     # And the collection is capped (by default at a quarter of the train texts).
     capped = label_texts(prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25)
     assert capped["rows"] == {"train": 100, "traffic": 25}
@@ -168,7 +168,7 @@ def test_a_failed_labelling_leaves_the_previous_labels(tmp_path, teacher, prepar
     def broken(*args, **kwargs):
         raise RuntimeError("killed mid-way")
 
-    monkeypatch.setattr(distill, "positive_probabilities", broken)
+    monkeypatch.setattr(distill, "class_probabilities", broken)
     with pytest.raises(RuntimeError):
         label_texts(prepared_data, folder, 300, 48)
     assert (folder / TEACHER_LABELS_FILE).read_bytes() == before

@@ -27,6 +27,14 @@ def retrain(
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     seed: int = 42,
+    distill: Annotated[
+        bool,
+        typer.Option(
+            help="Replayed rows and unlabelled traffic carry the teacher's probabilities (`sentiops teacher "
+            "train --from-labels`), not emoticons.",
+            envvar="SENTIOPS_RETRAIN_DISTILL",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -43,7 +51,14 @@ def retrain(
     settings = load_settings()
     quiet_libraries(verbose)  # after the logging set-up, which it narrows
     options = RetrainOptions(
-        max_examples, epochs, cast(StartFrom, start_from), cast(Policy, policy), batch_size, learning_rate, seed
+        max_examples,
+        epochs,
+        cast(StartFrom, start_from),
+        cast(Policy, policy),
+        batch_size,
+        learning_rate,
+        seed,
+        distill=distill,
     )
     try:
         decision = run_retrain(settings, options)

@@ -2,10 +2,16 @@
 6-layer serving student, so the student learns from the teacher's judgement instead of from
 emoticons alone, and serving costs what it did.
 
-    sentiops teacher train   fine-tune the teacher (all-mpnet-base-v2 by default)  -> teacher/hf/
-    sentiops teacher label   its P(positive) for the train split's texts and, with
+    sentiops teacher train   fine-tune the teacher (all-mpnet-base-v2 by default) on the train
+                             split's emoticons, or with --from-labels on people's
+                             trusted labels (three classes once neutral ones are
+                             enough)                                              -> teacher/hf/
+    sentiops teacher label   its class probabilities for the train split's texts and, with
                              --with-traffic, unlabelled production traffic        -> teacher/labels.parquet
-    sentiops train --distill trains the student on those probabilities instead of the emoticons
+    sentiops train --distill   trains the student on those probabilities instead of the emoticons
+    sentiops retrain --distill people's labels train as they are; the replayed rows and the
+                             unlabelled traffic carry the teacher's probabilities (neutral
+                             included) instead of emoticons
 
 The teacher folder lives on the volume beside data/ (`SENTIOPS_TEACHER_DIR`). Every file in it is
 written beside its old self and renamed into place: a failed run leaves the previous teacher and
@@ -21,7 +27,9 @@ import shutil
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,10 +40,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from sentiops import engines
 from sentiops.config import TEACHER_LABELS_FILE
-from sentiops.data.labels import LABEL2ID
+from sentiops.data.feedback_reader import trusted_labels
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
 from sentiops.data.predictions import ANSWERED_ROLES, log_files, read_log_file
 from sentiops.data.store import manifest_hash, read_split
-from sentiops.data.trusted import held_back
+from sentiops.data.trusted import held_back, held_back_mask, share_for
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
 from sentiops.text import clean_text, dedup_key
 from sentiops.training.export import torch_logits
@@ -96,22 +105,37 @@ def unpack_split_zip(parts: list[Path], target: Path) -> None:
 
 
 # -- training and scoring -----------------------------------------------------------------------
+def model_classes(model: PreTrainedModel) -> tuple[str, ...]:
+    """The classes a fine-tuned model answers, in its output order (a prefix of LABELS)."""
+    id2label: dict[Any, Any] = dict(model.config.id2label or {})
+    names = tuple(str(id2label.get(i, id2label.get(str(i)))) for i in range(len(id2label)))
+    if names != LABELS[: len(names)]:
+        raise TeacherError(f"the teacher's classes {list(names)} are not a prefix of {list(LABELS)}")
+    return names
+
+
+def class_probabilities(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 64
+) -> np.ndarray:
+    """Probabilities per text and class (the model's class order). Texts are batched by length
+    (less padding), and the answers put back in the caller's order. On a CPU with native bf16 the
+    matrix products run in bf16: mpnet 3.0x faster (27 -> 80 texts/s on 2 AMD EPYC cores), every
+    label the same, probabilities within 0.012; without it bf16 would be emulated (slower), so
+    fp32. (Dynamic int8 was 3.5x faster but changed 24% of the labels.)"""
+    cleaned = [clean_text(t) for t in texts]
+    order = np.argsort([len(t) for t in cleaned], kind="stable")
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=engines.has_bf16()):
+        logits = torch_logits(model, tokenizer, [cleaned[i] for i in order], max_length, batch_size)
+    found = np.empty((len(texts), logits.shape[1]), dtype=np.float32)
+    found[order] = torch.softmax(torch.from_numpy(logits).float(), dim=-1).numpy()
+    return found
+
+
 def positive_probabilities(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 64
 ) -> np.ndarray:
-    """P(positive) per text. Texts are batched by length (less padding), and the answers put back
-    in the caller's order. On a CPU with native bf16 the matrix products run in bf16: mpnet 3.0x
-    faster (27 -> 80 texts/s on 2 AMD EPYC cores), every label the same, probabilities within
-    0.012; without it bf16 would be emulated (slower), so fp32. (Dynamic int8 was 3.5x faster but
-    changed 24% of the labels.)"""
-    cleaned = [clean_text(t) for t in texts]
-    order = np.argsort([len(t) for t in cleaned], kind="stable")
-    positive = int((model.config.label2id or LABEL2ID).get("positive", LABEL2ID["positive"]))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=engines.has_bf16()):
-        logits = torch_logits(model, tokenizer, [cleaned[i] for i in order], max_length, batch_size)
-    found = np.empty(len(texts), dtype=np.float32)
-    found[order] = torch.softmax(torch.from_numpy(logits), dim=-1)[:, positive].numpy()
-    return found
+    """P(positive) per text."""
+    return class_probabilities(model, tokenizer, texts, max_length, batch_size)[:, LABEL2ID["positive"]]
 
 
 def train_teacher(data_dir: Path, folder: Path, options: TrainOptions) -> dict:
@@ -127,28 +151,80 @@ def train_teacher(data_dir: Path, folder: Path, options: TrainOptions) -> dict:
     p = positive_probabilities(tuned.model, tuned.tokenizer, validation.column("text").to_pylist(), options.max_length)
     texts_per_second = validation.num_rows / max(time.perf_counter() - started, 1e-9)
     truth = np.asarray(validation.column("label").to_pylist()) == LABEL2ID["positive"]
-    record = {
+    record = _record(options, tuned.seconds, table.num_rows, data_dir, source="train split (emoticons)")
+    record.update(
+        validation_accuracy=round(float(np.mean((p >= 0.5) == truth)), 4),
+        validation_rows=validation.num_rows,
+        texts_per_second=round(texts_per_second, 1),
+    )
+    _save(folder, tuned.model, tuned.tokenizer, record)
+    return record
+
+
+def train_teacher_on_labels(
+    data_dir: Path, folder: Path, options: TrainOptions, trusted_share: float, eval_floor: int, neutral_min_labels: int
+) -> dict:
+    """Fine-tune the teacher on people's trusted labels (three classes once ``neutral_min_labels``
+    neutral ones would train), the retraining gate's held-back share left out exactly as
+    `retrain` leaves it out, and measure it on that share (people's labels no model trained on)."""
+    from sentiops.evaluation.metrics import classification_report
+
+    people = trusted_labels(data_dir)
+    texts = people.column("text").to_pylist()
+    share = share_for(texts, trusted_share, eval_floor)
+    held = np.asarray(held_back_mask(texts, share).to_pylist(), dtype=bool)
+    labels = np.asarray(people.column("label").to_pylist(), dtype=int)
+    neutral = int((labels[~held] == LABEL2ID[NEUTRAL]).sum())
+    classes = LABELS if neutral >= neutral_min_labels else BINARY
+    train_rows = ~held & (labels < len(classes))
+    if len(set(labels[train_rows].tolist())) < 2:
+        rows = int(train_rows.sum())
+        raise ValueError(f"people's trusted labels to train on hold fewer than two classes ({rows} rows)")
+    options.classes = classes
+    assert options.base_model is not None
+    train_texts = [t for t, keep in zip(texts, train_rows, strict=True) if keep]
+    tuned = fine_tune(train_texts, labels[train_rows].tolist(), options.base_model, options)
+    record = _record(options, tuned.seconds, len(train_texts), data_dir, source="people's trusted labels")
+    record["trusted_share"] = share
+    if held.any():
+        eval_texts = [t for t, keep in zip(texts, held, strict=True) if keep]
+        report = classification_report(
+            labels[held], class_probabilities(tuned.model, tuned.tokenizer, eval_texts, options.max_length), LABELS
+        )
+        record["trusted_eval"] = {
+            "rows": int(held.sum()),
+            "macro_recall": round(report["macro_recall"], 4),
+            "accuracy": round(report["accuracy"], 4),
+        }
+    _save(folder, tuned.model, tuned.tokenizer, record)
+    return record
+
+
+def _record(options: TrainOptions, seconds: float, examples: int, data_dir: Path, source: str) -> dict:
+    return {
         "base_model": options.base_model,
+        "source": source,
+        "classes": list(options.classes),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(options).items() if k != "base_model"},
-        "examples": table.num_rows,
-        "train_seconds": round(tuned.seconds, 1),
-        "validation_accuracy": round(float(np.mean((p >= 0.5) == truth)), 4),
-        "validation_rows": validation.num_rows,
-        "texts_per_second": round(texts_per_second, 1),
+        "examples": examples,
+        "train_seconds": round(seconds, 1),
         "data_manifest_sha256": manifest_hash(data_dir),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _save(folder: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, record: dict) -> None:
+    """The model beside the old one, then renamed into place; the record last."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".hf-") as work:
         staged = Path(work) / "hf"
-        tuned.model.save_pretrained(staged)
-        tuned.tokenizer.save_pretrained(staged)
+        model.save_pretrained(staged)
+        tokenizer.save_pretrained(staged)
         old = Path(work) / "old"
         if (folder / "hf").exists():
             (folder / "hf").rename(old)
         staged.rename(folder / "hf")
     write_json_atomic(folder / RECORD_FILE, record)
-    return record
 
 
 def teacher_record(folder: Path) -> dict:
@@ -211,21 +287,30 @@ def label_texts(
         raise ValueError("nothing to label: the train split is empty and no traffic was found")
     tokenizer = AutoTokenizer.from_pretrained(folder / "hf")
     model = AutoModelForSequenceClassification.from_pretrained(folder / "hf")
+    classes = model_classes(model)
     started = time.perf_counter()
-    p = positive_probabilities(model, tokenizer, texts, max_length)
+    probs = class_probabilities(model, tokenizer, texts, max_length)
     seconds = time.perf_counter() - started
     summary = {
         "teacher_created": record["created"],
-        "teacher_validation_accuracy": record["validation_accuracy"],
+        "teacher_source": record.get("source", "train split (emoticons)"),
+        "teacher_validation_accuracy": record.get("validation_accuracy"),
+        "teacher_trusted_eval": record.get("trusted_eval"),
+        "classes": list(classes),
         "rows": {"train": sources.count("train"), "traffic": sources.count("traffic")},
         "seconds": round(seconds, 1),
         "texts_per_second": round(len(texts) / max(seconds, 1e-9), 1),
-        "positive_share": round(float(np.mean(p >= 0.5)), 4),
+        "class_shares": {name: round(float(np.mean(probs.argmax(axis=1) == i)), 4) for i, name in enumerate(classes)},
         # Traffic texts of the trusted evaluation share were left out (training.json's lineage).
         "trusted_share_excluded": trusted_share if results is not None else None,
     }
     table = pa.table(
-        {"text": texts, "p_positive": pa.array(p, pa.float32()), "source": sources},
+        {
+            "text": texts,
+            "p_positive": pa.array(probs[:, LABEL2ID["positive"]], pa.float32()),
+            "probs": pa.array(list(probs), pa.list_(pa.float32())),  # one per class, in `classes` order
+            "source": sources,
+        },
         metadata={"sentiops.teacher": json.dumps(summary)},
     )
     with replaced_atomically(folder / TEACHER_LABELS_FILE) as tmp:
@@ -233,13 +318,34 @@ def label_texts(
     return summary
 
 
-def read_teacher_labels(folder: Path, max_rows: int) -> tuple[list[str], np.ndarray, dict]:
-    """The first ``max_rows`` labelled texts (traffic texts come first), their P(positive),
-    and what the labels file says of itself (with its checksum)."""
+@dataclass
+class TeacherLabels:
+    """What `teacher label` wrote: texts (traffic first), class probabilities per text, and what
+    the file says of itself (classes, teacher, checksum)."""
+
+    texts: list[str]
+    probs: np.ndarray  # (texts, classes)
+    sources: list[str]
+    meta: dict
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.meta.get("classes", BINARY))
+
+
+def read_teacher_labels(folder: Path, max_rows: int = 0) -> TeacherLabels:
+    """The first ``max_rows`` labelled texts (all with 0; traffic texts come first). Files of
+    older teachers hold P(positive) only: their probabilities are the binary pair."""
     path = folder / TEACHER_LABELS_FILE
     table = pq.read_table(path)
     if max_rows and table.num_rows > max_rows:
         table = table.slice(0, max_rows)
     meta = json.loads((table.schema.metadata or {}).get(b"sentiops.teacher", b"{}"))
     meta["labels_sha256"] = sha256_file(path)
-    return table.column("text").to_pylist(), table.column("p_positive").to_numpy(), meta
+    if "probs" in table.column_names:
+        probs = np.asarray(table.column("probs").to_pylist(), dtype=np.float32).reshape(table.num_rows, -1)
+    else:
+        p = table.column("p_positive").to_numpy().astype(np.float32)
+        probs = np.stack([1 - p, p], axis=1)
+    sources = table.column("source").to_pylist() if "source" in table.column_names else ["train"] * table.num_rows
+    return TeacherLabels(table.column("text").to_pylist(), probs, sources, meta)

@@ -29,6 +29,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from sentiops import engines
 from sentiops.config import DEFAULT_MAX_LENGTH, DEFAULT_TRAIN_EXAMPLES
 from sentiops.data.labels import BINARY, LABEL2ID, LABELS
 from sentiops.logs import library_output
@@ -69,6 +70,9 @@ class TrainOptions:
     layers: int | None = None
     # The classes the model answers, a prefix of LABELS: binary, or three-class with neutral.
     classes: tuple[str, ...] = BINARY
+    # Matrix products in bf16 (weights stay fp32) where the CPU has native bf16: the teacher's
+    # fine-tune 2.9x faster (mpnet, 8 -> 23 examples/s on 2 AMD EPYC cores). Off for the student.
+    bf16: bool = False
 
 
 @dataclass
@@ -186,6 +190,20 @@ def widen_head(model: PreTrainedModel, classes: int) -> None:
     setattr(model, "num_labels", classes)  # noqa: B010 - the Trainer's loss reads it; mypy types it a module
 
 
+def soft_rows(soft_targets: np.ndarray, classes: int) -> list[list[float]]:
+    """Target probability rows, one per text: a 1-D array is P(positive) of a binary model; rows
+    are renormalised (a teacher's bf16 softmax may miss 1 by a rounding)."""
+    targets = np.asarray(soft_targets, dtype=float)
+    if targets.ndim == 1:
+        p = np.clip(targets, 0.0, 1.0)
+        targets = np.stack([1.0 - p, p], axis=1)
+    if targets.ndim != 2 or targets.shape[1] != classes:
+        given = targets.shape[-1]
+        raise ValueError(f"soft targets give {given} probabilities per text; the model has {classes} classes")
+    targets = np.clip(targets, 0.0, None)
+    return (targets / targets.sum(axis=1, keepdims=True)).tolist()
+
+
 def fine_tune(
     texts: list[str],
     labels: list[int],
@@ -196,8 +214,9 @@ def fine_tune(
 ) -> FineTuned:
     """Fine-tune ``init_from`` (a base model or a previous version's `hf/` folder).
 
-    ``soft_targets``: a teacher's P(positive) per text (distillation); the loss is then the
-    cross-entropy against it and ``labels`` only its rounding. ``verbose``: the Trainer's own
+    ``soft_targets``: a teacher's probabilities per text (distillation): P(positive) per text for
+    a binary model, or a row per text with one probability per class; the loss is then the
+    cross-entropy against them and ``labels`` only their argmax. ``verbose``: the Trainer's own
     progress and logs (default: unless a command asked for quiet)."""
     if verbose is None:
         verbose = library_output()
@@ -223,10 +242,7 @@ def fine_tune(
     if options.layers is not None and options.layers < model.config.num_hidden_layers:
         keep_first_layers(model, options.layers)
     if soft_targets is not None:
-        p = np.clip(np.asarray(soft_targets, dtype=float), 0.0, 1.0)
-        positive = LABEL2ID["positive"]
-        targets = [[float(x) if i == positive else 1.0 - float(x) for i in range(len(classes))] for x in p]
-        dataset = _Tweets(tokenizer, texts, targets, options.max_length)
+        dataset = _Tweets(tokenizer, texts, soft_rows(soft_targets, len(classes)), options.max_length)
     else:
         dataset = _Tweets(tokenizer, texts, labels, options.max_length)
     steps = max(1, int(np.ceil(len(dataset) / options.batch_size) * options.epochs))
@@ -262,7 +278,8 @@ def fine_tune(
         if not verbose:
             trainer.remove_callback(transformers.PrinterCallback)  # the per-step dictionaries
         started = time.perf_counter()
-        trainer.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.bf16 and engines.has_bf16()):
+            trainer.train()
         seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     device = "cuda" if torch.cuda.is_available() else "cpu"

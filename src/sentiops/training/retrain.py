@@ -55,6 +55,9 @@ class RetrainOptions:
     learning_rate: float = 5e-5
     seed: int = 42
     base_model: str | None = None
+    # The teacher's probabilities (`sentiops teacher label`) for the replayed rows and unlabelled
+    # traffic, instead of the emoticons (training/distill.py).
+    distill: bool = False
 
 
 def lineage_feedback(registry: Registry, version: str) -> set[str]:
@@ -114,16 +117,55 @@ def challenger_classes(settings: Settings, registry: Registry, champion: str, pe
     return LABELS if neutral >= settings.neutral_min_labels else BINARY
 
 
-def class_priors(train: pa.Table, classes: int) -> dict[str, list[float]] | None:
-    """Class shares of the training rows and the balanced shares the head is moved to, for a
-    three-class challenger (None for a binary one: both sources have both classes). Balanced,
-    not the stream's: the gate and the users' benchmark judge macro-recall, which a balanced
-    prior maximises (Menon et al. 2021); the stream's prior (people's random picks) raised neutral
-    recall to 0.76 but cut positive recall to 0.34 (`make bench-neutral`, 500 labels)."""
+def class_priors(targets: np.ndarray) -> dict[str, list[float]] | None:
+    """Class shares of the training targets (a probability row per training row) and the balanced
+    shares the head is moved to, for a three-class challenger (None for a binary one: both
+    sources have both classes). Balanced, not the stream's: the gate and the users' benchmark
+    judge macro-recall, which a balanced prior maximises (Menon et al. 2021); the stream's prior
+    (people's random picks) raised neutral recall to 0.76 but cut positive recall to 0.34
+    (`make bench-neutral`, 500 labels)."""
+    classes = targets.shape[1]
     if classes < len(LABELS):
         return None
-    counts = np.bincount(np.asarray(train.column("label").to_pylist(), dtype=int), minlength=classes) + 1
-    return {"train": [round(float(x), 6) for x in counts / counts.sum()], "target": [round(1 / classes, 6)] * classes}
+    shares = (targets.sum(axis=0) + 1) / (targets.shape[0] + classes)
+    return {"train": [round(float(x), 6) for x in shares], "target": [round(1 / classes, 6)] * classes}
+
+
+def one_hot(labels: list[int], classes: int) -> np.ndarray:
+    return np.eye(classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
+
+
+def taught_rows(
+    settings: Settings, classes: tuple[str, ...], exclude: set[str], share: float, replay: int, budget: int
+) -> tuple[pa.Table, np.ndarray, dict[str, Any]]:
+    """Rows the teacher labelled that no person did: unlabelled traffic (all of it, up to
+    ``budget``) and ``replay`` of the train split's texts, in place of emoticon replay. Texts in
+    ``exclude`` (dedup keys people labelled) and the trusted evaluation share are left out."""
+    from sentiops.training.distill import read_teacher_labels
+
+    taught = read_teacher_labels(settings.teacher)
+    if taught.classes != classes:
+        raise RetrainError(
+            f"the teacher answers {list(taught.classes)} and this challenger needs {list(classes)}: "
+            "run `sentiops teacher train --from-labels` (then it labels) first"
+        )
+    keep = [
+        dedup_key(t) not in exclude and not held
+        for t, held in zip(taught.texts, held_back_mask(taught.texts, share).to_pylist(), strict=True)
+    ]
+    picked: dict[str, list[int]] = {"traffic": [], "train": []}
+    for i, (ok, source) in enumerate(zip(keep, taught.sources, strict=True)):
+        if ok and source in picked:
+            picked[source].append(i)
+    rows = picked["traffic"][: max(0, budget)] + picked["train"][:replay]
+    texts = [taught.texts[i] for i in rows]
+    probs = taught.probs[rows]
+    table = pa.table(
+        {"id": [f"teacher-{i}" for i in rows], "text": texts, "label": probs.argmax(axis=1).astype(np.int64)}
+    )
+    meta = {key: taught.meta.get(key) for key in ("labels_sha256", "teacher_created", "teacher_source", "classes")}
+    meta["rows"] = {"traffic": min(len(picked["traffic"]), max(0, budget)), "train": len(picked["train"][:replay])}
+    return table, probs, meta
 
 
 def gather_data(settings: Settings, registry: Registry, champion: str, options: RetrainOptions) -> dict[str, Any]:
@@ -198,12 +240,24 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
         raise RetrainError("every new label is held back to evaluate on: nothing to train on")
     validate_rows(new_train, "new feedback to train on")
     n_replay = int(new_train.num_rows * replay_share / max(1e-9, 1 - replay_share))
-    replay = original.take(rng.choice(original.num_rows, min(n_replay, original.num_rows), replace=False))
-    train = pa.concat_tables([new_train, replay.cast(new_train.schema)])
-    train = train.take(rng.permutation(train.num_rows))
+    targets = one_hot(new_train.column("label").to_pylist(), len(classes))
+    teacher = None
+    if options.distill:
+        labelled = {dedup_key(t) for t in stored.column("text").to_pylist()}
+        budget = options.max_examples - new_train.num_rows  # traffic first: today's tweets, then replay
+        replay, taught, teacher = taught_rows(settings, classes, labelled, share, n_replay, budget)
+        targets = np.concatenate([targets, taught])
+    else:
+        replay = original.take(rng.choice(original.num_rows, min(n_replay, original.num_rows), replace=False))
+        targets = np.concatenate([targets, one_hot(replay.column("label").to_pylist(), len(classes))])
+    train = pa.concat_tables([new_train, replay.select(columns).cast(new_train.schema)])
+    order = rng.permutation(train.num_rows)
+    train, targets = train.take(order), targets[order]
     return {
         "train": train,
-        "priors": class_priors(train, len(classes)),
+        "targets": targets if options.distill else None,
+        "teacher": teacher,
+        "priors": class_priors(targets),
         "newest": newest.select(columns),
         "evidence": evidence,
         "files": [{"path": str(f), "sha256": digest} for f, digest in fresh],
@@ -215,7 +269,8 @@ def gather_data(settings: Settings, registry: Registry, champion: str, options: 
             "new_train": new_train.num_rows,
             "trusted_train": people.num_rows,
             "untrusted_train": new_train.num_rows - people.num_rows,
-            "replay": replay.num_rows,
+            "replay": replay.num_rows - (teacher["rows"]["traffic"] if teacher else 0),
+            "teacher_traffic": teacher["rows"]["traffic"] if teacher else 0,
             "newest_eval": newest.num_rows if evidence == "holdout" else 0,
             "trusted_eval": trusted.num_rows,
             "kept_out_trusted_share": held,
@@ -282,7 +337,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
         data["rows"],
         "people's held-back labels" if data["evidence"] == "trusted" else "the holdout and the newest feedback",
     )
-    tuned = fine_tune(texts, labels.tolist(), init_from, train_opts)
+    tuned = fine_tune(texts, labels.tolist(), init_from, train_opts, soft_targets=data["targets"])
     priors = data["priors"]
     if priors is not None:
         priors["bias_shift"] = adjust_for_prior(tuned.model, np.array(priors["train"]), np.array(priors["target"]))
@@ -303,6 +358,7 @@ def _retrain_locked(settings: Settings, registry: Registry, options: RetrainOpti
             "trusted_share": data["trusted_share"],
             "class_priors": data["priors"],
             "labels_window": data["labels_window"],
+            **({"teacher": data["teacher"]} if data["teacher"] else {}),
         },
     }
     challenger, _ = package_version(registry, tuned, train_opts, eval_sets, lineage)

@@ -55,11 +55,14 @@ def train(
         "train_file_sha256": sha256_file(data_dir / "train.parquet"),
     }
     if teacher is not None:
-        texts, soft, data["teacher"] = read_teacher_labels(teacher, options.max_examples)
+        taught = read_teacher_labels(teacher, options.max_examples)
+        texts, data["teacher"] = taught.texts, taught.meta
         log.info("distilling: %d texts with the teacher's probabilities from %s", len(texts), teacher)
         if data["teacher"].get("trusted_share_excluded") is not None:
             data["trusted_share"] = data["teacher"]["trusted_share_excluded"]
-        tuned = fine_tune(texts, (soft >= 0.5).astype(int).tolist(), base, options, soft_targets=soft)
+        options.classes = taught.classes
+        hard = taught.probs.argmax(axis=1).tolist()
+        tuned = fine_tune(texts, hard, base, options, soft_targets=taught.probs)
     else:
         log.info("training on the split's emoticon labels (no teacher labels given: docs/distillation.md)")
         table = read_split(data_dir, "train")
