@@ -12,8 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
-from sentiops.config import TEACHER_LABELS_FILE
+from sentiops.cli import app
+from sentiops.config import TEACHER_LABELS_FILE, get_settings
 from sentiops.data.feedback_reader import trusted_labels
 from sentiops.data.labels import LABELS
 from sentiops.data.store import read_split
@@ -159,3 +161,40 @@ def test_old_teacher_labels_read_as_the_binary_pair(tmp_path):
     assert taught.classes == ("negative", "positive")
     assert np.allclose(taught.probs, [[0.1, 0.9], [0.8, 0.2]])
     assert dedup_key(taught.texts[0]) == dedup_key("x")
+
+
+def test_the_commands_train_a_teacher_from_labels_then_distill(tmp_path, monkeypatch, labelled_home):
+    settings, _ = labelled_home
+    home = tmp_path / "home"
+    shutil.copytree(settings.data, home / "data")
+    shutil.copytree(settings.registry, home / "registry")
+    env = {
+        "SENTIOPS_HOME": str(home),
+        "SENTIOPS_NEUTRAL_MIN_LABELS": "100",
+        "SENTIOPS_RETRAIN_MARGIN": "1.0",
+        "SENTIOPS_RETRAIN_MIN_GAIN": "-1.0",
+        "SENTIOPS_RETRAIN_BEHAVIOUR_TOLERANCE": "1.0",
+        "SENTIOPS_RETRAIN_MIN_AGREEMENT": "0.0",
+        "SENTIOPS_RETRAIN_HOLDOUT_GUARD_MARGIN": "1.0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    small = ["--max-examples", "1200", "--epochs", "2", "--learning-rate", "0.003", "--json"]
+    try:
+        result = CliRunner().invoke(app, ["retrain", "--distill", *small])
+        assert result.exit_code == 2 and "teacher train --from-labels" in result.output  # no teacher yet
+        base = str(Registry(home / "registry").folder("1").path / "hf")
+        result = CliRunner().invoke(
+            app, ["teacher", "train", "--from-labels", "--base-model", base, "--label-texts", "500", *small[2:]]
+        )
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.output[result.output.index("{") :])
+        assert record["classes"] == list(LABELS) and record["labels"]["rows"]["train"] == 500
+        result = CliRunner().invoke(app, ["retrain", "--distill", *small])
+        assert result.exit_code == 0, result.output
+    finally:
+        get_settings.cache_clear()
+    decision = json.loads(result.output[result.output.index("{") :])
+    lineage = Registry(home / "registry").training(decision["challenger"]).data.model_extra
+    assert lineage["teacher"]["classes"] == list(LABELS) and lineage["teacher"]["rows"]["train"] > 0

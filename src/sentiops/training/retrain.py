@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
-from sentiops.config import Settings
+from sentiops.config import TEACHER_LABELS_FILE, Settings
 from sentiops.data.feedback_reader import all_labels, current_labels, parts, trusted_labels
 from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
 from sentiops.data.store import manifest_hash, read_split
@@ -143,6 +143,8 @@ def taught_rows(
     ``exclude`` (dedup keys people labelled) and the trusted evaluation share are left out."""
     from sentiops.training.distill import read_teacher_labels
 
+    if not (settings.teacher / TEACHER_LABELS_FILE).is_file():
+        raise RetrainError(f"no teacher labels in {settings.teacher}: run `sentiops teacher train --from-labels` first")
     taught = read_teacher_labels(settings.teacher)
     if taught.classes != classes:
         raise RetrainError(
