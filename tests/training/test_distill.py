@@ -10,6 +10,7 @@ import json
 import zipfile
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -155,6 +156,15 @@ def test_traffic_texts_are_labelled_except_held_out_trusted_and_shadow_rows(tmp_
     # Traffic comes first: what `train --distill` reads (its first rows) holds it.
     taught = read_teacher_labels(folder, len(kept) + 10)
     assert taught.texts[: len(kept)] == kept and taught.sources[: len(kept)] == ["traffic"] * len(kept)
+    # The day's batch scores are traffic too, after the API's log of that day; a text in both once.
+    scores = settings.results / "scores" / f"date={now.date().isoformat()}"
+    scores.mkdir(parents=True)
+    batch_texts = [candidates[1], *(f"the batch day's tweet number {i}" for i in range(30))]
+    pq.write_table(pa.table({"text": batch_texts, "label": ["positive"] * 31}), scores / "part-00000-of-00001.parquet")
+    label_texts(prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25, max_traffic=1000)
+    taught = read_teacher_labels(folder)
+    from_batch = [t for t in batch_texts[1:] if not held_back(t, 0.25)]
+    assert taught.texts[: len(kept) + len(from_batch)] == kept + from_batch
     # And the collection is capped (by default at a quarter of the train texts).
     capped = label_texts(prepared_data, folder, 100, 48, results=settings.results, trusted_share=0.25)
     assert capped["rows"] == {"train": 100, "traffic": 25}

@@ -234,20 +234,34 @@ def teacher_record(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def traffic_files(results: Path) -> list[Path]:
+    """Where production traffic lies, newest first: per date, the API's prediction log (its newest
+    hour first), then the day's batch scores."""
+    by_date: dict[str, list[Path]] = {}
+    for file in reversed(log_files(results)):  # sorted by date, hour, file: the newest last
+        by_date.setdefault(file.parent.parent.name.removeprefix("date="), []).append(file)
+    for folder in (results / "scores").glob("date=*"):
+        scores = sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+        by_date.setdefault(folder.name.removeprefix("date="), []).extend(scores)
+    return [file for date in sorted(by_date, reverse=True) for file in by_date[date]]
+
+
 def traffic_texts(results: Path, exclude: set[str], trusted_share: float, limit: int) -> list[str]:
-    """Up to ``limit`` distinct texts callers sent, newest hour first (answered rows of the
-    prediction log that kept their text), without those in ``exclude`` (dedup keys) and the
-    trusted evaluation share: the retraining gate measures on people's labels of those, so no
-    model may train on them. The log is read an hour's file at a time and no further than needed."""
+    """Up to ``limit`` distinct texts production scored, newest day first (answered rows of the
+    prediction log that kept their text, and batch scores), without those in ``exclude`` (dedup
+    keys) and the trusted evaluation share: the retraining gate measures on people's labels of
+    those, so no model may train on them. Files are read one at a time and no further than needed."""
     found: list[str] = []
     seen = set(exclude)
-    for file in reversed(log_files(results)):  # sorted by date, hour, file: the newest last
-        table = read_log_file(file, ["role", "text"])
-        table = table.filter(
-            pc.and_(pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES)), pc.is_valid(table.column("text")))
-        )
+    for file in traffic_files(results):
+        if "role" in pq.read_schema(file).names:  # the prediction log: answers callers got
+            table = read_log_file(file, ["role", "text"])
+            answered = pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES))
+            table = table.filter(pc.and_(answered, pc.is_valid(table.column("text"))))
+        else:
+            table = pq.read_table(file, columns=["text"])
         for text in table.column("text").to_pylist():
-            key = dedup_key(text)
+            key = dedup_key(text or "")
             if key and key not in seen and not held_back(text, trusted_share):
                 seen.add(key)
                 found.append(text)
