@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_TWEETS := data/sample/sentiment140_30k.csv.gz
 DEMO_EXAMPLES ?= 3000
 
-.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down k8s-demo test-k8s lint format lock bench-serve bench-tracing bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
+.PHONY: install tools screenshots bench-ui demo test test-deploy images k8s-up k8s-down k8s-demo test-k8s lint format lock bench-serve bench-tracing bench-soak bench-batch bench-drift bench-containers bench-feedback bench-feedback-store bench-drift-memory bench-labels bench-neutral bench-neutral-teacher bench-queue-memory bench-shadow bench-live-memory bench-auto bench-accuracy teacher-base clean
 
 # Installs come from the committed locks (requirements/*.txt, made by `make lock`), so a fresh
 # machine gets the versions the tests passed with. torch is pinned in one place: the `train`
@@ -68,6 +68,13 @@ bench-labels: $(LABELS_HOME)/registry/aliases.json
 # Label page and the gate at 500 / 1,000 / 2,000 / all labels (same home as bench-labels).
 bench-neutral: $(LABELS_HOME)/registry/aliases.json
 	$(BIN)/python benchmarks/neutral_bench.py --home $(LABELS_HOME)
+
+# The same at 1,000 and all labels with the mpnet teacher trained on people's labels and a
+# student distilled from it beside the direct challenger (about 70 minutes on 2 cores).
+bench-neutral-teacher: $(LABELS_HOME)/registry/aliases.json
+	$(MAKE) teacher-base
+	$(BIN)/python benchmarks/neutral_bench.py --home $(LABELS_HOME) --rounds 1000,all --binary-at "" \
+		--distill-at 1000,all --name neutral-teacher
 
 # Peak memory of `drift check` on a day of 100k and of 1M scored rows (the check streams the day).
 bench-drift-memory: $(BENCH_HOME)/registry/aliases.json
