@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 from common import cpu_model  # noqa: E402
 from labels_bench import SHARED, arrive, holdout_rows, label_round, predictor, sentiops  # noqa: E402
 
+Rows = list[tuple[int, str]]  # (label id, text)
 TARGET = {"0": 0, "4": 1, "2": 2}  # Sentiment140's codes onto LABELS ids (negative, positive, neutral)
 
 
@@ -56,19 +57,24 @@ def read_three_way(*paths: Path) -> list[tuple[int, str]]:
 
 
 def measure(home: Path, version: str, three_way: list[tuple[int, str]], binary: list[tuple[int, str]]) -> dict:
-    """Macro-recall, accuracy and per-class recall on the three-way eval halves; negative/positive
-    accuracy on tweeteval_2017_eval.csv in the two-class view (neutral folded out)."""
+    """A registered version on the eval halves (`scores`)."""
+    model = predictor(home, version)
+    three, _, _ = model.probabilities([t for _, t in three_way])
+    pair, _, _ = model.probabilities([t for _, t in binary])
+    return {"version": version, **scores(three, pair, three_way, binary)}
+
+
+def scores(three: np.ndarray, pair: np.ndarray, three_way: Rows, binary: Rows) -> dict:
+    """Macro-recall, accuracy and per-class recall on the three-way eval halves (probabilities
+    ``three``); negative/positive accuracy on tweeteval_2017_eval.csv in the two-class view
+    (probabilities ``pair``, neutral folded out)."""
     from sentiops.data.labels import LABELS
     from sentiops.evaluation.metrics import binary_view, classification_report
 
-    model = predictor(home, version)
-    probs, _, _ = model.probabilities([t for _, t in three_way])
-    report = classification_report(np.array([y for y, _ in three_way]), probs, LABELS)
-    pair, _, _ = model.probabilities([t for _, t in binary])
+    report = classification_report(np.array([y for y, _ in three_way]), three, LABELS)
     two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
     return {
-        "version": version,
-        "classes": len(model.labels),
+        "classes": three.shape[1],
         "macro_recall": round(report["macro_recall"], 4),
         "accuracy": round(report["accuracy"], 4),
         "recall": {name: round(v["recall"], 4) for name, v in report["per_class"].items()},
@@ -89,23 +95,13 @@ def teacher_scores(folder: Path, three_way: list[tuple[int, str]], binary: list[
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from sentiops.config import DEFAULT_MAX_LENGTH
-    from sentiops.data.labels import LABELS
-    from sentiops.evaluation.metrics import binary_view, classification_report
     from sentiops.training.distill import class_probabilities
 
     model = AutoModelForSequenceClassification.from_pretrained(folder / "hf").eval()
     tokenizer = AutoTokenizer.from_pretrained(folder / "hf")
-    probs = class_probabilities(model, tokenizer, [t for _, t in three_way], DEFAULT_MAX_LENGTH)
-    report = classification_report(np.array([y for y, _ in three_way]), probs, LABELS)
+    three = class_probabilities(model, tokenizer, [t for _, t in three_way], DEFAULT_MAX_LENGTH)
     pair = class_probabilities(model, tokenizer, [t for _, t in binary], DEFAULT_MAX_LENGTH)
-    two_class = float((binary_view(pair).argmax(axis=1) == np.array([y for y, _ in binary])).mean())
-    return {
-        "classes": probs.shape[1],
-        "macro_recall": round(report["macro_recall"], 4),
-        "accuracy": round(report["accuracy"], 4),
-        "recall": {name: round(v["recall"], 4) for name, v in report["per_class"].items()},
-        "binary_eval_accuracy": round(two_class, 4),
-    }
+    return scores(three, pair, three_way, binary)
 
 
 def distilled(home: Path, teacher_base: Path, epochs: str, three_way, binary) -> dict:

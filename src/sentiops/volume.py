@@ -60,6 +60,11 @@ class DateFiles:
         return self._dir("scores")
 
     @property
+    def score_files(self) -> list[Path]:
+        """The day's finished score files, in order (one being written has a leading dot)."""
+        return sorted(p for p in self.scores.glob("*.parquet") if not p.name.startswith("."))
+
+    @property
     def rejects(self) -> Path:
         return self._dir("rejects")
 

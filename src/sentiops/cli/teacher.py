@@ -85,22 +85,21 @@ def teacher_train(
 
 
 def _trained_line(record: dict, folder: str) -> str:
-    measured = (
-        f"validation accuracy {record['validation_accuracy']:.4f}"
-        if "validation_accuracy" in record
-        else "held-back trusted labels: "
-        + (
-            f"macro-recall {record['trusted_eval']['macro_recall']:.4f} on {record['trusted_eval']['rows']}"
-            if "trusted_eval" in record
-            else "none"
-        )
-    )
-    labelled = record.get("labels", {}).get("rows")
-    return (
+    if "validation_accuracy" in record:  # an emoticon teacher, measured on the validation split
+        measured = f"validation accuracy {record['validation_accuracy']:.4f}"
+    elif "trusted_eval" in record:  # a teacher of people's labels, measured on the held-back share
+        held = record["trusted_eval"]
+        measured = f"macro-recall {held['macro_recall']:.4f} on {held['rows']} held-back labels"
+    else:
+        measured = "no held-back labels to measure on"
+    line = (
         f"teacher ({', '.join(record['classes'])}) trained on {record['examples']} {record['source']} "
         f"in {record['train_seconds']} s: {measured} ({folder})"
-        + (f"; labelled {labelled['train']} train texts and {labelled['traffic']} from traffic" if labelled else "")
     )
+    labelled = record.get("labels", {}).get("rows")
+    if labelled:
+        line += f"; labelled {labelled['train']} train texts and {labelled['traffic']} from traffic"
+    return line
 
 
 @teacher_app.command("label")

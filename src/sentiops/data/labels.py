@@ -19,6 +19,14 @@ LABELS: tuple[str, ...] = ("negative", "positive", NEUTRAL)
 LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 BINARY: tuple[str, ...] = LABELS[:2]
 
+
+def classes_for(labels: Iterable[int], neutral_min_labels: int) -> tuple[str, ...]:
+    """The classes a model trained on these label ids learns: three once enough neutral rows
+    would train (neutral comes only from people), else the binary pair."""
+    neutral = sum(1 for label in labels if label == LABEL2ID[NEUTRAL])
+    return LABELS if neutral >= neutral_min_labels else BINARY
+
+
 Scheme = Literal["sentiment140", "binary", "three-class", "words"]
 SCHEMES: dict[Scheme, dict[str, str]] = {
     "sentiment140": {"0": "negative", "2": NEUTRAL, "4": "positive"},

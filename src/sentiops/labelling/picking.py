@@ -60,9 +60,8 @@ COLUMNS = ["prediction_id", "model_version", "label", "confidence", "text"]
 def _chunks(results: Path, date: str, chunk_rows: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The date's predictions, chunk by chunk: the API's log (answers callers got, not shadow rows),
     then the batch scores."""
-    folder = DateFiles(results, date).scores
     files = [("api", f) for f in log_files(results, date)]
-    files += [("batch", f) for f in sorted(folder.glob("*.parquet")) if not f.name.startswith(".")]
+    files += [("batch", f) for f in DateFiles(results, date).score_files]
     for source, path in files:
         with reading(path):
             parquet = pq.ParquetFile(path)

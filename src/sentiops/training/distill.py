@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,16 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from sentiops import engines
 from sentiops.config import TEACHER_LABELS_FILE
 from sentiops.data.feedback_reader import trusted_labels
-from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
+from sentiops.data.labels import BINARY, LABEL2ID, LABELS, classes_for
 from sentiops.data.predictions import ANSWERED_ROLES, log_files, read_log_file
+from sentiops.data.readers import reading
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back, held_back_mask, share_for
 from sentiops.files import replaced_atomically, sha256_file, write_json_atomic
 from sentiops.text import clean_text, dedup_key
 from sentiops.training.export import torch_logits
 from sentiops.training.finetune import TrainOptions, fine_tune
+from sentiops.volume import DateFiles, scored_dates
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +177,7 @@ def train_teacher_on_labels(
     share = share_for(texts, trusted_share, eval_floor)
     held = np.asarray(held_back_mask(texts, share).to_pylist(), dtype=bool)
     labels = np.asarray(people.column("label").to_pylist(), dtype=int)
-    neutral = int((labels[~held] == LABEL2ID[NEUTRAL]).sum())
-    classes = LABELS if neutral >= neutral_min_labels else BINARY
+    classes = classes_for(labels[~held].tolist(), neutral_min_labels)
     train_rows = ~held & (labels < len(classes))
     if len(set(labels[train_rows].tolist())) < 2:
         rows = int(train_rows.sum())
@@ -234,34 +236,32 @@ def teacher_record(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def traffic_files(results: Path) -> list[Path]:
-    """Where production traffic lies, newest first: per date, the API's prediction log (its newest
-    hour first), then the day's batch scores."""
-    by_date: dict[str, list[Path]] = {}
-    for file in reversed(log_files(results)):  # sorted by date, hour, file: the newest last
-        by_date.setdefault(file.parent.parent.name.removeprefix("date="), []).append(file)
-    for folder in (results / "scores").glob("date=*"):
-        scores = sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
-        by_date.setdefault(folder.name.removeprefix("date="), []).extend(scores)
-    return [file for date in sorted(by_date, reverse=True) for file in by_date[date]]
+def traffic(results: Path) -> Iterator[list[str]]:
+    """The texts production scored, a file at a time, newest day first: the answers callers got
+    (the prediction log, newest hour first; shadow rows are no one's answer), then the day's batch
+    scores. Read lazily: a caller that has enough stops reading."""
+    logs: dict[str, list[Path]] = {}
+    for file in log_files(results):  # sorted by date, hour, file
+        logs.setdefault(file.parent.parent.name.removeprefix("date="), []).append(file)
+    for date in sorted(set(logs) | set(scored_dates(results)), reverse=True):
+        for file in reversed(logs.get(date, [])):
+            table = read_log_file(file, ["role", "text"])
+            answered = table.filter(pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES)))
+            yield answered.column("text").drop_null().to_pylist()
+        for file in DateFiles(results, date).score_files:
+            with reading(file):
+                yield pq.read_table(file, columns=["text"]).column("text").drop_null().to_pylist()
 
 
 def traffic_texts(results: Path, exclude: set[str], trusted_share: float, limit: int) -> list[str]:
-    """Up to ``limit`` distinct texts production scored, newest day first (answered rows of the
-    prediction log that kept their text, and batch scores), without those in ``exclude`` (dedup
-    keys) and the trusted evaluation share: the retraining gate measures on people's labels of
-    those, so no model may train on them. Files are read one at a time and no further than needed."""
+    """Up to ``limit`` distinct texts production scored, newest first (`traffic`), without those in
+    ``exclude`` (dedup keys) and the trusted evaluation share: the retraining gate measures on
+    people's labels of those, so no model may train on them."""
     found: list[str] = []
     seen = set(exclude)
-    for file in traffic_files(results):
-        if "role" in pq.read_schema(file).names:  # the prediction log: answers callers got
-            table = read_log_file(file, ["role", "text"])
-            answered = pc.is_in(table.column("role"), pa.array(ANSWERED_ROLES))
-            table = table.filter(pc.and_(answered, pc.is_valid(table.column("text"))))
-        else:
-            table = pq.read_table(file, columns=["text"])
-        for text in table.column("text").to_pylist():
-            key = dedup_key(text or "")
+    for texts in traffic(results):
+        for text in texts:
+            key = dedup_key(text)
             if key and key not in seen and not held_back(text, trusted_share):
                 seen.add(key)
                 found.append(text)

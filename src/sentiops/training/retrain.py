@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from sentiops.config import TEACHER_LABELS_FILE, Settings
 from sentiops.data.feedback_reader import all_labels, current_labels, parts, trusted_labels
-from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
+from sentiops.data.labels import LABEL2ID, LABELS, NEUTRAL, classes_for
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.data.trusted import held_back_mask, share_for, trusted_eval
 from sentiops.files import sha256_file
@@ -113,8 +113,7 @@ def challenger_classes(settings: Settings, registry: Registry, champion: str, pe
     have = tuple(registry.folder(champion).labels().labels)
     if len(have) >= len(LABELS):
         return LABELS
-    neutral = int(pc.sum(pc.equal(people.column("label"), LABEL2ID[NEUTRAL])).as_py() or 0)
-    return LABELS if neutral >= settings.neutral_min_labels else BINARY
+    return classes_for(people.column("label").to_pylist(), settings.neutral_min_labels)
 
 
 def class_priors(targets: np.ndarray) -> dict[str, list[float]] | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sentiops.data.labels import BINARY, LABEL2ID, LABELS, NEUTRAL
+from sentiops.data.labels import LABELS, classes_for
 from sentiops.data.store import manifest_hash, read_split
 from sentiops.files import sha256_file
 from sentiops.registry import Registry
@@ -26,12 +26,6 @@ def texts_labels(table: pa.Table) -> tuple[list[str], np.ndarray]:
 
 def eval_sets(data_dir: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     return {name: texts_labels(read_split(data_dir, name)) for name in ("validation", "holdout")}
-
-
-def classes_for(labels: np.ndarray, neutral_min_labels: int) -> tuple[str, ...]:
-    """Three classes when enough neutral rows would train, else the binary pair."""
-    neutral = int((np.asarray(labels) == LABEL2ID[NEUTRAL]).sum())
-    return LABELS if neutral >= neutral_min_labels else BINARY
 
 
 def train(
@@ -69,7 +63,7 @@ def train(
         if options.max_examples and table.num_rows > options.max_examples:
             table = table.slice(0, options.max_examples)  # rows were shuffled by `data prepare`
         texts, labels = texts_labels(table)
-        options.classes = classes_for(labels, neutral_min_labels)
+        options.classes = classes_for(labels.tolist(), neutral_min_labels)
         if len(options.classes) < len(LABELS) and (labels >= len(options.classes)).any():
             keep = labels < len(options.classes)
             log.info(
